@@ -1,0 +1,1 @@
+//! Directory listings: LIST and MLSx parsing and formatting (see issue 3).
