@@ -205,11 +205,11 @@ impl CommandParser {
     /// yet consumed (the same bytes as last time, plus any new ones).
     pub fn parse<'b>(&mut self, input: &'b [u8]) -> Parsed<Result<Command<'b>, CommandError>> {
         match self.framer.next_line(input) {
-            LineFrame::Line { line, consumed } => Parsed {
+            LineFrame::Line { line, consumed, .. } => Parsed {
                 consumed,
                 item: Some(parse_line(line)),
             },
-            LineFrame::TooLong { consumed } => Parsed {
+            LineFrame::TooLong { consumed, .. } => Parsed {
                 consumed,
                 item: Some(Err(CommandError::LineTooLong {
                     limit: self.framer.max_line_length,

@@ -40,8 +40,9 @@ enum Frame {
         end: usize,
         consumed: usize,
     },
-    /// A line longer than the bound; everything up to `consumed` has been skipped.
-    TooLong { consumed: usize },
+    /// A line longer than the bound, starting at `start`; everything up to `consumed`
+    /// has been skipped.
+    TooLong { start: usize, consumed: usize },
     /// No line end yet, `consumed` bytes skipped (non-zero only while skipping).
     Partial { consumed: usize },
 }
@@ -99,7 +100,10 @@ impl LineFramer {
                 };
                 let consumed = skipped + end + 1;
                 if content > self.max_line_length {
-                    Frame::TooLong { consumed }
+                    Frame::TooLong {
+                        start: skipped,
+                        consumed,
+                    }
                 } else {
                     Frame::Line {
                         start: skipped,
@@ -114,9 +118,18 @@ impl LineFramer {
                 > self.max_line_length =>
             {
                 self.scanned = 0;
-                self.skipping = true;
-                Frame::TooLong {
-                    consumed: input.len(),
+                match memchr::memchr(b'\n', &rest[window..]) {
+                    Some(offset) => Frame::TooLong {
+                        start: skipped,
+                        consumed: skipped + window + offset + 1,
+                    },
+                    None => {
+                        self.skipping = true;
+                        Frame::TooLong {
+                            start: skipped,
+                            consumed: input.len(),
+                        }
+                    }
                 }
             }
             None => {
@@ -134,10 +147,14 @@ impl LineFramer {
                 end,
                 consumed,
             } => LineFrame::Line {
+                start,
                 line: &input[start..end],
                 consumed,
             },
-            Frame::TooLong { consumed } => LineFrame::TooLong { consumed },
+            Frame::TooLong { start, consumed } => LineFrame::TooLong {
+                head: &input[start..consumed],
+                consumed,
+            },
             Frame::Partial { consumed } => LineFrame::Partial { consumed },
         }
     }
@@ -145,9 +162,20 @@ impl LineFramer {
 
 /// A framed line, borrowed from the input.
 enum LineFrame<'b> {
-    Line { line: &'b [u8], consumed: usize },
-    TooLong { consumed: usize },
-    Partial { consumed: usize },
+    /// A complete line starting at `start`; `line` is its content without the line end.
+    Line {
+        start: usize,
+        line: &'b [u8],
+        consumed: usize,
+    },
+    /// An over-long line: `head` is its start (at least the bound's worth of bytes).
+    TooLong {
+        head: &'b [u8],
+        consumed: usize,
+    },
+    Partial {
+        consumed: usize,
+    },
 }
 
 /// Undoes Telnet framing inside one line: IAC IAC is a 0xFF byte, other IAC commands
@@ -229,7 +257,7 @@ mod tests {
         ));
         assert!(matches!(
             framer.next_line(b"abcde"),
-            LineFrame::TooLong { consumed: 5 }
+            LineFrame::TooLong { consumed: 5, .. }
         ));
         assert!(matches!(
             framer.next_line(b"xyz"),

@@ -128,13 +128,14 @@ impl ReplyParser {
                 State::Start => return self.parse_first_line(input, skipped),
                 State::Multi { .. } => return self.parse_more_lines(input, skipped),
                 State::SkipToClose { code } => match self.framer.next_line(&input[skipped..]) {
-                    LineFrame::Line { line, consumed } => {
+                    LineFrame::Line { line, consumed, .. } => {
                         skipped += consumed;
                         if closes(line, code) {
                             self.state = State::Start;
                         }
                     }
-                    LineFrame::TooLong { consumed } | LineFrame::Partial { consumed } => {
+                    LineFrame::TooLong { consumed, .. } => skipped += consumed,
+                    LineFrame::Partial { consumed } => {
                         return Parsed {
                             consumed: skipped + consumed,
                             item: None,
@@ -156,16 +157,20 @@ impl ReplyParser {
                 consumed: skipped + consumed,
                 item: None,
             },
-            LineFrame::TooLong { consumed } => {
+            LineFrame::TooLong { head, consumed } => {
                 // A long opening line of a multi-line reply: skip to its closing line.
-                if let Some(code) = ReplyCode::from_digits(rest.get(..3).unwrap_or_default()) {
-                    if rest.get(3) == Some(&b'-') {
+                if let Some(code) = ReplyCode::from_digits(head.get(..3).unwrap_or_default()) {
+                    if head.get(3) == Some(&b'-') {
                         self.state = State::SkipToClose { code };
                     }
                 }
                 self.error(skipped + consumed, self.line_too_long())
             }
-            LineFrame::Line { line, consumed } => {
+            LineFrame::Line {
+                start,
+                line,
+                consumed,
+            } => {
                 let Some(code) = ReplyCode::from_digits(line.get(..3).unwrap_or_default()) else {
                     return self.error(skipped + consumed, ReplyError::Malformed);
                 };
@@ -178,12 +183,14 @@ impl ReplyParser {
                         ))),
                     },
                     Some(b'-') => {
+                        // Bytes before the opening line (the tail of a skipped line)
+                        // are consumed; the reply is kept from its first byte on.
                         self.state = State::Multi {
                             code,
-                            scanned: consumed,
+                            scanned: consumed - start,
                             lines: 1,
                         };
-                        self.parse_more_lines(input, skipped)
+                        self.parse_more_lines(input, skipped + start)
                     }
                     Some(_) => self.error(skipped + consumed, ReplyError::Malformed),
                 }
@@ -220,11 +227,11 @@ impl ReplyParser {
                         item: None,
                     };
                 }
-                LineFrame::TooLong { consumed } => {
+                LineFrame::TooLong { consumed, .. } => {
                     self.state = State::SkipToClose { code };
                     return self.error(base + scanned + consumed, self.line_too_long());
                 }
-                LineFrame::Line { line, consumed } => {
+                LineFrame::Line { line, consumed, .. } => {
                     scanned += consumed;
                     lines += 1;
                     if closes(line, code) {
