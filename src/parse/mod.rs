@@ -251,6 +251,7 @@ mod tests {
         assert!(matches!(
             framer.next_line(b"abcd\r\nrest"),
             LineFrame::Line {
+                start: 0,
                 line: b"abcd",
                 consumed: 6
             }
@@ -266,6 +267,7 @@ mod tests {
         assert!(matches!(
             framer.next_line(b"z\nok\n"),
             LineFrame::Line {
+                start: 2,
                 line: b"ok",
                 consumed: 5
             }
