@@ -201,6 +201,11 @@ impl CommandParser {
         self.framer.max_line_length
     }
 
+    /// Forgets any partly read line, as after the connection was reset; the bound stays.
+    pub fn reset(&mut self) {
+        self.framer = LineFramer::new(self.framer.max_line_length);
+    }
+
     /// Parses the next command from `input`, which must start with the first byte not
     /// yet consumed (the same bytes as last time, plus any new ones).
     pub fn parse<'b>(&mut self, input: &'b [u8]) -> Parsed<Result<Command<'b>, CommandError>> {

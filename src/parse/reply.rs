@@ -119,6 +119,13 @@ impl ReplyParser {
         }
     }
 
+    /// Forgets any partly read reply, as after the connection was reset; the bounds stay.
+    pub fn reset(&mut self) {
+        let max_line_length = self.framer.max_line_length;
+        self.framer = LineFramer::new(max_line_length);
+        self.state = State::Start;
+    }
+
     /// Parses the next reply from `input`, which must start with the first byte not yet
     /// consumed (the same bytes as last time, plus any new ones).
     pub fn parse<'b>(&mut self, input: &'b [u8]) -> Parsed<Result<Reply<'b>, ReplyError>> {
@@ -205,15 +212,21 @@ impl ReplyParser {
         input: &'b [u8],
         base: usize,
     ) -> Parsed<Result<Reply<'b>, ReplyError>> {
-        let input = &input[base..];
         let State::Multi {
             code,
             mut scanned,
             mut lines,
         } = self.state
         else {
-            unreachable!("called only in the multi-line state");
+            return self.parse_first_line(input, base);
         };
+        if base + scanned > input.len() {
+            // The caller passed fewer bytes than it was told to keep: start afresh rather
+            // than index past the end.
+            self.reset();
+            return self.parse_first_line(input, base.min(input.len()));
+        }
+        let input = &input[base..];
         loop {
             match self.framer.next_line(&input[scanned..]) {
                 LineFrame::Partial { .. } => {
