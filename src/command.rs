@@ -692,7 +692,7 @@ impl<'a> Command<'a> {
 
 /// Refuses an empty part or one with a space or control byte where one word is required.
 fn check_word(word: &[u8], verb: &dyn fmt::Display, part: &'static str) -> Result<(), EncodeError> {
-    if word.is_empty() || word.iter().any(|&byte| byte == b' ' || byte < 0x20) {
+    if word.is_empty() || word.iter().any(|&byte| byte <= b' ') {
         return Err(EncodeError::NotAWord {
             verb: verb.to_string(),
             part,

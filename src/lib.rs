@@ -1,4 +1,74 @@
-//! ftp-proto: a sans-IO FTP library.
+//! # ftp-proto
+//!
+//! A File Transfer Protocol library built sans-IO: the protocol is pure code that takes
+//! bytes in and hands bytes out. It never touches a socket, a thread, a clock or an
+//! async runtime, so the same logic serves tokio, other runtimes, blocking code, fuzzers
+//! and benchmarks alike.
+//!
+//! ```
+//! use ftp_proto::{Command, CommandParser, Reply, ReplyCode};
+//!
+//! // A server's read loop, minus the socket: parse what arrived, answer each command.
+//! let mut parser = CommandParser::new();
+//! let mut received = b"USER anonymous\r\nSYST\r\nBOGUS\r\n".to_vec();
+//! let mut to_send = Vec::new();
+//! loop {
+//!     let parsed = parser.parse(&received);
+//!     let reply = match parsed.item {
+//!         None => break,
+//!         Some(Ok(Command::User(_))) => Reply::new(ReplyCode::USER_NAME_OKAY_NEED_PASSWORD, "Password?"),
+//!         Some(Ok(Command::Syst)) => Reply::new(ReplyCode::SYSTEM_TYPE, "UNIX Type: L8"),
+//!         Some(Ok(other)) => Reply::new(ReplyCode::SYNTAX_ERROR, format!("{other} not understood")),
+//!         Some(Err(error)) => Reply::new(error.reply_code(), error.to_string()),
+//!     };
+//!     reply.encode(&mut to_send);
+//!     let consumed = parsed.consumed;
+//!     received.drain(..consumed);
+//! }
+//! assert_eq!(
+//!     to_send,
+//!     b"331 Password?\r\n215 UNIX Type: L8\r\n500 BOGUS not understood\r\n"
+//! );
+//! ```
+//!
+//! ## Layers
+//!
+//! ```text
+//!            your runtime / your sockets / your file system
+//!                 |                         ^
+//!                 v                         |
+//!   +------------------------------------------------------------+
+//!   | tokio adapters (feature "tokio"): codec                    |
+//!   +------------------------------------------------------------+
+//!   | sans-IO core (no sockets, no threads, no clock, no async)  |
+//!   |   parse_command / CommandParser    parse_reply / ReplyParser|
+//!   |   Command::encode                  Reply::encode            |
+//!   |   Command, Reply, ReplyCode, Verb, Pathname, Text           |
+//!   +------------------------------------------------------------+
+//! ```
+//!
+//! Data flows one way at each layer. Parsers own no buffer: the caller keeps the bytes,
+//! passes everything not yet consumed, and drops what the parser reports as consumed.
+//! Incomplete input is never an error, any split of a stream gives the same items, and
+//! every line is bounded ([`DEFAULT_MAX_LINE_LENGTH`]).
+//!
+//! ## Features
+//!
+//! | feature | adds |
+//! |---|---|
+//! | (none) | the sans-IO core |
+//! | `tokio` | [`codec`]: `tokio_util` codecs for both ends of a control connection |
+//! | `tls` | FTPS with rustls (planned) |
+//!
+//! ## Wire rules this crate follows
+//!
+//! - Verbs are case-insensitive on input, upper case on output.
+//! - The argument is everything after exactly one space, never trimmed (RFC 2640).
+//! - Lines end in CRLF or a bare LF on input, always CRLF on output.
+//! - Telnet: IAC IAC is 0xFF; IAC IP, IAC DM and option negotiation are dropped; the
+//!   crate never negotiates. CR NUL is a CR inside a name (RFC 2640).
+//! - A reply is three digits, then a space or `-`; a multi-line reply ends only at a
+//!   line starting with the same code and a space.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -20,11 +90,16 @@ pub use command::{
     RepresentationType, TransferMode,
 };
 pub use parse::{
-    CommandError, CommandParser, DEFAULT_MAX_LINE_LENGTH, Parsed, ReplyError, ReplyParser,
-    parse_command, parse_reply,
+    CommandError, CommandParser, DEFAULT_MAX_LINE_LENGTH, DEFAULT_MAX_REPLY_LINES, Parsed,
+    ReplyError, ReplyParser, parse_command, parse_reply,
 };
 pub use reply::{
     Feature, InvalidReplyCode, PayloadError, Reply, ReplyClass, ReplyCode, ReplyGroup,
 };
 pub use text::{Pathname, Text};
 pub use verb::Verb;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

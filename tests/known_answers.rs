@@ -530,8 +530,9 @@ fn canonical_replies_parse_and_encode_both_ways() {
 
 #[test]
 fn replies_as_real_servers_send_them() {
-    // (wire bytes, code, lines of text)
-    let cases: Vec<(&[u8], u16, Vec<&[u8]>)> = vec![
+    /// Wire bytes, code, lines of text.
+    type Case = (&'static [u8], u16, Vec<&'static [u8]>);
+    let cases: Vec<Case> = vec![
         // ProFTPD puts the code on every line of STAT.
         (
             b"211-Status of 'ProFTPD'\r\n211-Connected from 127.0.0.1\r\n211 End of status\r\n",

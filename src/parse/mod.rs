@@ -13,7 +13,7 @@ mod reply;
 use std::borrow::Cow;
 
 pub use command::{CommandError, CommandParser, parse_command};
-pub use reply::{ReplyError, ReplyParser, parse_reply};
+pub use reply::{DEFAULT_MAX_REPLY_LINES, ReplyError, ReplyParser, parse_reply};
 
 /// The default bound on one line, in bytes without its line end (a common server limit).
 pub const DEFAULT_MAX_LINE_LENGTH: usize = 4096;
