@@ -80,6 +80,7 @@ mod command;
 pub mod listing;
 mod parse;
 mod reply;
+pub mod server;
 mod text;
 pub mod time;
 mod verb;

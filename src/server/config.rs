@@ -1,0 +1,133 @@
+//! The server session's configuration: every limit and policy in one documented struct,
+//! with secure defaults.
+
+use std::time::Duration;
+
+use crate::parse::DEFAULT_MAX_LINE_LENGTH;
+
+/// How a server session behaves. `Config::default()` is safe to face the internet with.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Config {
+    /// The text of the 220 greeting.
+    pub greeting: String,
+    /// The longest command line accepted, in bytes; a longer one is answered 500 and
+    /// skipped without being buffered. Default 4096.
+    pub max_line_length: usize,
+    /// Unprocessed input kept while the session waits on the application (pipelined
+    /// commands). Past it the session answers 421 and closes. Default 64 KiB.
+    pub max_pending_input: usize,
+    /// Output not yet taken by `poll_transmit`; while past it, no further command is
+    /// processed. Default 256 KiB.
+    pub max_pending_output: usize,
+    /// The delay before a failed login is answered, doubled at each further failure of
+    /// the session (RFC 2577). Default 1 s.
+    pub failed_login_delay: Duration,
+    /// Failed logins after which the session answers 421 and closes. Default 3.
+    pub max_failed_logins: u32,
+    /// Time from connection to successful login. Default 60 s.
+    pub login_timeout: Duration,
+    /// Time without a complete command line (not counting running transfers) before the
+    /// session answers 421 and closes. Default 300 s (RFC 1123 §4.1.3.2).
+    pub idle_timeout: Duration,
+    /// Time for the client to open the data connection once a transfer is ready.
+    /// Default 30 s.
+    pub data_connection_timeout: Duration,
+    /// Allow PORT and EPRT to an address other than the control connection's peer
+    /// (server-to-server "FXP" transfers). Off by default: the bounce attack.
+    pub allow_foreign_active_address: bool,
+    /// Allow PORT and EPRT to ports below 1024. Off by default (RFC 2577).
+    pub allow_privileged_active_port: bool,
+    /// Accept a passive data connection from another address than the control
+    /// connection's peer. Off by default: data-port stealing.
+    pub allow_foreign_passive_peer: bool,
+    /// Offer active mode (PORT, EPRT) at all. Default on.
+    pub enable_active_mode: bool,
+    /// Offer AUTH TLS (the adapter must be able to run the handshakes). Default off.
+    pub enable_tls: bool,
+    /// Refuse USER and PASS before AUTH TLS. Default off; takes effect with `enable_tls`.
+    pub require_tls_for_login: bool,
+    /// Refuse transfers without PROT P. Default off; takes effect with `enable_tls`.
+    pub require_tls_for_data: bool,
+    /// Allow CCC (dropping TLS on the control connection). Default off: it exposes the
+    /// session to injection again.
+    pub allow_ccc: bool,
+    /// What the storage back end can do; reflected in FEAT and in 502 replies.
+    pub capabilities: Capabilities,
+    /// Entries at most in a listing sent over the control connection (`STAT path`).
+    /// Default 10,000.
+    pub max_control_listing_entries: usize,
+}
+
+/// Optional abilities of the storage back end. Each one that is off leaves its feature
+/// out of FEAT and makes the commands that need it answer 502.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// APPE: append to an existing file.
+    pub append: bool,
+    /// REST before STOR: write from an offset into an existing file.
+    pub write_at_offset: bool,
+    /// REST before RETR: read from an offset.
+    pub read_at_offset: bool,
+    /// MFMT: set a file's modification time.
+    pub set_modified: bool,
+    /// RNFR/RNTO on files.
+    pub rename: bool,
+    /// Writing at all (STOR, STOU, APPE, DELE, MKD, RMD, RNFR, MFMT).
+    pub write: bool,
+}
+
+impl Capabilities {
+    /// A back end that can do everything (a local file system).
+    pub const ALL: Capabilities = Capabilities {
+        append: true,
+        write_at_offset: true,
+        read_at_offset: true,
+        set_modified: true,
+        rename: true,
+        write: true,
+    };
+
+    /// A back end that can only be read.
+    pub const READ_ONLY: Capabilities = Capabilities {
+        append: false,
+        write_at_offset: false,
+        read_at_offset: true,
+        set_modified: false,
+        rename: false,
+        write: false,
+    };
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Capabilities::ALL
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            greeting: "ftp-proto ready".to_owned(),
+            max_line_length: DEFAULT_MAX_LINE_LENGTH,
+            max_pending_input: 64 * 1024,
+            max_pending_output: 256 * 1024,
+            failed_login_delay: Duration::from_secs(1),
+            max_failed_logins: 3,
+            login_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(300),
+            data_connection_timeout: Duration::from_secs(30),
+            allow_foreign_active_address: false,
+            allow_privileged_active_port: false,
+            allow_foreign_passive_peer: false,
+            enable_active_mode: true,
+            enable_tls: false,
+            require_tls_for_login: false,
+            require_tls_for_data: false,
+            allow_ccc: false,
+            capabilities: Capabilities::ALL,
+            max_control_listing_entries: 10_000,
+        }
+    }
+}

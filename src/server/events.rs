@@ -1,0 +1,438 @@
+//! What flows in and out of a server session besides control bytes: requests for the
+//! application and its responses, actions for the adapter, and data-connection events.
+
+use std::net::SocketAddr;
+use std::time::SystemTime;
+
+use super::path::VirtualPath;
+use crate::command::Password;
+use crate::reply::{Reply, ReplyCode};
+use crate::text::Text;
+
+/// Identifies a request or a transfer, so that a late answer can never be taken for the
+/// answer to a newer one. Sessions number them from 0; an answer with an id the session
+/// is not waiting for is ignored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
+impl RequestId {
+    /// The number behind the id (unique within one session).
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+/// Something the session asks of the application or the adapter. Drain them with
+/// [`Session::poll_event`](super::Session::poll_event) after every input.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+#[must_use = "every event must be acted upon"]
+pub enum Event {
+    /// Answer with [`Session::handle_response`](super::Session::handle_response).
+    Request {
+        /// The id to answer with.
+        id: RequestId,
+        /// What is asked.
+        request: Request,
+    },
+    /// Open a passive listener (on the address family of `family`) and report it with
+    /// [`DataEvent::Listening`]; accept connections on it until told otherwise and report
+    /// each with [`DataEvent::Connected`].
+    ListenPassive {
+        /// The family asked for: the control connection's, unless EPSV named one.
+        family: AddressFamily,
+    },
+    /// Connect to the client at this address, when [`Event::StartTransfer`] comes, and
+    /// report [`DataEvent::Connected`] or [`DataEvent::Failed`].
+    ConnectActive {
+        /// The address the client gave with PORT or EPRT (already checked against policy).
+        address: SocketAddr,
+    },
+    /// Run this transfer over the data connection (once it is connected).
+    StartTransfer(Transfer),
+    /// Stop the running transfer and close its data connection; report nothing more
+    /// about it.
+    AbortTransfer {
+        /// The transfer to stop.
+        id: RequestId,
+    },
+    /// Close the data connection and the passive listener, if any (after a refused peer,
+    /// a timeout, REIN or a new PASV).
+    CloseData,
+    /// Start TLS on the control connection now: the 234 reply is already in the output,
+    /// so send it first, then handshake before reading anything more. Report with
+    /// [`Session::handle_control_tls`](super::Session::handle_control_tls).
+    StartControlTls,
+    /// A user logged in (for the adapter's logs and per-user settings).
+    LoggedIn {
+        /// The user name.
+        user: Text<'static>,
+    },
+    /// Flush the output, then close the control connection and any data connection.
+    Close,
+}
+
+/// Address families for passive listeners.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AddressFamily {
+    /// IPv4.
+    V4,
+    /// IPv6.
+    V6,
+}
+
+/// A request for the application (the storage back end and the authenticator).
+///
+/// Paths are virtual: normalised, absolute, never above `/`. Map `/` to the user's
+/// root and refuse anything that resolves outside it (symlinks included).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Request {
+    /// Check a user's credentials: answer [`Response::LoggedIn`] or
+    /// [`Response::LoginDenied`].
+    Authenticate {
+        /// The user name from USER.
+        user: Text<'static>,
+        /// The password from PASS.
+        password: Password<'static>,
+    },
+    /// Accept or refuse a virtual host (HOST, RFC 7151): answer [`Response::Done`].
+    SelectHost {
+        /// The host name.
+        host: Text<'static>,
+    },
+    /// Describe one path: answer [`Response::Metadata`].
+    Metadata {
+        /// The path.
+        path: VirtualPath,
+    },
+    /// List a directory for `STAT path` (over the control connection): answer
+    /// [`Response::Entries`].
+    ListEntries {
+        /// The directory.
+        path: VirtualPath,
+    },
+    /// Get ready to send a directory listing over the data connection: check the path
+    /// and answer [`Response::Opened`]; the listing itself runs at
+    /// [`Event::StartTransfer`].
+    OpenListing {
+        /// The directory (or file) to list.
+        path: VirtualPath,
+        /// How to format it.
+        format: ListingFormat,
+    },
+    /// Open a file for reading from `offset`: answer [`Response::Opened`].
+    OpenRead {
+        /// The file.
+        path: VirtualPath,
+        /// Where to start (from REST), 0 otherwise.
+        offset: u64,
+    },
+    /// Open a file for writing: answer [`Response::Opened`] (with the chosen name for
+    /// [`WriteMode::Unique`]).
+    OpenWrite {
+        /// The file (for a unique name: the name to start from).
+        path: VirtualPath,
+        /// How to write.
+        mode: WriteMode,
+    },
+    /// Delete a file: answer [`Response::Done`].
+    Delete {
+        /// The file.
+        path: VirtualPath,
+    },
+    /// Make a directory: answer [`Response::Done`].
+    MakeDirectory {
+        /// The new directory.
+        path: VirtualPath,
+    },
+    /// Remove an empty directory: answer [`Response::Done`].
+    RemoveDirectory {
+        /// The directory.
+        path: VirtualPath,
+    },
+    /// Rename a file or directory: answer [`Response::Done`].
+    Rename {
+        /// The current name.
+        from: VirtualPath,
+        /// The new name.
+        to: VirtualPath,
+    },
+    /// Set a file's modification time: answer [`Response::Done`].
+    SetModified {
+        /// The file.
+        path: VirtualPath,
+        /// The new time.
+        modified: SystemTime,
+    },
+    /// A SITE command: answer [`Response::Reply`] with the whole reply.
+    Site {
+        /// The subcommand and its arguments, as sent.
+        command: Text<'static>,
+    },
+}
+
+/// How an upload writes its file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WriteMode {
+    /// STOR: create or replace. A back end should keep the old file until the new one is
+    /// complete.
+    Create,
+    /// REST then STOR: write into the existing file from this offset.
+    At(u64),
+    /// APPE: append.
+    Append,
+    /// STOU: create under a new name that exists nowhere yet.
+    Unique,
+}
+
+/// How a directory listing is formatted on the data connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ListingFormat {
+    /// LIST: `ls -l` lines.
+    Unix,
+    /// NLST: bare names.
+    Names,
+    /// MLSD: RFC 3659 fact lines with these facts (lower case, as chosen by OPTS MLST).
+    Machine {
+        /// The facts to include.
+        facts: Vec<&'static str>,
+    },
+}
+
+/// A transfer to run on the data connection.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Transfer {
+    /// The transfer's id, the same as the request that opened it.
+    pub id: RequestId,
+    /// Send (RETR, listings) or receive (STOR, APPE, STOU).
+    pub direction: Direction,
+    /// What the bytes are.
+    pub content: TransferContent,
+    /// Convert line ends: `\n` to CRLF when sending, CRLF to `\n` when receiving.
+    pub ascii: bool,
+    /// Run TLS on the data connection (PROT P).
+    pub tls: bool,
+}
+
+/// Which way the data flows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Server to client.
+    Send,
+    /// Client to server.
+    Receive,
+}
+
+/// The content of a transfer.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum TransferContent {
+    /// The file opened for the request with the same id.
+    File,
+    /// The listing opened for the request with the same id.
+    Listing(ListingFormat),
+}
+
+/// The application's answer to a [`Request`].
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Response {
+    /// Credentials accepted.
+    LoggedIn {
+        /// Whether this user may change anything (anonymous users usually may not).
+        writable: bool,
+    },
+    /// Credentials refused.
+    LoginDenied,
+    /// A request without a payload succeeded.
+    Done,
+    /// What [`Request::Metadata`] asked.
+    Metadata(Metadata),
+    /// What [`Request::ListEntries`] asked: names and their metadata.
+    Entries(Vec<(Text<'static>, Metadata)>),
+    /// A file or listing is open and ready for [`Event::StartTransfer`].
+    Opened {
+        /// The size to announce in the 150 reply, if known.
+        size: Option<u64>,
+        /// The name chosen for STOU.
+        unique_name: Option<VirtualPath>,
+    },
+    /// The whole reply to a SITE command.
+    Reply(Reply<'static>),
+    /// The request failed.
+    Failed(StorageError),
+}
+
+/// What the application knows about a path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Metadata {
+    /// File, directory, link or other.
+    pub kind: FileKind,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification, if known.
+    pub modified: Option<SystemTime>,
+    /// Unix permission bits, if known.
+    pub mode: Option<u32>,
+}
+
+impl Metadata {
+    /// Metadata for a file of this size.
+    pub fn file(size: u64, modified: Option<SystemTime>) -> Metadata {
+        Metadata {
+            kind: FileKind::File,
+            size,
+            modified,
+            mode: None,
+        }
+    }
+
+    /// Metadata for a directory.
+    pub fn directory(modified: Option<SystemTime>) -> Metadata {
+        Metadata {
+            kind: FileKind::Directory,
+            size: 0,
+            modified,
+            mode: None,
+        }
+    }
+
+    /// The same metadata with these Unix permission bits.
+    pub fn with_mode(mut self, mode: u32) -> Metadata {
+        self.mode = Some(mode);
+        self
+    }
+}
+
+/// The kind of a directory entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FileKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Directory,
+    /// A symbolic link, with its target when known.
+    Symlink(Option<Text<'static>>),
+    /// Anything else (device, pipe, socket).
+    Other,
+}
+
+/// Why the storage back end could not do what was asked; each maps to the reply RFC 959
+/// gives it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// No such file or directory (550).
+    #[error("No such file or directory")]
+    NotFound,
+    /// Not allowed (550).
+    #[error("Permission denied")]
+    PermissionDenied,
+    /// The name exists already (550).
+    #[error("File exists")]
+    AlreadyExists,
+    /// A directory was needed (550).
+    #[error("Not a directory")]
+    NotADirectory,
+    /// A file was needed (550).
+    #[error("Is a directory")]
+    IsADirectory,
+    /// RMD of a directory with entries (550).
+    #[error("Directory not empty")]
+    DirectoryNotEmpty,
+    /// The name cannot be stored here (553).
+    #[error("File name not allowed")]
+    InvalidName,
+    /// The disk is full (452).
+    #[error("Insufficient storage space")]
+    InsufficientStorage,
+    /// A quota is exhausted (552).
+    #[error("Exceeded storage allocation")]
+    QuotaExceeded,
+    /// The back end cannot do this at all (502).
+    #[error("Not supported by this server")]
+    Unsupported,
+    /// Anything else, said in words for the reply (451).
+    #[error("{0}")]
+    Other(String),
+}
+
+impl StorageError {
+    /// The reply code for this error.
+    pub fn reply_code(&self) -> ReplyCode {
+        match self {
+            StorageError::NotFound
+            | StorageError::PermissionDenied
+            | StorageError::AlreadyExists
+            | StorageError::NotADirectory
+            | StorageError::IsADirectory
+            | StorageError::DirectoryNotEmpty => ReplyCode::FILE_UNAVAILABLE,
+            StorageError::InvalidName => ReplyCode::FILE_NAME_NOT_ALLOWED,
+            StorageError::InsufficientStorage => ReplyCode::INSUFFICIENT_STORAGE,
+            StorageError::QuotaExceeded => ReplyCode::EXCEEDED_STORAGE_ALLOCATION,
+            StorageError::Unsupported => ReplyCode::COMMAND_NOT_IMPLEMENTED,
+            StorageError::Other(_) => ReplyCode::LOCAL_ERROR,
+        }
+    }
+}
+
+/// What happened on the data side, reported by the adapter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DataEvent {
+    /// The passive listener asked for is open at this address (the one to advertise:
+    /// the adapter substitutes its public address for NAT here).
+    Listening {
+        /// The address clients should connect to.
+        address: SocketAddr,
+    },
+    /// A passive listener could not be opened (answered 425).
+    ListenFailed,
+    /// A data connection is up: accepted from `peer` (passive) or made to it (active).
+    Connected {
+        /// The other end.
+        peer: SocketAddr,
+    },
+    /// Bytes moved so far in the running transfer (for STAT and progress; optional).
+    Progress {
+        /// The transfer.
+        id: RequestId,
+        /// Bytes moved so far.
+        bytes: u64,
+    },
+    /// The transfer completed: every byte sent and the connection closed cleanly, or
+    /// every byte received up to the client's end of data and stored.
+    Finished {
+        /// The transfer.
+        id: RequestId,
+        /// Bytes moved in all.
+        bytes: u64,
+    },
+    /// The transfer (or the active connect before it) failed.
+    Failed {
+        /// The transfer.
+        id: RequestId,
+        /// Why.
+        reason: DataFailure,
+    },
+}
+
+/// Why a transfer failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DataFailure {
+    /// The data connection could not be made (answered 425).
+    ConnectFailed,
+    /// The data connection broke mid-transfer (answered 426).
+    ConnectionLost,
+    /// The TLS handshake on the data connection failed or did not resume the control
+    /// connection's session when that is required (answered 522).
+    TlsRefused,
+    /// The storage failed (answered by the error's code, 451 for most).
+    Storage(StorageError),
+}

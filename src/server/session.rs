@@ -1,0 +1,1653 @@
+//! `Session`: one control connection's state machine. Every protocol decision a server
+//! makes is made here; it never performs I/O, reads a clock or blocks.
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+
+use super::config::Config;
+use super::events::{
+    AddressFamily, DataEvent, DataFailure, Direction, Event, FileKind, ListingFormat, Metadata,
+    Request, RequestId, Response, StorageError, Transfer, TransferContent, WriteMode,
+};
+use super::path::{PathError, VirtualPath};
+use crate::command::{
+    AuthMechanism, Command, CommandOptions, ExtendedPassive, FileStructure, FormatControl,
+    NetworkProtocol, Password, ProtectionLevel, RepresentationType, TransferMode,
+};
+use crate::parse::{CommandError, CommandParser};
+use crate::reply::{Reply, ReplyCode};
+use crate::text::{Pathname, Text};
+
+/// The MLSx facts this server can produce, in the order it writes them.
+pub const SUPPORTED_FACTS: [&str; 5] = ["type", "size", "modify", "perm", "unix.mode"];
+
+/// A server's side of one FTP control connection, as a pure state machine.
+///
+/// Feed it what happens, drain what it wants done:
+///
+/// - inputs: [`handle_control_input`](Self::handle_control_input) (bytes from the
+///   client, in any chunking), [`handle_response`](Self::handle_response) (the
+///   application's answer to a [`Request`]), [`handle_data_event`](Self::handle_data_event),
+///   [`handle_control_tls`](Self::handle_control_tls), [`handle_timeout`](Self::handle_timeout),
+///   [`handle_control_closed`](Self::handle_control_closed);
+/// - outputs, to drain after every input until they return `None`:
+///   [`poll_transmit`](Self::poll_transmit) (bytes for the client),
+///   [`poll_event`](Self::poll_event) (requests and actions),
+///   [`poll_timeout`](Self::poll_timeout) (when to call `handle_timeout` next).
+///
+/// Commands are answered strictly in order: while a request is out, later pipelined
+/// commands wait in a bounded buffer. Time is an input: the session never reads a
+/// clock; requests and data events are taken to happen at the time of the last input
+/// that carried one.
+///
+/// ```
+/// use std::time::Instant;
+/// use ftp_proto::server::{Config, Event, Request, Response, Session};
+///
+/// let now = Instant::now();
+/// let peer = "127.0.0.1:50000".parse().unwrap();
+/// let local = "127.0.0.1:21".parse().unwrap();
+/// let mut session = Session::new(Config::default(), peer, local, now);
+/// let mut sent = Vec::new();
+///
+/// session.handle_control_input(b"USER anonymous\r\nPASS guest\r\nPWD\r\n", now);
+/// // Drain everything after every input.
+/// loop {
+///     while let Some(bytes) = session.poll_transmit() {
+///         sent.extend_from_slice(&bytes);
+///     }
+///     match session.poll_event() {
+///         Some(Event::Request { id, request: Request::Authenticate { .. } }) => {
+///             session.handle_response(id, Response::LoggedIn { writable: false });
+///         }
+///         Some(other) => panic!("unexpected {other:?}"),
+///         None => break,
+///     }
+/// }
+/// assert_eq!(
+///     String::from_utf8(sent).unwrap(),
+///     "220 ftp-proto ready\r\n\
+///      331 Please specify the password.\r\n\
+///      230 Login successful.\r\n\
+///      257 \"/\" is the current directory\r\n"
+/// );
+/// ```
+#[derive(Debug)]
+pub struct Session {
+    config: Config,
+    control_peer: SocketAddr,
+    control_local: SocketAddr,
+    now: Instant,
+    parser: CommandParser,
+    input: Vec<u8>,
+    output: BytesMut,
+    events: VecDeque<Event>,
+    next_id: u64,
+    login: Login,
+    failed_logins: u32,
+    /// The command being answered; while set, no further command is processed.
+    pending: Option<Pending>,
+    cwd: VirtualPath,
+    ascii: bool,
+    restart_offset: u64,
+    rename_from: Option<VirtualPath>,
+    epsv_all: bool,
+    data: DataChannel,
+    transfer: Option<RunningTransfer>,
+    control_tls: ControlTls,
+    protection_buffer_set: bool,
+    protect_data: bool,
+    mlst_facts: Vec<&'static str>,
+    quit_after_transfer: bool,
+    /// Set by AUTH TLS: the rest of the plain-text input must not be run.
+    drop_pipelined_input: bool,
+    login_deadline: Option<Instant>,
+    idle_deadline: Instant,
+    closed: bool,
+}
+
+#[derive(Debug)]
+enum Login {
+    NeedUser,
+    NeedPassword { user: Text<'static> },
+    LoggedIn { writable: bool },
+}
+
+/// What the session is waiting for before it answers the current command.
+#[derive(Debug)]
+enum Pending {
+    Request { id: RequestId, purpose: Purpose },
+    PassiveListener { extended: bool },
+    FailedLoginDelay { until: Instant },
+    ControlTlsHandshake,
+}
+
+/// Why a request was made: decides the reply to its response.
+#[derive(Debug)]
+enum Purpose {
+    Login {
+        user: Text<'static>,
+    },
+    Host,
+    ChangeDirectory {
+        path: VirtualPath,
+    },
+    Size,
+    ModificationTime,
+    MachineListing {
+        path: VirtualPath,
+    },
+    ControlListing {
+        path: VirtualPath,
+    },
+    RenameFrom {
+        path: VirtualPath,
+    },
+    Done {
+        code: ReplyCode,
+        text: String,
+    },
+    MakeDirectory {
+        path: VirtualPath,
+    },
+    SetModified {
+        text: String,
+    },
+    Site,
+    OpenTransfer {
+        direction: Direction,
+        content: TransferContentKind,
+    },
+}
+
+#[derive(Debug)]
+enum TransferContentKind {
+    File { unique: bool },
+    Listing(ListingFormat),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DataChannel {
+    None,
+    /// A passive listener is open; `connected` once a client connected to it.
+    Passive {
+        connected: bool,
+    },
+    /// PORT or EPRT gave this address; `connected` once the adapter connected.
+    Active {
+        address: SocketAddr,
+        connected: bool,
+    },
+}
+
+#[derive(Debug)]
+struct RunningTransfer {
+    id: RequestId,
+    bytes: u64,
+    /// Until the data connection is up: when to give up with 425.
+    connect_deadline: Option<Instant>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ControlTls {
+    Plain,
+    Secure,
+}
+
+impl Session {
+    /// A session for a new control connection from `control_peer` to our
+    /// `control_local` address, accepted at `now`. The 220 greeting is already in the
+    /// output.
+    pub fn new(
+        config: Config,
+        control_peer: SocketAddr,
+        control_local: SocketAddr,
+        now: Instant,
+    ) -> Session {
+        let mut session = Session {
+            parser: CommandParser::with_max_line_length(config.max_line_length),
+            login_deadline: Some(now + config.login_timeout),
+            idle_deadline: now + config.idle_timeout,
+            mlst_facts: SUPPORTED_FACTS.to_vec(),
+            config,
+            control_peer,
+            control_local,
+            now,
+            input: Vec::new(),
+            output: BytesMut::new(),
+            events: VecDeque::new(),
+            next_id: 0,
+            login: Login::NeedUser,
+            failed_logins: 0,
+            pending: None,
+            cwd: VirtualPath::root(),
+            ascii: false,
+            restart_offset: 0,
+            rename_from: None,
+            epsv_all: false,
+            data: DataChannel::None,
+            transfer: None,
+            control_tls: ControlTls::Plain,
+            protection_buffer_set: false,
+            protect_data: false,
+            quit_after_transfer: false,
+            drop_pipelined_input: false,
+            closed: false,
+        };
+        let greeting = session.config.greeting.clone();
+        session.reply(ReplyCode::SERVICE_READY, greeting);
+        session
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Inputs
+
+    /// Bytes from the client, received at `now`, in any chunking.
+    pub fn handle_control_input(&mut self, bytes: &[u8], now: Instant) {
+        self.now = now;
+        if self.closed {
+            return;
+        }
+        self.input.extend_from_slice(bytes);
+        self.process_input();
+        if !self.closed && self.input.len() > self.config.max_pending_input {
+            self.close_with(
+                ReplyCode::SERVICE_NOT_AVAILABLE,
+                "Too much pipelined input.",
+            );
+        }
+    }
+
+    /// The application's answer to the request `id`. An answer to a request that is no
+    /// longer awaited (after ABOR, REIN or a timeout) is ignored.
+    pub fn handle_response(&mut self, id: RequestId, response: Response) {
+        if self.closed {
+            return;
+        }
+        let Some(Pending::Request { id: awaited, .. }) = &self.pending else {
+            return;
+        };
+        if *awaited != id {
+            return;
+        }
+        let Some(Pending::Request { purpose, .. }) = self.pending.take() else {
+            return;
+        };
+        self.answer(id, purpose, response);
+        self.process_input();
+    }
+
+    /// Something happened on the data side.
+    pub fn handle_data_event(&mut self, event: DataEvent) {
+        if self.closed {
+            return;
+        }
+        match event {
+            DataEvent::Listening { address } => self.passive_listening(address),
+            DataEvent::ListenFailed => {
+                if let Some(Pending::PassiveListener { .. }) = self.pending {
+                    self.pending = None;
+                    self.data = DataChannel::None;
+                    self.reply(
+                        ReplyCode::CANNOT_OPEN_DATA_CONNECTION,
+                        "Cannot open a passive listener.",
+                    );
+                }
+            }
+            DataEvent::Connected { peer } => self.data_connected(peer),
+            DataEvent::Progress { id, bytes } => {
+                if let Some(transfer) = self.transfer.as_mut().filter(|t| t.id == id) {
+                    transfer.bytes = bytes;
+                }
+            }
+            DataEvent::Finished { id, bytes } => {
+                if self.transfer.as_ref().is_some_and(|t| t.id == id) {
+                    self.end_transfer();
+                    self.reply(
+                        ReplyCode::CLOSING_DATA_CONNECTION,
+                        format!("Transfer complete ({bytes} bytes)."),
+                    );
+                    self.after_transfer();
+                }
+            }
+            DataEvent::Failed { id, reason } => {
+                if self.transfer.as_ref().is_some_and(|t| t.id == id) {
+                    self.end_transfer();
+                    let (code, text) = match reason {
+                        DataFailure::ConnectFailed => (
+                            ReplyCode::CANNOT_OPEN_DATA_CONNECTION,
+                            "Cannot open data connection.".to_owned(),
+                        ),
+                        DataFailure::ConnectionLost => (
+                            ReplyCode::CONNECTION_CLOSED_TRANSFER_ABORTED,
+                            "Connection closed; transfer aborted.".to_owned(),
+                        ),
+                        DataFailure::TlsRefused => (
+                            ReplyCode::NETWORK_PROTOCOL_NOT_SUPPORTED,
+                            "Data connection TLS refused (the control session must be resumed)."
+                                .to_owned(),
+                        ),
+                        DataFailure::Storage(error) => {
+                            (storage_code_mid_transfer(&error), error.to_string())
+                        }
+                    };
+                    self.reply(code, text);
+                    self.after_transfer();
+                }
+            }
+        }
+        self.process_input();
+    }
+
+    /// The TLS handshake on the control connection, asked for by
+    /// [`Event::StartControlTls`], ended: `true` when it succeeded. A failure closes the
+    /// session.
+    pub fn handle_control_tls(&mut self, established: bool) {
+        if !matches!(self.pending, Some(Pending::ControlTlsHandshake)) {
+            return;
+        }
+        self.pending = None;
+        if established {
+            self.control_tls = ControlTls::Secure;
+            self.process_input();
+        } else {
+            self.closed = true;
+            self.events.push_back(Event::Close);
+        }
+    }
+
+    /// Time passed: act on any deadline at or before `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        if self.closed {
+            return;
+        }
+        if let Some(Pending::FailedLoginDelay { until }) = self.pending {
+            if now >= until {
+                self.pending = None;
+                if self.failed_logins >= self.config.max_failed_logins {
+                    self.close_with(ReplyCode::SERVICE_NOT_AVAILABLE, "Too many failed logins.");
+                    return;
+                }
+                self.reply(ReplyCode::NOT_LOGGED_IN, "Login incorrect.");
+            }
+        }
+        if let Some(deadline) = self.transfer.as_ref().and_then(|t| t.connect_deadline) {
+            if now >= deadline {
+                self.end_transfer();
+                self.events.push_back(Event::CloseData);
+                self.reply(
+                    ReplyCode::CANNOT_OPEN_DATA_CONNECTION,
+                    "No data connection was made in time.",
+                );
+                self.after_transfer();
+            }
+        }
+        if self.login_deadline.is_some_and(|deadline| now >= deadline) {
+            self.close_with(ReplyCode::SERVICE_NOT_AVAILABLE, "Login timeout.");
+            return;
+        }
+        if self.idle_timer_runs() && now >= self.idle_deadline {
+            self.close_with(ReplyCode::SERVICE_NOT_AVAILABLE, "Idle timeout.");
+            return;
+        }
+        self.process_input();
+    }
+
+    /// The client closed the control connection (or it broke): stop everything.
+    pub fn handle_control_closed(&mut self) {
+        if self.closed {
+            return;
+        }
+        if let Some(transfer) = self.transfer.take() {
+            self.events
+                .push_back(Event::AbortTransfer { id: transfer.id });
+        }
+        self.closed = true;
+        self.events.push_back(Event::Close);
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Outputs
+
+    /// Bytes to send to the client, if any.
+    pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        if self.output.is_empty() {
+            return None;
+        }
+        let bytes = self.output.split().freeze();
+        // Output that piled up may have held commands back.
+        if !self.closed && !self.input.is_empty() {
+            self.process_input();
+        }
+        Some(bytes)
+    }
+
+    /// The next request or action, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must be called next, if ever.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.closed {
+            return None;
+        }
+        let mut deadlines = Vec::with_capacity(4);
+        deadlines.extend(self.login_deadline);
+        if let Some(Pending::FailedLoginDelay { until }) = self.pending {
+            deadlines.push(until);
+        }
+        deadlines.extend(self.transfer.as_ref().and_then(|t| t.connect_deadline));
+        if self.idle_timer_runs() {
+            deadlines.push(self.idle_deadline);
+        }
+        deadlines.into_iter().min()
+    }
+
+    /// Whether the session has ended (after [`Event::Close`]).
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Whether a user is logged in.
+    pub fn is_logged_in(&self) -> bool {
+        matches!(self.login, Login::LoggedIn { .. })
+    }
+
+    /// The current working directory.
+    pub fn working_directory(&self) -> &VirtualPath {
+        &self.cwd
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Command processing
+
+    fn idle_timer_runs(&self) -> bool {
+        self.transfer.is_none() && self.pending.is_none()
+    }
+
+    /// Processes buffered commands until one has to wait (for the application, the
+    /// adapter, a timer, or the client to read its replies).
+    fn process_input(&mut self) {
+        let mut offset = 0;
+        while !self.closed
+            && self.pending.is_none()
+            && self.output.len() < self.config.max_pending_output
+        {
+            let parsed = self.parser.parse(&self.input[offset..]);
+            let Some(item) = parsed.item else {
+                offset += parsed.consumed;
+                break;
+            };
+            if self.transfer.is_some()
+                && !matches!(
+                    item,
+                    Ok(Command::Abor | Command::Stat(None) | Command::Quit | Command::Noop)
+                        | Err(CommandError::LineTooLong { .. })
+                )
+            {
+                // Other commands wait for the transfer's final reply.
+                break;
+            }
+            let command = item.map(Command::into_owned);
+            offset += parsed.consumed;
+            self.idle_deadline = self.now + self.config.idle_timeout;
+            match command {
+                Ok(command) => self.dispatch(command),
+                Err(error) => self.reply(error.reply_code(), format!("{error}.")),
+            }
+        }
+        if std::mem::take(&mut self.drop_pipelined_input) {
+            self.input.clear();
+            self.parser.reset();
+        } else {
+            self.input.drain(..offset);
+        }
+    }
+
+    fn dispatch(&mut self, command: Command<'static>) {
+        if !self.is_logged_in() && !allowed_before_login(&command) {
+            self.reply(ReplyCode::NOT_LOGGED_IN, "Please login with USER and PASS.");
+            return;
+        }
+        match command {
+            Command::User(user) => self.user(user),
+            Command::Pass(password) => self.pass(password),
+            Command::Acct(_) => self.reply(ReplyCode::COMMAND_SUPERFLUOUS, "ACCT not needed."),
+            Command::Host(host) => self.host(host),
+            Command::Rein => self.reinitialise(),
+            Command::Quit => {
+                if self.transfer.is_some() {
+                    self.quit_after_transfer = true;
+                } else {
+                    self.close_with(ReplyCode::CLOSING_CONTROL_CONNECTION, "Goodbye.");
+                }
+            }
+            Command::Noop => self.reply(ReplyCode::COMMAND_OKAY, "NOOP ok."),
+            Command::Syst => self.reply(ReplyCode::SYSTEM_TYPE, "UNIX Type: L8"),
+            Command::Feat => self.feat(),
+            Command::Help(_) => self.help(),
+            Command::Opts(options) => self.opts(options),
+            Command::Clnt(_) => self.reply(ReplyCode::COMMAND_OKAY, "Noted."),
+            Command::Stat(None) => self.status(),
+            Command::Stat(Some(path)) => self.with_path(&path, |session, path| {
+                session.request(
+                    Request::ListEntries { path: path.clone() },
+                    Purpose::ControlListing { path },
+                )
+            }),
+            Command::Type(kind) => self.representation_type(kind),
+            Command::Mode(TransferMode::Stream) => {
+                self.reply(ReplyCode::COMMAND_OKAY, "Mode set to S.")
+            }
+            Command::Mode(_) => self.reply(
+                ReplyCode::COMMAND_NOT_IMPLEMENTED_FOR_PARAMETER,
+                "Only stream mode is supported.",
+            ),
+            Command::Stru(FileStructure::File) => {
+                self.reply(ReplyCode::COMMAND_OKAY, "Structure set to F.")
+            }
+            Command::Stru(_) => self.reply(
+                ReplyCode::COMMAND_NOT_IMPLEMENTED_FOR_PARAMETER,
+                "Only file structure is supported.",
+            ),
+            Command::Allo(_) => self.reply(ReplyCode::COMMAND_SUPERFLUOUS, "ALLO not needed."),
+            Command::Pwd | Command::Xpwd => {
+                let reply = Reply::with_path(
+                    ReplyCode::PATHNAME_CREATED,
+                    &self.cwd.to_pathname(),
+                    "is the current directory",
+                );
+                self.send(&reply);
+            }
+            Command::Cwd(path) | Command::Xcwd(path) => self.with_path(&path, |session, path| {
+                session.request(
+                    Request::Metadata { path: path.clone() },
+                    Purpose::ChangeDirectory { path },
+                )
+            }),
+            Command::Cdup | Command::Xcup => {
+                self.cwd = self.cwd.parent();
+                self.reply(
+                    ReplyCode::FILE_ACTION_OKAY,
+                    "Directory successfully changed.",
+                );
+            }
+            Command::Size(path) => self.with_path(&path, |session, path| {
+                session.request(Request::Metadata { path }, Purpose::Size)
+            }),
+            Command::Mdtm(path) => self.with_path(&path, |session, path| {
+                session.request(Request::Metadata { path }, Purpose::ModificationTime)
+            }),
+            Command::Mlst(path) => {
+                let path = path.unwrap_or_else(|| Pathname::from("."));
+                self.with_path(&path, |session, path| {
+                    session.request(
+                        Request::Metadata { path: path.clone() },
+                        Purpose::MachineListing { path },
+                    )
+                })
+            }
+            Command::Mkd(path) | Command::Xmkd(path) => self.write_op(&path, |session, path| {
+                session.request(
+                    Request::MakeDirectory { path: path.clone() },
+                    Purpose::MakeDirectory { path },
+                )
+            }),
+            Command::Rmd(path) | Command::Xrmd(path) => self.write_op(&path, |session, path| {
+                session.request(
+                    Request::RemoveDirectory { path },
+                    Purpose::Done {
+                        code: ReplyCode::FILE_ACTION_OKAY,
+                        text: "Directory removed.".to_owned(),
+                    },
+                )
+            }),
+            Command::Dele(path) => self.write_op(&path, |session, path| {
+                session.request(
+                    Request::Delete { path },
+                    Purpose::Done {
+                        code: ReplyCode::FILE_ACTION_OKAY,
+                        text: "File deleted.".to_owned(),
+                    },
+                )
+            }),
+            Command::Rnfr(path) => {
+                if !self.config.capabilities.rename {
+                    return self.not_supported("RNFR");
+                }
+                self.write_op(&path, |session, path| {
+                    session.request(
+                        Request::Metadata { path: path.clone() },
+                        Purpose::RenameFrom { path },
+                    )
+                })
+            }
+            Command::Rnto(path) => match self.rename_from.take() {
+                None => self.reply(ReplyCode::BAD_SEQUENCE_OF_COMMANDS, "RNFR required first."),
+                Some(from) => self.write_op(&path, |session, to| {
+                    session.request(
+                        Request::Rename { from, to },
+                        Purpose::Done {
+                            code: ReplyCode::FILE_ACTION_OKAY,
+                            text: "Rename successful.".to_owned(),
+                        },
+                    )
+                }),
+            },
+            Command::Mfmt { modified, path } => {
+                if !self.config.capabilities.set_modified {
+                    return self.not_supported("MFMT");
+                }
+                let mut time = Vec::new();
+                crate::time::write_timestamp(modified, &mut time);
+                let text = format!(
+                    "Modify={}; {}",
+                    String::from_utf8_lossy(&time),
+                    path.to_string_lossy()
+                );
+                self.write_op(&path, |session, path| {
+                    session.request(
+                        Request::SetModified { path, modified },
+                        Purpose::SetModified { text },
+                    )
+                })
+            }
+            Command::Site(command) => self.request(Request::Site { command }, Purpose::Site),
+            Command::Rest(offset) => self.restart(offset),
+            Command::Pasv => self.passive(false, None),
+            Command::Epsv(ExtendedPassive::All) => {
+                self.epsv_all = true;
+                self.reply(ReplyCode::COMMAND_OKAY, "EPSV ALL ok.");
+            }
+            Command::Epsv(ExtendedPassive::Any) => self.passive(true, None),
+            Command::Epsv(ExtendedPassive::Protocol(protocol)) => {
+                self.passive(true, Some(protocol))
+            }
+            Command::Port(address) => self.active(SocketAddr::V4(address)),
+            Command::Eprt(address) => self.active(address),
+            Command::Retr(path) => self.open_transfer(
+                &path,
+                Direction::Send,
+                TransferContentKind::File { unique: false },
+            ),
+            Command::Stor(path) => self.open_transfer(
+                &path,
+                Direction::Receive,
+                TransferContentKind::File { unique: false },
+            ),
+            Command::Appe(path) => {
+                if !self.config.capabilities.append {
+                    return self.not_supported("APPE");
+                }
+                self.restart_offset = 0;
+                self.open_upload_append(&path)
+            }
+            Command::Stou(name) => {
+                let name = name.unwrap_or_else(|| Pathname::from("upload"));
+                self.open_transfer(
+                    &name,
+                    Direction::Receive,
+                    TransferContentKind::File { unique: true },
+                )
+            }
+            Command::List(argument) => self.listing(argument, ListingFormat::Unix),
+            Command::Nlst(argument) => self.listing(argument, ListingFormat::Names),
+            Command::Mlsd(argument) => {
+                let facts = self.mlst_facts.clone();
+                self.listing(argument, ListingFormat::Machine { facts })
+            }
+            Command::Abor => self.abort(),
+            Command::Auth(mechanism) => self.auth(mechanism),
+            Command::Pbsz(_) => {
+                if self.control_tls != ControlTls::Secure {
+                    self.reply(
+                        ReplyCode::BAD_SEQUENCE_OF_COMMANDS,
+                        "PBSZ needs AUTH first.",
+                    );
+                } else {
+                    self.protection_buffer_set = true;
+                    self.reply(ReplyCode::COMMAND_OKAY, "PBSZ=0");
+                }
+            }
+            Command::Prot(level) => self.protection(level),
+            Command::Ccc => self.reply(
+                ReplyCode::REQUEST_DENIED_FOR_POLICY,
+                "CCC refused: the control connection stays protected.",
+            ),
+            Command::Adat(_) | Command::Mic(_) | Command::Conf(_) | Command::Enc(_) => self.reply(
+                ReplyCode::COMMAND_NOT_IMPLEMENTED,
+                "Only AUTH TLS is supported.",
+            ),
+            Command::Smnt(_) => self.not_supported("SMNT"),
+            Command::Lang(_) => self.not_supported("LANG"),
+            Command::Hash(_) => self.not_supported("HASH"),
+            Command::Unknown { verb, .. } => self.reply(
+                ReplyCode::SYNTAX_ERROR,
+                format!("Unknown command {}.", printable(verb.as_bytes())),
+            ),
+            // Command is non-exhaustive for users; every variant of this crate is above.
+            #[allow(unreachable_patterns)]
+            _ => self.reply(
+                ReplyCode::COMMAND_NOT_IMPLEMENTED,
+                "Command not implemented.",
+            ),
+        }
+    }
+
+    // -- login --------------------------------------------------------------------------
+
+    fn user(&mut self, user: Text<'static>) {
+        if self.login_blocked_by_tls() {
+            return;
+        }
+        // Always 331, whether the user exists or not (RFC 2577: no enumeration).
+        self.login = Login::NeedPassword { user };
+        self.reply(
+            ReplyCode::USER_NAME_OKAY_NEED_PASSWORD,
+            "Please specify the password.",
+        );
+    }
+
+    fn pass(&mut self, password: Password<'static>) {
+        if self.login_blocked_by_tls() {
+            return;
+        }
+        match std::mem::replace(&mut self.login, Login::NeedUser) {
+            Login::NeedPassword { user } => self.request(
+                Request::Authenticate {
+                    user: user.clone(),
+                    password,
+                },
+                Purpose::Login { user },
+            ),
+            Login::LoggedIn { writable } => {
+                self.login = Login::LoggedIn { writable };
+                self.reply(ReplyCode::BAD_SEQUENCE_OF_COMMANDS, "Already logged in.");
+            }
+            Login::NeedUser => self.reply(
+                ReplyCode::BAD_SEQUENCE_OF_COMMANDS,
+                "Login with USER first.",
+            ),
+        }
+    }
+
+    fn login_blocked_by_tls(&mut self) -> bool {
+        let blocked = self.config.enable_tls
+            && self.config.require_tls_for_login
+            && self.control_tls != ControlTls::Secure;
+        if blocked {
+            self.reply(
+                ReplyCode::NOT_LOGGED_IN,
+                "TLS required: use AUTH TLS before logging in.",
+            );
+        }
+        blocked
+    }
+
+    fn host(&mut self, host: Text<'static>) {
+        if self.is_logged_in() || matches!(self.login, Login::NeedPassword { .. }) {
+            return self.reply(
+                ReplyCode::BAD_SEQUENCE_OF_COMMANDS,
+                "HOST must come before USER.",
+            );
+        }
+        let bytes = host.as_bytes();
+        // RFC 7151: a port is not part of the host name.
+        let has_port = match bytes.first() {
+            Some(b'[') => bytes
+                .iter()
+                .position(|&b| b == b']')
+                .is_some_and(|end| end + 1 < bytes.len()),
+            _ => bytes.contains(&b':'),
+        };
+        if has_port {
+            return self.reply(ReplyCode::SYNTAX_ERROR_IN_ARGUMENTS, "HOST takes no port.");
+        }
+        self.request(Request::SelectHost { host }, Purpose::Host);
+    }
+
+    fn reinitialise(&mut self) {
+        self.login = Login::NeedUser;
+        self.login_deadline = Some(self.now + self.config.login_timeout);
+        self.cwd = VirtualPath::root();
+        self.ascii = false;
+        self.restart_offset = 0;
+        self.rename_from = None;
+        self.epsv_all = false;
+        self.mlst_facts = SUPPORTED_FACTS.to_vec();
+        self.close_data();
+        self.reply(ReplyCode::SERVICE_READY, "Service ready for new user.");
+    }
+
+    // -- information --------------------------------------------------------------------
+
+    fn feat(&mut self) {
+        let capabilities = self.config.capabilities;
+        let mut lines: Vec<String> = vec!["Features:".to_owned()];
+        if self.config.enable_tls {
+            lines.push(" AUTH TLS".to_owned());
+            lines.push(" PBSZ".to_owned());
+            lines.push(" PROT".to_owned());
+        }
+        if self.config.enable_active_mode {
+            lines.push(" EPRT".to_owned());
+        }
+        lines.push(" EPSV".to_owned());
+        lines.push(" HOST".to_owned());
+        lines.push(" MDTM".to_owned());
+        if capabilities.set_modified && capabilities.write {
+            lines.push(" MFMT".to_owned());
+        }
+        let facts: String = SUPPORTED_FACTS
+            .iter()
+            .map(|fact| {
+                let star = if self.mlst_facts.contains(fact) {
+                    "*"
+                } else {
+                    ""
+                };
+                format!("{fact}{star};")
+            })
+            .collect();
+        lines.push(format!(" MLST {facts}"));
+        lines.push(" PASV".to_owned());
+        if capabilities.read_at_offset {
+            lines.push(" REST STREAM".to_owned());
+        }
+        lines.push(" SIZE".to_owned());
+        lines.push(" TVFS".to_owned());
+        lines.push(" UTF8".to_owned());
+        lines.push("End".to_owned());
+        self.send(&Reply::from_lines(ReplyCode::SYSTEM_STATUS, lines));
+    }
+
+    fn help(&mut self) {
+        let verbs: Vec<&str> = crate::verb::Verb::ALL
+            .iter()
+            .map(|verb| verb.as_str())
+            .collect();
+        let mut lines = vec!["The following commands are recognized:".to_owned()];
+        for chunk in verbs.chunks(10) {
+            lines.push(format!(" {}", chunk.join(" ")));
+        }
+        lines.push("Help OK.".to_owned());
+        self.send(&Reply::from_lines(ReplyCode::HELP_MESSAGE, lines));
+    }
+
+    fn opts(&mut self, options: CommandOptions<'static>) {
+        if options.is_utf8_on() {
+            return self.reply(ReplyCode::COMMAND_OKAY, "UTF8 mode is always on.");
+        }
+        if !options.command.as_bytes().eq_ignore_ascii_case(b"MLST") {
+            return self.reply(
+                ReplyCode::SYNTAX_ERROR_IN_ARGUMENTS,
+                "Option not understood.",
+            );
+        }
+        let requested = options
+            .options
+            .as_ref()
+            .map(Text::as_bytes)
+            .unwrap_or_default();
+        self.mlst_facts = SUPPORTED_FACTS
+            .iter()
+            .copied()
+            .filter(|fact| {
+                requested
+                    .split(|&b| b == b';')
+                    .any(|asked| asked.eq_ignore_ascii_case(fact.as_bytes()))
+            })
+            .collect();
+        let chosen: String = self
+            .mlst_facts
+            .iter()
+            .map(|fact| format!("{fact};"))
+            .collect();
+        self.reply(ReplyCode::COMMAND_OKAY, format!("MLST OPTS {chosen}"));
+    }
+
+    fn status(&mut self) {
+        let mut lines = vec!["ftp-proto status:".to_owned()];
+        lines.push(format!(" Connected to {}", self.control_peer.ip()));
+        lines.push(format!(
+            " TYPE: {}",
+            if self.ascii { "ASCII" } else { "BINARY" }
+        ));
+        if let Some(transfer) = &self.transfer {
+            lines.push(format!(
+                " Transfer in progress: {} bytes so far",
+                transfer.bytes
+            ));
+        }
+        lines.push("End of status".to_owned());
+        self.send(&Reply::from_lines(ReplyCode::SYSTEM_STATUS, lines));
+    }
+
+    fn representation_type(&mut self, kind: RepresentationType) {
+        match kind {
+            RepresentationType::Ascii(FormatControl::NonPrint) => {
+                self.ascii = true;
+                self.reply(ReplyCode::COMMAND_OKAY, "Switching to ASCII mode.");
+            }
+            RepresentationType::Image | RepresentationType::Local(8) => {
+                self.ascii = false;
+                self.reply(ReplyCode::COMMAND_OKAY, "Switching to Binary mode.");
+            }
+            _ => self.reply(
+                ReplyCode::COMMAND_NOT_IMPLEMENTED_FOR_PARAMETER,
+                "Only TYPE A, I and L 8 are supported.",
+            ),
+        }
+    }
+
+    // -- TLS state ------------------------------------------------------------------------
+
+    fn auth(&mut self, mechanism: AuthMechanism<'static>) {
+        if !self.config.enable_tls {
+            return self.reply(ReplyCode::COMMAND_NOT_IMPLEMENTED, "TLS is not configured.");
+        }
+        if !matches!(mechanism, AuthMechanism::Tls | AuthMechanism::Ssl) {
+            return self.reply(
+                ReplyCode::COMMAND_NOT_IMPLEMENTED_FOR_PARAMETER,
+                "Only AUTH TLS is supported.",
+            );
+        }
+        if self.control_tls == ControlTls::Secure {
+            return self.reply(
+                ReplyCode::BAD_SEQUENCE_OF_COMMANDS,
+                "TLS is already active.",
+            );
+        }
+        self.reply(
+            ReplyCode::SECURITY_DATA_EXCHANGE_COMPLETE,
+            "Proceed with negotiation.",
+        );
+        // Anything the client pipelined after AUTH in plain text could have been injected
+        // by a man in the middle: it is dropped, never run under TLS (the STARTTLS
+        // command injection class). `process_input` drops it once this command is done.
+        self.drop_pipelined_input = true;
+        self.pending = Some(Pending::ControlTlsHandshake);
+        self.events.push_back(Event::StartControlTls);
+    }
+
+    fn protection(&mut self, level: ProtectionLevel) {
+        if !self.protection_buffer_set {
+            return self.reply(ReplyCode::BAD_SEQUENCE_OF_COMMANDS, "PBSZ required first.");
+        }
+        match level {
+            ProtectionLevel::Clear => {
+                self.protect_data = false;
+                self.reply(ReplyCode::COMMAND_OKAY, "PROT now Clear.");
+            }
+            ProtectionLevel::Private => {
+                self.protect_data = true;
+                self.reply(ReplyCode::COMMAND_OKAY, "PROT now Private.");
+            }
+            ProtectionLevel::Safe | ProtectionLevel::Confidential => self.reply(
+                ReplyCode::PROTECTION_LEVEL_NOT_SUPPORTED,
+                "Only PROT C and P are supported.",
+            ),
+        }
+    }
+
+    // -- data connections -----------------------------------------------------------------
+
+    fn passive(&mut self, extended: bool, protocol: Option<NetworkProtocol>) {
+        if self.epsv_all && !extended {
+            return self.reply(
+                ReplyCode::BAD_SEQUENCE_OF_COMMANDS,
+                "Only EPSV after EPSV ALL.",
+            );
+        }
+        let control_family = family_of(self.control_local.ip());
+        let family = match protocol {
+            None => control_family,
+            Some(NetworkProtocol::IPV4) => AddressFamily::V4,
+            Some(NetworkProtocol::IPV6) => AddressFamily::V6,
+            Some(_) => AddressFamily::V6.other_than(control_family),
+        };
+        let usable = family == control_family && (extended || family == AddressFamily::V4);
+        if !usable {
+            let hint = if control_family == AddressFamily::V4 {
+                1
+            } else {
+                2
+            };
+            return self.reply(
+                ReplyCode::NETWORK_PROTOCOL_NOT_SUPPORTED,
+                format!("Network protocol not supported, use ({hint})."),
+            );
+        }
+        self.close_data();
+        self.pending = Some(Pending::PassiveListener { extended });
+        self.events.push_back(Event::ListenPassive { family });
+    }
+
+    fn passive_listening(&mut self, address: SocketAddr) {
+        let Some(Pending::PassiveListener { extended }) = self.pending else {
+            return;
+        };
+        self.pending = None;
+        self.data = DataChannel::Passive { connected: false };
+        if extended {
+            self.reply(
+                ReplyCode::ENTERING_EXTENDED_PASSIVE_MODE,
+                format!("Entering Extended Passive Mode (|||{}|).", address.port()),
+            );
+            return;
+        }
+        match address {
+            SocketAddr::V4(address) => {
+                let [h1, h2, h3, h4] = address.ip().octets();
+                let [p1, p2] = address.port().to_be_bytes();
+                self.reply(
+                    ReplyCode::ENTERING_PASSIVE_MODE,
+                    format!("Entering Passive Mode ({h1},{h2},{h3},{h4},{p1},{p2})."),
+                );
+            }
+            SocketAddr::V6(_) => {
+                self.close_data();
+                self.reply(
+                    ReplyCode::CANNOT_OPEN_DATA_CONNECTION,
+                    "PASV needs an IPv4 listener; use EPSV.",
+                );
+            }
+        }
+    }
+
+    fn active(&mut self, address: SocketAddr) {
+        if !self.config.enable_active_mode {
+            return self.not_supported("Active mode");
+        }
+        if self.epsv_all {
+            return self.reply(
+                ReplyCode::BAD_SEQUENCE_OF_COMMANDS,
+                "Only EPSV after EPSV ALL.",
+            );
+        }
+        if !self.config.allow_foreign_active_address
+            && canonical_ip(address.ip()) != canonical_ip(self.control_peer.ip())
+        {
+            return self.reply(
+                ReplyCode::COMMAND_NOT_IMPLEMENTED_FOR_PARAMETER,
+                "Active mode only to the address of the control connection.",
+            );
+        }
+        if !self.config.allow_privileged_active_port && address.port() < 1024 {
+            return self.reply(
+                ReplyCode::COMMAND_NOT_IMPLEMENTED_FOR_PARAMETER,
+                "Active mode only to ports 1024 and above.",
+            );
+        }
+        self.close_data();
+        self.data = DataChannel::Active {
+            address,
+            connected: false,
+        };
+        self.reply(ReplyCode::COMMAND_OKAY, "PORT command successful.");
+    }
+
+    fn data_connected(&mut self, peer: SocketAddr) {
+        match &mut self.data {
+            DataChannel::Passive { connected } => {
+                if !self.config.allow_foreign_passive_peer
+                    && canonical_ip(peer.ip()) != canonical_ip(self.control_peer.ip())
+                {
+                    // Data-port stealing: someone else raced the client to our port.
+                    self.close_data();
+                    if let Some(transfer) = self.transfer.take() {
+                        self.events
+                            .push_back(Event::AbortTransfer { id: transfer.id });
+                        self.reply(
+                            ReplyCode::CANNOT_OPEN_DATA_CONNECTION,
+                            "Data connection from a foreign address refused.",
+                        );
+                        self.after_transfer();
+                    }
+                    return;
+                }
+                *connected = true;
+            }
+            DataChannel::Active { connected, .. } => *connected = true,
+            DataChannel::None => return,
+        }
+        if let Some(transfer) = &mut self.transfer {
+            transfer.connect_deadline = None;
+        }
+    }
+
+    fn close_data(&mut self) {
+        if self.data != DataChannel::None {
+            self.data = DataChannel::None;
+            self.events.push_back(Event::CloseData);
+        }
+    }
+
+    fn restart(&mut self, offset: u64) {
+        if offset > 0 && !self.config.capabilities.read_at_offset {
+            return self.not_supported("REST");
+        }
+        self.restart_offset = offset;
+        self.reply(
+            ReplyCode::FILE_ACTION_PENDING,
+            format!("Restarting at {offset}. Send STOR or RETR."),
+        );
+    }
+
+    // -- transfers --------------------------------------------------------------------------
+
+    fn listing(&mut self, argument: Option<Pathname<'static>>, format: ListingFormat) {
+        // `ls`-style options (`LIST -la dir`) are accepted and ignored, as vsftpd does.
+        let path = argument.map(|argument| {
+            let mut bytes = argument.as_bytes();
+            while bytes.first() == Some(&b'-') {
+                let end = bytes.iter().position(|&b| b == b' ').unwrap_or(bytes.len());
+                bytes = bytes.get(end + 1..).unwrap_or_default();
+            }
+            Pathname::from(bytes.to_vec())
+        });
+        let path = path.unwrap_or_default();
+        self.open_transfer(&path, Direction::Send, TransferContentKind::Listing(format));
+    }
+
+    fn open_upload_append(&mut self, path: &Pathname<'_>) {
+        self.open_transfer_with(
+            path,
+            Direction::Receive,
+            TransferContentKind::File { unique: false },
+            true,
+        );
+    }
+
+    fn open_transfer(
+        &mut self,
+        path: &Pathname<'_>,
+        direction: Direction,
+        content: TransferContentKind,
+    ) {
+        self.open_transfer_with(path, direction, content, false);
+    }
+
+    fn open_transfer_with(
+        &mut self,
+        path: &Pathname<'_>,
+        direction: Direction,
+        content: TransferContentKind,
+        append: bool,
+    ) {
+        let offset = std::mem::take(&mut self.restart_offset);
+        if direction == Direction::Receive && !self.may_write() {
+            return;
+        }
+        if self.data == DataChannel::None {
+            return self.reply(
+                ReplyCode::CANNOT_OPEN_DATA_CONNECTION,
+                "Use PORT, EPRT, PASV or EPSV first.",
+            );
+        }
+        if self.config.enable_tls && self.config.require_tls_for_data && !self.protect_data {
+            return self.reply(
+                ReplyCode::NETWORK_PROTOCOL_NOT_SUPPORTED,
+                "Data connections must be protected: use PBSZ 0 and PROT P.",
+            );
+        }
+        let path = match self.cwd.join(path) {
+            Ok(path) => path,
+            Err(PathError::Nul) => {
+                return self.reply(ReplyCode::FILE_NAME_NOT_ALLOWED, "File name not allowed.");
+            }
+        };
+        let request = match (&content, direction) {
+            (TransferContentKind::Listing(format), _) => Request::OpenListing {
+                path,
+                format: format.clone(),
+            },
+            (TransferContentKind::File { .. }, Direction::Send) => {
+                Request::OpenRead { path, offset }
+            }
+            (TransferContentKind::File { unique }, Direction::Receive) => {
+                let mode = if *unique {
+                    WriteMode::Unique
+                } else if append {
+                    WriteMode::Append
+                } else if offset > 0 {
+                    if !self.config.capabilities.write_at_offset {
+                        return self.not_supported("REST before STOR");
+                    }
+                    WriteMode::At(offset)
+                } else {
+                    WriteMode::Create
+                };
+                Request::OpenWrite { path, mode }
+            }
+        };
+        self.request(request, Purpose::OpenTransfer { direction, content });
+    }
+
+    fn start_transfer(
+        &mut self,
+        id: RequestId,
+        direction: Direction,
+        content: TransferContentKind,
+        size: Option<u64>,
+        unique_name: Option<VirtualPath>,
+    ) {
+        let connected = match self.data {
+            DataChannel::None => {
+                return self.reply(
+                    ReplyCode::CANNOT_OPEN_DATA_CONNECTION,
+                    "Use PORT, EPRT, PASV or EPSV first.",
+                );
+            }
+            DataChannel::Passive { connected } => connected,
+            DataChannel::Active { address, connected } => {
+                if !connected {
+                    self.events.push_back(Event::ConnectActive { address });
+                }
+                connected
+            }
+        };
+        let code = if connected {
+            ReplyCode::DATA_CONNECTION_ALREADY_OPEN
+        } else {
+            ReplyCode::FILE_STATUS_OKAY
+        };
+        let mut text = match (&content, &unique_name) {
+            (TransferContentKind::File { unique: true }, Some(name)) => format!("FILE: {name}"),
+            (TransferContentKind::Listing(_), _) => "Here comes the directory listing.".to_owned(),
+            _ => format!(
+                "Opening {} mode data connection",
+                if self.ascii { "ASCII" } else { "BINARY" }
+            ),
+        };
+        if let Some(size) = size {
+            text.push_str(&format!(" ({size} bytes)"));
+        }
+        text.push('.');
+        self.reply(code, text);
+        let (content, ascii) = match content {
+            TransferContentKind::File { .. } => (TransferContent::File, self.ascii),
+            // Listings are written with CRLF already.
+            TransferContentKind::Listing(format) => (TransferContent::Listing(format), false),
+        };
+        self.events.push_back(Event::StartTransfer(Transfer {
+            id,
+            direction,
+            content,
+            ascii,
+            tls: self.protect_data,
+        }));
+        self.transfer = Some(RunningTransfer {
+            id,
+            bytes: 0,
+            connect_deadline: (!connected).then(|| self.now + self.config.data_connection_timeout),
+        });
+    }
+
+    fn abort(&mut self) {
+        match self.transfer.take() {
+            Some(transfer) => {
+                self.events
+                    .push_back(Event::AbortTransfer { id: transfer.id });
+                self.close_data();
+                self.reply(
+                    ReplyCode::CONNECTION_CLOSED_TRANSFER_ABORTED,
+                    "Transfer aborted.",
+                );
+                self.reply(ReplyCode::CLOSING_DATA_CONNECTION, "ABOR successful.");
+                self.after_transfer();
+            }
+            None => {
+                self.close_data();
+                self.reply(ReplyCode::DATA_CONNECTION_OPEN, "No transfer to abort.");
+            }
+        }
+    }
+
+    /// Forgets the running transfer and its data connection (stream mode closes the data
+    /// connection after every transfer).
+    fn end_transfer(&mut self) {
+        self.transfer = None;
+        self.data = DataChannel::None;
+    }
+
+    fn after_transfer(&mut self) {
+        self.idle_deadline = self.now + self.config.idle_timeout;
+        if self.quit_after_transfer {
+            self.close_with(ReplyCode::CLOSING_CONTROL_CONNECTION, "Goodbye.");
+        }
+    }
+
+    // -- requests and their answers -----------------------------------------------------------
+
+    fn request(&mut self, request: Request, purpose: Purpose) {
+        let id = RequestId(self.next_id);
+        self.next_id += 1;
+        self.pending = Some(Pending::Request { id, purpose });
+        self.events.push_back(Event::Request { id, request });
+    }
+
+    fn answer(&mut self, id: RequestId, purpose: Purpose, response: Response) {
+        if let Response::Failed(error) = &response {
+            if let Purpose::Login { .. } = purpose {
+                return self.login_failed();
+            }
+            let code = error.reply_code();
+            let text = format!("{error}.");
+            return self.reply(code, text);
+        }
+        match (purpose, response) {
+            (Purpose::Login { user }, Response::LoggedIn { writable }) => {
+                self.login = Login::LoggedIn { writable };
+                self.login_deadline = None;
+                self.events.push_back(Event::LoggedIn { user });
+                self.reply(ReplyCode::LOGGED_IN, "Login successful.");
+            }
+            (Purpose::Login { .. }, _) => self.login_failed(),
+            (Purpose::Host, Response::Done) => {
+                self.reply(ReplyCode::SERVICE_READY, "Host accepted.")
+            }
+            (Purpose::ChangeDirectory { path }, Response::Metadata(metadata)) => {
+                if metadata.kind == FileKind::Directory {
+                    self.cwd = path;
+                    self.reply(
+                        ReplyCode::FILE_ACTION_OKAY,
+                        "Directory successfully changed.",
+                    );
+                } else {
+                    self.reply(ReplyCode::FILE_UNAVAILABLE, "Not a directory.");
+                }
+            }
+            (Purpose::Size, Response::Metadata(metadata)) => match metadata.kind {
+                FileKind::File => self.reply(ReplyCode::FILE_STATUS, metadata.size.to_string()),
+                _ => self.reply(ReplyCode::FILE_UNAVAILABLE, "Not a regular file."),
+            },
+            (Purpose::ModificationTime, Response::Metadata(metadata)) => {
+                let mut time = Vec::new();
+                match metadata.modified {
+                    Some(modified) if crate::time::write_timestamp(modified, &mut time) => {
+                        self.reply(ReplyCode::FILE_STATUS, Text::from(time))
+                    }
+                    _ => self.reply(ReplyCode::FILE_UNAVAILABLE, "Modification time unknown."),
+                }
+            }
+            (Purpose::MachineListing { path }, Response::Metadata(metadata)) => {
+                let mut entry = vec![b' '];
+                write_facts(&mut entry, &metadata, &self.mlst_facts);
+                entry.extend_from_slice(path.as_bytes());
+                let entry = escape_line_breaks(entry);
+                let mut text = format!("Listing {path}").into_bytes();
+                text.push(b'\n');
+                text.extend_from_slice(&entry);
+                text.extend_from_slice(b"\nEnd");
+                self.reply(ReplyCode::FILE_ACTION_OKAY, Text::from(text));
+            }
+            (Purpose::ControlListing { path }, Response::Entries(entries)) => {
+                let limit = self.config.max_control_listing_entries;
+                let mut text = format!("Status of {path}:").into_bytes();
+                for (name, metadata) in entries.iter().take(limit) {
+                    text.push(b'\n');
+                    text.extend_from_slice(&escape_line_breaks(unix_line(
+                        name.as_bytes(),
+                        metadata,
+                    )));
+                }
+                if entries.len() > limit {
+                    text.extend_from_slice(
+                        format!("\n({} more entries not shown)", entries.len() - limit).as_bytes(),
+                    );
+                }
+                text.extend_from_slice(b"\nEnd of status");
+                self.reply(ReplyCode::FILE_STATUS, Text::from(text));
+            }
+            (Purpose::RenameFrom { path }, Response::Metadata(_)) => {
+                self.rename_from = Some(path);
+                self.reply(ReplyCode::FILE_ACTION_PENDING, "Ready for RNTO.");
+            }
+            (Purpose::Done { code, text }, Response::Done) => self.reply(code, text),
+            (Purpose::MakeDirectory { path }, Response::Done) => {
+                let reply =
+                    Reply::with_path(ReplyCode::PATHNAME_CREATED, &path.to_pathname(), "created");
+                self.send(&reply);
+            }
+            (Purpose::SetModified { text }, Response::Done) => {
+                self.reply(ReplyCode::FILE_STATUS, text)
+            }
+            (Purpose::Site, Response::Reply(reply)) => self.send(&reply),
+            (
+                Purpose::OpenTransfer { direction, content },
+                Response::Opened { size, unique_name },
+            ) => self.start_transfer(id, direction, content, size, unique_name),
+            (_, response) => self.reply(
+                ReplyCode::LOCAL_ERROR,
+                format!(
+                    "Internal error: unexpected answer {}.",
+                    response_name(&response)
+                ),
+            ),
+        }
+    }
+
+    fn login_failed(&mut self) {
+        self.failed_logins += 1;
+        // The delay doubles with each failure of this session (capped), so that guessing
+        // is slow even on one connection.
+        let factor = 1u32 << (self.failed_logins - 1).min(6);
+        let until = self.now + self.config.failed_login_delay * factor;
+        self.pending = Some(Pending::FailedLoginDelay { until });
+    }
+
+    // -- helpers ------------------------------------------------------------------------------
+
+    fn with_path(&mut self, path: &Pathname<'_>, then: impl FnOnce(&mut Self, VirtualPath)) {
+        match self.cwd.join(path) {
+            Ok(path) => then(self, path),
+            Err(PathError::Nul) => {
+                self.reply(ReplyCode::FILE_NAME_NOT_ALLOWED, "File name not allowed.")
+            }
+        }
+    }
+
+    fn may_write(&mut self) -> bool {
+        let writable = matches!(self.login, Login::LoggedIn { writable: true });
+        if !self.config.capabilities.write || !writable {
+            self.reply(ReplyCode::FILE_UNAVAILABLE, "Permission denied.");
+            return false;
+        }
+        true
+    }
+
+    fn write_op(&mut self, path: &Pathname<'_>, then: impl FnOnce(&mut Self, VirtualPath)) {
+        if self.may_write() {
+            self.with_path(path, then);
+        }
+    }
+
+    fn not_supported(&mut self, what: &str) {
+        self.reply(
+            ReplyCode::COMMAND_NOT_IMPLEMENTED,
+            format!("{what} is not supported by this server."),
+        );
+    }
+
+    fn close_with(&mut self, code: ReplyCode, text: &str) {
+        self.reply(code, text);
+        if let Some(transfer) = self.transfer.take() {
+            self.events
+                .push_back(Event::AbortTransfer { id: transfer.id });
+        }
+        self.closed = true;
+        self.events.push_back(Event::Close);
+    }
+
+    fn reply<'t>(&mut self, code: ReplyCode, text: impl Into<Text<'t>>) {
+        Reply::new(code, text).encode(&mut self.output);
+    }
+
+    fn send(&mut self, reply: &Reply<'_>) {
+        reply.encode(&mut self.output);
+    }
+}
+
+impl AddressFamily {
+    /// The family that is not `other`; used to refuse an unknown EPSV protocol.
+    fn other_than(self, other: AddressFamily) -> AddressFamily {
+        if other == AddressFamily::V4 {
+            AddressFamily::V6
+        } else {
+            AddressFamily::V4
+        }
+    }
+}
+
+fn family_of(ip: IpAddr) -> AddressFamily {
+    match canonical_ip(ip) {
+        IpAddr::V4(_) => AddressFamily::V4,
+        IpAddr::V6(_) => AddressFamily::V6,
+    }
+}
+
+/// An IPv4-mapped IPv6 address compares equal to its IPv4 form.
+fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        IpAddr::V4(_) => ip,
+    }
+}
+
+/// Which commands a client may send before logging in.
+fn allowed_before_login(command: &Command<'_>) -> bool {
+    matches!(
+        command,
+        Command::User(_)
+            | Command::Pass(_)
+            | Command::Acct(_)
+            | Command::Host(_)
+            | Command::Auth(_)
+            | Command::Adat(_)
+            | Command::Pbsz(_)
+            | Command::Prot(_)
+            | Command::Ccc
+            | Command::Feat
+            | Command::Opts(_)
+            | Command::Help(_)
+            | Command::Syst
+            | Command::Noop
+            | Command::Quit
+            | Command::Rein
+            | Command::Clnt(_)
+            | Command::Lang(_)
+            | Command::Stat(None)
+            | Command::Unknown { .. }
+    )
+}
+
+/// A storage error during a transfer: a full disk or quota keeps its code, anything
+/// else is a local error (451).
+fn storage_code_mid_transfer(error: &StorageError) -> ReplyCode {
+    match error {
+        StorageError::InsufficientStorage | StorageError::QuotaExceeded => error.reply_code(),
+        _ => ReplyCode::LOCAL_ERROR,
+    }
+}
+
+/// At most 32 bytes of peer input, escaped, for echoing in a reply.
+fn printable(bytes: &[u8]) -> String {
+    let shown = &bytes[..bytes.len().min(32)];
+    shown.escape_ascii().to_string()
+}
+
+/// Escapes a name for one line of a reply: a LF would end the line early, so it is sent
+/// as NUL (the encoder sends a CR as CR NUL).
+fn escape_line_breaks(mut line: Vec<u8>) -> Vec<u8> {
+    for byte in &mut line {
+        if *byte == b'\n' {
+            *byte = 0;
+        }
+    }
+    line
+}
+
+fn response_name(response: &Response) -> &'static str {
+    match response {
+        Response::LoggedIn { .. } => "LoggedIn",
+        Response::LoginDenied => "LoginDenied",
+        Response::Done => "Done",
+        Response::Metadata(_) => "Metadata",
+        Response::Entries(_) => "Entries",
+        Response::Opened { .. } => "Opened",
+        Response::Reply(_) => "Reply",
+        Response::Failed(_) => "Failed",
+    }
+}
+
+/// Writes `fact=value;` for each chosen fact that the metadata can fill.
+fn write_facts(out: &mut Vec<u8>, metadata: &Metadata, facts: &[&str]) {
+    for &fact in facts {
+        match fact {
+            "type" => {
+                let kind = match &metadata.kind {
+                    FileKind::File => "file",
+                    FileKind::Directory => "dir",
+                    FileKind::Symlink(_) => "OS.unix=symlink",
+                    FileKind::Other => "OS.unix=special",
+                };
+                out.extend_from_slice(format!("type={kind};").as_bytes());
+            }
+            "size" => out.extend_from_slice(format!("size={};", metadata.size).as_bytes()),
+            "modify" => {
+                if let Some(modified) = metadata.modified {
+                    let mut time = Vec::new();
+                    if crate::time::write_timestamp(modified, &mut time) {
+                        out.extend_from_slice(b"modify=");
+                        out.extend_from_slice(&time);
+                        out.push(b';');
+                    }
+                }
+            }
+            "perm" => {
+                let perm = match metadata.kind {
+                    FileKind::Directory => "flcdmpe",
+                    _ => "adfrw",
+                };
+                out.extend_from_slice(format!("perm={perm};").as_bytes());
+            }
+            "unix.mode" => {
+                if let Some(mode) = metadata.mode {
+                    out.extend_from_slice(format!("UNIX.mode=0{:o};", mode & 0o7777).as_bytes());
+                }
+            }
+            _ => {}
+        }
+    }
+    out.push(b' ');
+}
+
+/// One `ls -l` style line (for `STAT path`).
+fn unix_line(name: &[u8], metadata: &Metadata) -> Vec<u8> {
+    let kind = match metadata.kind {
+        FileKind::Directory => 'd',
+        FileKind::Symlink(_) => 'l',
+        FileKind::Other => '-',
+        FileKind::File => '-',
+    };
+    let mode = metadata.mode.unwrap_or(match metadata.kind {
+        FileKind::Directory => 0o755,
+        _ => 0o644,
+    });
+    let mut permissions = String::with_capacity(9);
+    for shift in [6, 3, 0] {
+        let bits = (mode >> shift) & 7;
+        permissions.push(if bits & 4 != 0 { 'r' } else { '-' });
+        permissions.push(if bits & 2 != 0 { 'w' } else { '-' });
+        permissions.push(if bits & 1 != 0 { 'x' } else { '-' });
+    }
+    let mut line = format!("{kind}{permissions} 1 ftp ftp {:>12} ", metadata.size).into_bytes();
+    line.extend_from_slice(name);
+    line
+}

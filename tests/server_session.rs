@@ -1,0 +1,1103 @@
+//! Scripted dialogues with `server::Session`: every command's success and failure
+//! replies, checked code by code, with no socket.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, UNIX_EPOCH};
+
+use common::{CLIENT, DataMode, MemoryFs, ServerDriver};
+use ftp_proto::server::{
+    Capabilities, Config, DataEvent, DataFailure, Direction, Event, ListingFormat, Request,
+    RequestId, Response, StorageError, TransferContent, VirtualPath, WriteMode,
+};
+use ftp_proto::{Pathname, ReplyCode};
+
+fn path(text: &str) -> VirtualPath {
+    VirtualPath::root().join(&Pathname::from(text)).unwrap()
+}
+
+fn anonymous() -> ServerDriver {
+    ServerDriver::logged_in(Config::default(), "anonymous", "guest@")
+}
+
+fn alice() -> ServerDriver {
+    ServerDriver::logged_in(Config::default(), "alice", "secret")
+}
+
+fn tls_config() -> Config {
+    let mut config = Config::default();
+    config.enable_tls = true;
+    config
+}
+
+#[test]
+fn greeting_and_login() {
+    let mut server = ServerDriver::new(Config::default(), MemoryFs::new());
+    let greeting = server.reply();
+    assert_eq!(greeting.code(), ReplyCode::SERVICE_READY);
+    assert_eq!(server.command("USER alice"), [331]);
+    assert_eq!(server.command("PASS secret"), [230]);
+    assert!(server.session.is_logged_in());
+    assert!(
+        server
+            .actions
+            .iter()
+            .any(|event| matches!(event, Event::LoggedIn { user } if user == "alice"))
+    );
+    assert_eq!(server.command("PASS again"), [503]);
+}
+
+#[test]
+fn user_always_gets_331_and_pass_needs_user() {
+    let mut server = ServerDriver::new(Config::default(), MemoryFs::new());
+    server.take_replies();
+    // No enumeration: unknown users get the same answer.
+    assert_eq!(server.command("USER nobody-at-all"), [331]);
+    assert_eq!(server.command("USER alice"), [331]);
+    let mut fresh = ServerDriver::new(Config::default(), MemoryFs::new());
+    fresh.take_replies();
+    assert_eq!(fresh.command("PASS secret"), [503]);
+    assert_eq!(fresh.command("ACCT x"), [202]);
+}
+
+#[test]
+fn commands_before_login_are_refused() {
+    let mut server = ServerDriver::new(Config::default(), ServerDriver::default_fs());
+    server.take_replies();
+    for line in [
+        "PWD",
+        "CWD /pub",
+        "RETR /readme",
+        "LIST",
+        "PASV",
+        "SIZE /readme",
+        "MKD x",
+        "DELE x",
+    ] {
+        assert_eq!(server.command(line), [530], "{line}");
+    }
+    assert!(
+        server.requests.is_empty(),
+        "no file-system request before login"
+    );
+    for (line, code) in [
+        ("SYST", 215),
+        ("NOOP", 200),
+        ("FEAT", 211),
+        ("HELP", 214),
+        ("STAT", 211),
+    ] {
+        assert_eq!(server.command(line), [code], "{line}");
+    }
+}
+
+#[test]
+fn failed_logins_are_delayed_then_locked_out() {
+    let mut server = ServerDriver::new(Config::default(), MemoryFs::new());
+    server.take_replies();
+    server.send("USER alice\r\nPASS wrong\r\nNOOP\r\n");
+    assert_eq!(
+        server.codes(),
+        [331],
+        "the 530 waits for the delay; NOOP waits behind it"
+    );
+    server.advance(Duration::from_millis(999));
+    assert_eq!(server.codes(), Vec::<u16>::new());
+    server.advance(Duration::from_millis(1));
+    assert_eq!(server.codes(), [530, 200]);
+
+    // The second failure waits twice as long.
+    server.send("USER alice\r\nPASS wrong\r\n");
+    server.advance(Duration::from_millis(1999));
+    assert_eq!(server.codes(), [331]);
+    server.advance(Duration::from_millis(1));
+    assert_eq!(server.codes(), [530]);
+
+    // The third ends the session.
+    server.send("USER alice\r\nPASS wrong\r\n");
+    server.advance(Duration::from_secs(4));
+    assert_eq!(server.codes(), [331, 421]);
+    assert!(server.session.is_closed());
+    assert!(server.actions.contains(&Event::Close));
+    assert_eq!(
+        server.command("USER alice"),
+        Vec::<u16>::new(),
+        "closed sessions ignore input"
+    );
+}
+
+#[test]
+fn login_and_idle_deadlines() {
+    let mut server = ServerDriver::new(Config::default(), MemoryFs::new());
+    server.take_replies();
+    let deadline = server.session.poll_timeout().unwrap();
+    assert_eq!(deadline, server.now + Duration::from_secs(60));
+    server.advance(Duration::from_secs(60));
+    assert_eq!(server.codes(), [421]);
+    assert!(server.session.is_closed());
+
+    let mut idle = anonymous();
+    idle.advance(Duration::from_secs(299));
+    assert_eq!(
+        idle.command("NOOP"),
+        [200],
+        "a command resets the idle timer"
+    );
+    idle.advance(Duration::from_secs(299));
+    assert!(!idle.session.is_closed());
+    idle.advance(Duration::from_secs(1));
+    assert_eq!(idle.codes(), [421]);
+    assert!(idle.session.is_closed());
+}
+
+#[test]
+fn idle_timer_does_not_run_during_a_transfer() {
+    let mut server = anonymous();
+    server.data_mode = DataMode::Manual;
+    server.send("PASV\r\n");
+    server.data_event(DataEvent::Listening {
+        address: "127.0.0.1:50000".parse().unwrap(),
+    });
+    server.data_event(DataEvent::Connected {
+        peer: CLIENT.parse().unwrap(),
+    });
+    assert_eq!(server.command("RETR /readme"), [227, 125]);
+    assert_eq!(
+        server.session.poll_timeout(),
+        None,
+        "no deadline while data flows"
+    );
+    server.advance(Duration::from_secs(3600));
+    assert!(!server.session.is_closed());
+}
+
+#[test]
+fn host_before_login() {
+    let mut server = ServerDriver::new(Config::default(), MemoryFs::new());
+    server.take_replies();
+    assert_eq!(server.command("HOST ftp.example.com"), [220]);
+    assert_eq!(server.command("HOST unknown.example.com"), [550]);
+    assert_eq!(server.command("HOST ftp.example.com:21"), [501]);
+    assert_eq!(server.command("HOST [::1]:21"), [501]);
+    server.command("USER alice");
+    assert_eq!(server.command("HOST ftp.example.com"), [503]);
+}
+
+#[test]
+fn rein_logs_out() {
+    let mut server = alice();
+    assert_eq!(server.command("CWD /pub"), [250]);
+    assert_eq!(server.command("REIN"), [220]);
+    assert!(!server.session.is_logged_in());
+    assert_eq!(server.command("PWD"), [530]);
+    server.send("USER alice\r\nPASS secret\r\n");
+    server.take_replies();
+    assert_eq!(server.session.working_directory(), &VirtualPath::root());
+}
+
+#[test]
+fn directories_and_the_virtual_path_model() {
+    let mut server = anonymous();
+    let pwd = {
+        server.command("PWD");
+        server.requests.clear();
+        server.send("PWD\r\n");
+        server.reply()
+    };
+    assert_eq!(pwd.quoted_path().unwrap(), "/");
+    assert_eq!(server.command("CWD pub"), [250]);
+    assert_eq!(server.session.working_directory(), &path("/pub"));
+    assert_eq!(server.command("CWD /nowhere"), [550]);
+    assert_eq!(
+        server.command("CWD /readme"),
+        [550],
+        "a file is not a directory"
+    );
+    assert_eq!(server.command("XCWD /pub"), [250]);
+    assert_eq!(server.command("CDUP"), [250]);
+    assert_eq!(server.session.working_directory(), &VirtualPath::root());
+    assert_eq!(
+        server.command("XCUP"),
+        [250],
+        "the root's parent is the root"
+    );
+    assert_eq!(server.command("CWD ../../../.."), [250]);
+    assert_eq!(server.session.working_directory(), &VirtualPath::root());
+    server.send("XPWD\r\n");
+    assert_eq!(server.reply().quoted_path().unwrap(), "/");
+    // NUL never reaches the storage.
+    server.requests.clear();
+    assert_eq!(server.command("CWD a\0b"), [553]);
+    assert!(server.requests.is_empty());
+}
+
+#[test]
+fn every_path_in_a_request_stays_inside_the_root() {
+    let mut server = alice();
+    for line in [
+        "CWD ../../etc",
+        "SIZE ../../../etc/passwd",
+        "MDTM /../../x",
+        "DELE ../../x",
+        "MKD ../../../../tmp/x",
+        "RMD ..",
+    ] {
+        server.command(line);
+    }
+    for request in &server.requests {
+        let paths: Vec<&VirtualPath> = match request {
+            Request::Metadata { path }
+            | Request::Delete { path }
+            | Request::MakeDirectory { path }
+            | Request::RemoveDirectory { path } => vec![path],
+            Request::Authenticate { .. } => vec![],
+            other => panic!("unexpected {other:?}"),
+        };
+        for path in paths {
+            assert!(path.as_bytes().starts_with(b"/"));
+            assert!(!path.components().any(|part| part == b".." || part == b"."));
+        }
+    }
+}
+
+#[test]
+fn pwd_quotes_paths_per_rfc_959() {
+    let mut server = ServerDriver::logged_in(Config::default(), "alice", "secret");
+    server
+        .fs
+        .nodes
+        .insert(b"/say \"hi\"".to_vec(), common::Node::Directory);
+    assert_eq!(server.command("CWD /say \"hi\""), [250]);
+    server.send("PWD\r\n");
+    let reply = server.reply();
+    assert_eq!(
+        reply.text().as_bytes(),
+        b"\"/say \"\"hi\"\"\" is the current directory"
+    );
+    assert_eq!(reply.quoted_path().unwrap(), "/say \"hi\"");
+}
+
+#[test]
+fn type_mode_stru_allo() {
+    let mut server = anonymous();
+    for (line, code) in [
+        ("TYPE A", 200),
+        ("TYPE A N", 200),
+        ("TYPE I", 200),
+        ("TYPE L 8", 200),
+        ("TYPE L 7", 504),
+        ("TYPE E", 504),
+        ("TYPE A T", 504),
+        ("TYPE X", 504),
+        ("TYPE", 501),
+        ("MODE S", 200),
+        ("MODE B", 504),
+        ("MODE Z", 504),
+        ("STRU F", 200),
+        ("STRU R", 504),
+        ("ALLO 100", 202),
+        ("ALLO x", 501),
+        ("SMNT /x", 502),
+    ] {
+        assert_eq!(server.command(line), [code], "{line}");
+    }
+}
+
+#[test]
+fn ascii_type_is_carried_to_the_transfer() {
+    let mut server = anonymous();
+    server.send("TYPE A\r\nPASV\r\nRETR /readme\r\n");
+    let transfer = server.actions.iter().find_map(|event| match event {
+        Event::StartTransfer(transfer) => Some(transfer.clone()),
+        _ => None,
+    });
+    let transfer = transfer.expect("a transfer");
+    assert!(transfer.ascii);
+    assert_eq!(transfer.direction, Direction::Send);
+    assert_eq!(transfer.content, TransferContent::File);
+    assert_eq!(server.codes(), [200, 227, 150, 226]);
+}
+
+#[test]
+fn passive_modes() {
+    let mut server = anonymous();
+    server.send("PASV\r\n");
+    let reply = server.reply();
+    assert_eq!(reply.code(), ReplyCode::ENTERING_PASSIVE_MODE);
+    assert_eq!(
+        reply.passive_address().unwrap(),
+        "127.0.0.1:50000".parse().unwrap()
+    );
+    server.send("EPSV\r\n");
+    assert_eq!(server.reply().extended_passive_port(), Ok(50000));
+    assert_eq!(server.command("EPSV 1"), [229]);
+    assert_eq!(
+        server.command("EPSV 2"),
+        [522],
+        "IPv6 on an IPv4 control connection"
+    );
+    assert_eq!(server.command("EPSV 7"), [522]);
+    assert_eq!(server.command("EPSV ALL"), [200]);
+    assert_eq!(server.command("PASV"), [503]);
+    assert_eq!(server.command("PORT 127,0,0,1,200,10"), [503]);
+    assert_eq!(server.command("EPRT |1|127.0.0.1|5000|"), [503]);
+    assert_eq!(server.command("EPSV"), [229]);
+}
+
+#[test]
+fn a_listener_that_cannot_open_is_425() {
+    let mut server = anonymous();
+    server.data_mode = DataMode::Manual;
+    server.send("PASV\r\nNOOP\r\n");
+    assert_eq!(
+        server.codes(),
+        Vec::<u16>::new(),
+        "PASV waits for the listener, NOOP behind it"
+    );
+    server.data_event(DataEvent::ListenFailed);
+    assert_eq!(server.codes(), [425, 200]);
+}
+
+#[test]
+fn active_mode_policy() {
+    let mut server = anonymous();
+    assert_eq!(server.command("PORT 127,0,0,1,200,10"), [200]);
+    assert_eq!(server.command("EPRT |1|127.0.0.1|5000|"), [200]);
+    // The bounce attack: another host, or a privileged port.
+    assert_eq!(server.command("PORT 127,0,0,2,200,10"), [504]);
+    assert_eq!(server.command("EPRT |1|10.0.0.1|5000|"), [504]);
+    assert_eq!(server.command("PORT 127,0,0,1,0,25"), [504]);
+    assert_eq!(server.command("EPRT |1|127.0.0.1|1023|"), [504]);
+    assert_eq!(server.command("PORT 1,2,3"), [501]);
+    assert_eq!(server.command("EPRT |3|x|1|"), [522]);
+
+    let mut fxp = Config::default();
+    fxp.allow_foreign_active_address = true;
+    fxp.allow_privileged_active_port = true;
+    let mut permissive = ServerDriver::logged_in(fxp, "anonymous", "x");
+    assert_eq!(permissive.command("PORT 127,0,0,2,0,25"), [200]);
+
+    let mut passive_only = Config::default();
+    passive_only.enable_active_mode = false;
+    let mut no_active = ServerDriver::logged_in(passive_only, "anonymous", "x");
+    assert_eq!(no_active.command("PORT 127,0,0,1,200,10"), [502]);
+}
+
+#[test]
+fn active_transfer_connects_when_the_transfer_starts() {
+    let mut server = anonymous();
+    server.data_mode = DataMode::Manual;
+    assert_eq!(server.command("EPRT |1|127.0.0.1|5000|"), [200]);
+    assert_eq!(server.command("RETR /readme"), [150]);
+    let connect = server.actions.iter().position(|event| {
+        matches!(event, Event::ConnectActive { address } if *address == "127.0.0.1:5000".parse::<SocketAddr>().unwrap())
+    });
+    let start = server
+        .actions
+        .iter()
+        .position(|event| matches!(event, Event::StartTransfer(_)));
+    assert!(connect.unwrap() < start.unwrap());
+    let id = match &server.actions[start.unwrap()] {
+        Event::StartTransfer(transfer) => transfer.id,
+        _ => unreachable!(),
+    };
+    server.data_event(DataEvent::Failed {
+        id,
+        reason: DataFailure::ConnectFailed,
+    });
+    assert_eq!(server.codes(), [425]);
+}
+
+#[test]
+fn passive_data_connection_from_another_host_is_refused() {
+    let mut server = anonymous();
+    server.data_mode = DataMode::Manual;
+    server.send("PASV\r\n");
+    server.data_event(DataEvent::Listening {
+        address: "127.0.0.1:50000".parse().unwrap(),
+    });
+    assert_eq!(server.codes(), [227]);
+    assert_eq!(server.command("RETR /readme"), [150]);
+    server.actions.clear();
+    // Port stealing: a third party connects first.
+    server.data_event(DataEvent::Connected {
+        peer: "127.0.0.2:40001".parse().unwrap(),
+    });
+    assert_eq!(server.codes(), [425]);
+    assert!(server.actions.contains(&Event::CloseData));
+    assert!(
+        server
+            .actions
+            .iter()
+            .any(|event| matches!(event, Event::AbortTransfer { .. }))
+    );
+}
+
+#[test]
+fn retrieve_with_the_right_replies_in_order() {
+    let mut server = anonymous();
+    server.data_mode = DataMode::Manual;
+    assert_eq!(
+        server.command("RETR /readme"),
+        [425],
+        "no data connection set up"
+    );
+    server.send("PASV\r\n");
+    server.data_event(DataEvent::Listening {
+        address: "127.0.0.1:50000".parse().unwrap(),
+    });
+    server.take_replies();
+    server.send("RETR /readme\r\n");
+    let opening = server.reply();
+    assert_eq!(opening.code(), ReplyCode::FILE_STATUS_OKAY);
+    assert_eq!(opening.transfer_size_hint(), Some(7));
+    assert_eq!(
+        server.last_request(),
+        &Request::OpenRead {
+            path: path("/readme"),
+            offset: 0
+        }
+    );
+    let id = server
+        .actions
+        .iter()
+        .find_map(|event| match event {
+            Event::StartTransfer(transfer) => Some(transfer.id),
+            _ => None,
+        })
+        .unwrap();
+    // A stale event for another transfer changes nothing.
+    server.data_event(DataEvent::Finished {
+        id: RequestId(u64::MAX),
+        bytes: 1,
+    });
+    assert_eq!(server.codes(), Vec::<u16>::new());
+    server.data_event(DataEvent::Connected {
+        peer: CLIENT.parse().unwrap(),
+    });
+    server.data_event(DataEvent::Progress { id, bytes: 3 });
+    server.send("STAT\r\n");
+    let status = server.reply();
+    assert!(
+        status.text().to_string().contains("3 bytes so far"),
+        "{status:?}"
+    );
+    server.data_event(DataEvent::Finished { id, bytes: 7 });
+    assert_eq!(server.codes(), [226]);
+    assert_eq!(
+        server.command("RETR /readme"),
+        [425],
+        "a new PASV is needed per transfer"
+    );
+    assert_eq!(server.command("RETR /missing"), [425]);
+    server.send("PASV\r\n");
+    server.data_event(DataEvent::Listening {
+        address: "127.0.0.1:50000".parse().unwrap(),
+    });
+    server.take_replies();
+    assert_eq!(server.command("RETR /missing"), [550]);
+    assert_eq!(server.command("RETR /pub"), [550]);
+}
+
+#[test]
+fn transfer_failures_map_to_reply_codes() {
+    let cases = [
+        (DataFailure::ConnectionLost, 426),
+        (DataFailure::TlsRefused, 522),
+        (DataFailure::Storage(StorageError::InsufficientStorage), 452),
+        (DataFailure::Storage(StorageError::QuotaExceeded), 552),
+        (
+            DataFailure::Storage(StorageError::Other("disk on fire".into())),
+            451,
+        ),
+    ];
+    for (reason, code) in cases {
+        let mut server = alice();
+        server.data_mode = DataMode::Manual;
+        server.send("PASV\r\n");
+        server.data_event(DataEvent::Listening {
+            address: "127.0.0.1:50000".parse().unwrap(),
+        });
+        server.data_event(DataEvent::Connected {
+            peer: CLIENT.parse().unwrap(),
+        });
+        assert_eq!(server.command("STOR /new"), [227, 125]);
+        let id = server.actions.iter().find_map(|event| match event {
+            Event::StartTransfer(transfer) => Some(transfer.id),
+            _ => None,
+        });
+        server.data_event(DataEvent::Failed {
+            id: id.unwrap(),
+            reason: reason.clone(),
+        });
+        assert_eq!(server.codes(), [code], "{reason:?}");
+    }
+}
+
+#[test]
+fn data_connection_that_never_comes_is_425() {
+    let mut server = anonymous();
+    server.data_mode = DataMode::Manual;
+    server.send("PASV\r\n");
+    server.data_event(DataEvent::Listening {
+        address: "127.0.0.1:50000".parse().unwrap(),
+    });
+    assert_eq!(server.command("RETR /readme"), [227, 150]);
+    assert_eq!(
+        server.session.poll_timeout(),
+        Some(server.now + Duration::from_secs(30))
+    );
+    server.advance(Duration::from_secs(30));
+    assert_eq!(server.codes(), [425]);
+    assert!(server.actions.contains(&Event::CloseData));
+    assert_eq!(server.command("NOOP"), [200]);
+}
+
+#[test]
+fn abort_during_and_outside_a_transfer() {
+    let mut server = anonymous();
+    assert_eq!(server.command("ABOR"), [225]);
+    server.data_mode = DataMode::Manual;
+    server.send("PASV\r\n");
+    server.data_event(DataEvent::Listening {
+        address: "127.0.0.1:50000".parse().unwrap(),
+    });
+    server.data_event(DataEvent::Connected {
+        peer: CLIENT.parse().unwrap(),
+    });
+    assert_eq!(server.command("RETR /readme"), [227, 125]);
+    // Commands other than ABOR, STAT, NOOP and QUIT wait for the transfer.
+    assert_eq!(server.command("PWD"), Vec::<u16>::new());
+    assert_eq!(
+        server.command("ABOR"),
+        Vec::<u16>::new(),
+        "ABOR waits behind the PWD"
+    );
+    let mut direct = anonymous();
+    direct.data_mode = DataMode::Manual;
+    direct.send("PASV\r\n");
+    direct.data_event(DataEvent::Listening {
+        address: "127.0.0.1:50000".parse().unwrap(),
+    });
+    direct.data_event(DataEvent::Connected {
+        peer: CLIENT.parse().unwrap(),
+    });
+    assert_eq!(direct.command("RETR /readme"), [227, 125]);
+    // Telnet IP and DM before ABOR, as Python's ftplib sends them.
+    direct.send_bytes(b"\xff\xf4\xff\xf2ABOR\r\n");
+    assert_eq!(direct.codes(), [426, 226]);
+    assert!(
+        direct
+            .actions
+            .iter()
+            .any(|event| matches!(event, Event::AbortTransfer { .. }))
+    );
+    assert_eq!(direct.command("NOOP"), [200]);
+}
+
+#[test]
+fn quit_waits_for_the_running_transfer() {
+    let mut server = anonymous();
+    server.data_mode = DataMode::Manual;
+    server.send("PASV\r\n");
+    server.data_event(DataEvent::Listening {
+        address: "127.0.0.1:50000".parse().unwrap(),
+    });
+    server.data_event(DataEvent::Connected {
+        peer: CLIENT.parse().unwrap(),
+    });
+    assert_eq!(server.command("RETR /readme"), [227, 125]);
+    assert_eq!(server.command("QUIT"), Vec::<u16>::new());
+    let id = server.actions.iter().find_map(|event| match event {
+        Event::StartTransfer(transfer) => Some(transfer.id),
+        _ => None,
+    });
+    server.data_event(DataEvent::Finished {
+        id: id.unwrap(),
+        bytes: 7,
+    });
+    assert_eq!(server.codes(), [226, 221]);
+    assert!(server.session.is_closed());
+}
+
+#[test]
+fn uploads_need_write_permission() {
+    let mut server = anonymous();
+    for line in [
+        "STOR x",
+        "APPE x",
+        "STOU",
+        "DELE /readme",
+        "MKD d",
+        "RMD /pub",
+        "RNFR /readme",
+        "MFMT 20240101000000 /readme",
+    ] {
+        assert_eq!(server.command(line), [550], "{line}");
+    }
+    assert_eq!(server.fs.file("/readme"), Some(&b"read me"[..]));
+}
+
+#[test]
+fn uploads_in_every_mode() {
+    let mut server = alice();
+    assert_eq!(server.command("PASV"), [227]);
+    assert_eq!(server.command("STOR /pub/new.txt"), [150, 226]);
+    assert_eq!(
+        server.last_request(),
+        &Request::OpenWrite {
+            path: path("/pub/new.txt"),
+            mode: WriteMode::Create
+        }
+    );
+    server.command("PASV");
+    assert_eq!(server.command("APPE /readme"), [150, 226]);
+    assert_eq!(
+        server.last_request(),
+        &Request::OpenWrite {
+            path: path("/readme"),
+            mode: WriteMode::Append
+        }
+    );
+    server.command("PASV");
+    assert_eq!(server.command("REST 5"), [350]);
+    assert_eq!(server.command("STOR /readme"), [150, 226]);
+    assert_eq!(
+        server.last_request(),
+        &Request::OpenWrite {
+            path: path("/readme"),
+            mode: WriteMode::At(5)
+        }
+    );
+    server.command("PASV");
+    server.send("STOU readme\r\n");
+    let replies = server.take_replies();
+    assert_eq!(replies[0].code(), ReplyCode::FILE_STATUS_OKAY);
+    assert!(
+        replies[0].text().to_string().starts_with("FILE: /readme.1"),
+        "{replies:?}"
+    );
+    server.command("PASV");
+    assert_eq!(server.command("STOR /nodir/x"), [550]);
+    server.command("PASV");
+    assert_eq!(server.command("STOR /pub"), [550]);
+}
+
+#[test]
+fn rest_before_retrieve() {
+    let mut server = anonymous();
+    assert_eq!(server.command("REST 3"), [350]);
+    server.command("PASV");
+    assert_eq!(server.command("RETR /readme"), [150, 226]);
+    assert_eq!(
+        server.last_request(),
+        &Request::OpenRead {
+            path: path("/readme"),
+            offset: 3
+        }
+    );
+    server.command("PASV");
+    server.command("RETR /readme");
+    assert_eq!(
+        server.last_request(),
+        &Request::OpenRead {
+            path: path("/readme"),
+            offset: 0
+        },
+        "REST is used once"
+    );
+    assert_eq!(server.command("REST x"), [501]);
+}
+
+#[test]
+fn capabilities_are_reflected_in_feat_and_502() {
+    let mut config = Config::default();
+    let mut capabilities = Capabilities::ALL;
+    capabilities.append = false;
+    capabilities.write_at_offset = false;
+    capabilities.set_modified = false;
+    capabilities.rename = false;
+    config.capabilities = capabilities;
+    let mut server = ServerDriver::logged_in(config, "alice", "secret");
+    server.send("FEAT\r\n");
+    let features = server.reply();
+    let names: Vec<String> = features
+        .features()
+        .unwrap()
+        .iter()
+        .map(|f| f.name.to_string())
+        .collect();
+    assert!(!names.contains(&"MFMT".to_owned()), "{names:?}");
+    assert!(
+        names.contains(&"REST".to_owned()),
+        "reading from an offset still works"
+    );
+    assert_eq!(server.command("APPE /readme"), [502]);
+    assert_eq!(server.command("MFMT 20240101000000 /readme"), [502]);
+    assert_eq!(server.command("RNFR /readme"), [502]);
+    server.command("PASV");
+    server.command("REST 5");
+    assert_eq!(server.command("STOR /readme"), [502]);
+}
+
+#[test]
+fn feat_lists_what_is_enabled() {
+    let mut server = ServerDriver::new(tls_config(), MemoryFs::new());
+    server.take_replies();
+    server.send("FEAT\r\n");
+    let reply = server.reply();
+    let features = reply.features().unwrap();
+    let names: Vec<String> = features.iter().map(|f| f.name.to_string()).collect();
+    for expected in [
+        "AUTH", "PBSZ", "PROT", "EPRT", "EPSV", "MDTM", "MFMT", "MLST", "PASV", "REST", "SIZE",
+        "TVFS", "UTF8", "HOST",
+    ] {
+        assert!(
+            names.contains(&expected.to_owned()),
+            "{expected} missing from {names:?}"
+        );
+    }
+    let mlst = features.iter().find(|f| f.is("MLST")).unwrap();
+    assert_eq!(
+        mlst.parameters.as_ref().unwrap(),
+        "type*;size*;modify*;perm*;unix.mode*;"
+    );
+
+    let mut plain = ServerDriver::new(Config::default(), MemoryFs::new());
+    plain.take_replies();
+    plain.send("FEAT\r\n");
+    let reply = plain.reply();
+    assert!(!reply.features().unwrap().iter().any(|f| f.is("AUTH")));
+}
+
+#[test]
+fn opts_utf8_and_mlst() {
+    let mut server = anonymous();
+    assert_eq!(server.command("OPTS UTF8 ON"), [200]);
+    server.send("OPTS MLST size;Type;bogus;\r\n");
+    let reply = server.reply();
+    assert_eq!(reply.text(), "MLST OPTS type;size;");
+    server.send("MLST /readme\r\n");
+    let reply = server.reply();
+    let lines: Vec<&[u8]> = reply.lines().collect();
+    assert_eq!(lines[1], b" type=file;size=7; /readme");
+    assert_eq!(server.command("OPTS NOSUCH x"), [501]);
+    assert_eq!(server.command("OPTS"), [501]);
+}
+
+#[test]
+fn metadata_commands() {
+    let mut server = alice();
+    server.send("SIZE /readme\r\n");
+    assert_eq!(server.reply().size(), Ok(7));
+    assert_eq!(server.command("SIZE /pub"), [550]);
+    assert_eq!(server.command("SIZE /missing"), [550]);
+    server.send("MDTM /readme\r\n");
+    assert_eq!(
+        server.reply().modification_time(),
+        Ok(UNIX_EPOCH + Duration::from_secs(common::MODIFIED))
+    );
+    assert_eq!(server.command("MDTM /missing"), [550]);
+    server.send("MFMT 20240229235959 /readme\r\n");
+    let reply = server.reply();
+    assert_eq!(reply.code(), ReplyCode::FILE_STATUS);
+    assert_eq!(reply.text(), "Modify=20240229235959; /readme");
+    server.send("MDTM /readme\r\n");
+    assert_eq!(
+        server.reply().modification_time(),
+        Ok(UNIX_EPOCH + Duration::from_secs(1_709_251_199))
+    );
+    assert_eq!(server.command("MFMT 20240229235959 /missing"), [550]);
+    assert_eq!(server.command("MFMT bad /readme"), [501]);
+    server.send("MLST\r\n");
+    let reply = server.reply();
+    assert_eq!(reply.code(), ReplyCode::FILE_ACTION_OKAY);
+    assert!(
+        reply.lines().nth(1).unwrap().starts_with(b" type=dir;"),
+        "{reply:?}"
+    );
+    assert_eq!(server.command("MLST /missing"), [550]);
+}
+
+#[test]
+fn file_operations() {
+    let mut server = alice();
+    server.send("MKD /pub/new dir\r\n");
+    let reply = server.reply();
+    assert_eq!(reply.code(), ReplyCode::PATHNAME_CREATED);
+    assert_eq!(reply.quoted_path().unwrap(), "/pub/new dir");
+    assert_eq!(server.command("MKD /pub/new dir"), [550]);
+    assert_eq!(server.command("XMKD /pub/x"), [257]);
+    assert_eq!(server.command("RMD /pub"), [550], "not empty");
+    assert_eq!(server.command("RMD /pub/new dir"), [250]);
+    assert_eq!(server.command("XRMD /pub/x"), [250]);
+    assert_eq!(server.command("RMD /pub/x"), [550]);
+    assert_eq!(server.command("DELE /readme"), [250]);
+    assert_eq!(server.fs.file("/readme"), None);
+    assert_eq!(server.command("DELE /readme"), [550]);
+    assert_eq!(server.command("DELE /pub"), [550]);
+    assert_eq!(server.command("RNTO /x"), [503]);
+    assert_eq!(server.command("RNFR /missing"), [550]);
+    assert_eq!(server.command("RNFR /pub/hello.txt"), [350]);
+    assert_eq!(server.command("RNTO /pub/renamed.txt"), [250]);
+    assert_eq!(
+        server.fs.file("/pub/renamed.txt"),
+        Some(&b"hello\nworld\n"[..])
+    );
+    assert_eq!(server.command("RNTO /again"), [503], "RNFR is used once");
+}
+
+#[test]
+fn listings() {
+    let mut server = anonymous();
+    assert_eq!(server.command("LIST"), [425]);
+    server.command("PASV");
+    assert_eq!(server.command("LIST -la /pub"), [150, 226]);
+    assert_eq!(
+        server.last_request(),
+        &Request::OpenListing {
+            path: path("/pub"),
+            format: ListingFormat::Unix
+        }
+    );
+    server.command("PASV");
+    assert_eq!(server.command("NLST"), [150, 226]);
+    assert_eq!(
+        server.last_request(),
+        &Request::OpenListing {
+            path: path("/"),
+            format: ListingFormat::Names
+        }
+    );
+    server.command("PASV");
+    server.command("OPTS MLST type;modify;");
+    assert_eq!(server.command("MLSD pub"), [150, 226]);
+    assert_eq!(
+        server.last_request(),
+        &Request::OpenListing {
+            path: path("/pub"),
+            format: ListingFormat::Machine {
+                facts: vec!["type", "modify"]
+            }
+        }
+    );
+    let transfer = server.actions.iter().rev().find_map(|event| match event {
+        Event::StartTransfer(transfer) => Some(transfer.clone()),
+        _ => None,
+    });
+    assert!(!transfer.unwrap().ascii, "listings are CRLF already");
+    server.command("PASV");
+    assert_eq!(server.command("LIST /missing"), [550]);
+}
+
+#[test]
+fn stat_lists_over_the_control_connection() {
+    let mut server = anonymous();
+    server.send("STAT /pub\r\n");
+    let reply = server.reply();
+    assert_eq!(reply.code(), ReplyCode::FILE_STATUS);
+    let lines: Vec<String> = reply
+        .lines()
+        .map(|line| String::from_utf8_lossy(line).into_owned())
+        .collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(
+        lines[1].starts_with("-rw-r--r--") && lines[1].ends_with(" hello.txt"),
+        "{lines:?}"
+    );
+    assert_eq!(server.command("STAT /missing"), [550]);
+}
+
+#[test]
+fn site_help_syst_noop_clnt_unknown() {
+    let mut server = anonymous();
+    server.send("SITE CHMOD 644 x\r\n");
+    assert_eq!(server.reply().text(), "SITE CHMOD 644 x done");
+    assert_eq!(server.command("HELP"), [214]);
+    assert_eq!(server.command("SYST"), [215]);
+    assert_eq!(server.command("NOOP"), [200]);
+    assert_eq!(server.command("CLNT curl"), [200]);
+    assert_eq!(server.command("LANG fr"), [502]);
+    assert_eq!(server.command("HASH /readme"), [502]);
+    assert_eq!(server.command("XYZZY plugh"), [500]);
+    assert_eq!(server.command("SITE"), [501]);
+    assert_eq!(server.command("QUIT"), [221]);
+    assert!(server.session.is_closed());
+}
+
+#[test]
+fn security_extension_commands_without_tls() {
+    let mut server = anonymous();
+    assert_eq!(server.command("AUTH TLS"), [502]);
+    assert_eq!(server.command("PBSZ 0"), [503]);
+    assert_eq!(server.command("PROT P"), [503]);
+    assert_eq!(server.command("CCC"), [534]);
+    for line in ["ADAT x", "MIC x", "CONF x", "ENC x"] {
+        assert_eq!(server.command(line), [502], "{line}");
+    }
+}
+
+#[test]
+fn auth_tls_sequence_and_protection_state() {
+    let mut server = ServerDriver::new(tls_config(), ServerDriver::default_fs());
+    server.take_replies();
+    assert_eq!(server.command("AUTH GSSAPI"), [504]);
+    // Bytes pipelined after AUTH TLS in plain text are dropped: they could be injected.
+    server.send("AUTH TLS\r\nUSER injected\r\n");
+    assert_eq!(server.codes(), [234]);
+    assert!(server.actions.contains(&Event::StartControlTls));
+    server.session.handle_control_tls(true);
+    server.drain();
+    assert!(server.requests.is_empty());
+    assert_eq!(server.command("AUTH TLS"), [503]);
+    assert_eq!(server.command("PROT P"), [503], "PBSZ first");
+    assert_eq!(server.command("PBSZ 0"), [200]);
+    assert_eq!(server.command("PROT S"), [536]);
+    assert_eq!(server.command("PROT E"), [536]);
+    assert_eq!(server.command("PROT P"), [200]);
+    server.send("USER alice\r\nPASS secret\r\nPASV\r\nRETR /readme\r\n");
+    assert_eq!(server.codes(), [331, 230, 227, 150, 226]);
+    let transfer = server.actions.iter().find_map(|event| match event {
+        Event::StartTransfer(transfer) => Some(transfer.clone()),
+        _ => None,
+    });
+    assert!(transfer.unwrap().tls, "PROT P protects the data connection");
+    assert_eq!(server.command("PROT C"), [200]);
+}
+
+#[test]
+fn tls_requirements() {
+    let mut config = tls_config();
+    config.require_tls_for_login = true;
+    config.require_tls_for_data = true;
+    let mut server = ServerDriver::new(config, ServerDriver::default_fs());
+    server.take_replies();
+    assert_eq!(server.command("USER alice"), [530]);
+    assert_eq!(server.command("PASS secret"), [530]);
+    server.send("AUTH TLS\r\n");
+    server.session.handle_control_tls(true);
+    server.drain();
+    server.take_replies();
+    server.send("USER alice\r\nPASS secret\r\nPASV\r\n");
+    assert_eq!(server.codes(), [331, 230, 227]);
+    assert_eq!(
+        server.command("RETR /readme"),
+        [522],
+        "PROT P required for data"
+    );
+
+    let mut failed = ServerDriver::new(tls_config(), MemoryFs::new());
+    failed.send("AUTH TLS\r\n");
+    failed.session.handle_control_tls(false);
+    failed.drain();
+    assert!(failed.session.is_closed());
+}
+
+#[test]
+fn pipelined_commands_are_answered_in_order() {
+    let mut server = anonymous();
+    let mut burst = String::new();
+    for _ in 0..10_000 {
+        burst.push_str("NOOP\r\n");
+    }
+    burst.push_str("PWD\r\nSIZE /readme\r\nCWD /pub\r\nPWD\r\n");
+    server.send(&burst);
+    let replies = server.take_replies();
+    assert_eq!(replies.len(), 10_004);
+    assert!(
+        replies[..10_000]
+            .iter()
+            .all(|reply| reply.code() == ReplyCode::COMMAND_OKAY)
+    );
+    assert_eq!(replies[10_000].quoted_path().unwrap(), "/");
+    assert_eq!(replies[10_001].size(), Ok(7));
+    assert_eq!(replies[10_002].code(), ReplyCode::FILE_ACTION_OKAY);
+    assert_eq!(replies[10_003].quoted_path().unwrap(), "/pub");
+}
+
+#[test]
+fn commands_wait_while_a_request_is_out() {
+    let mut server = anonymous();
+    server.hold_requests = true;
+    server.send("SIZE /readme\r\nNOOP\r\n");
+    assert_eq!(server.codes(), Vec::<u16>::new());
+    let (id, request) = server.held.pop_front().unwrap();
+    assert_eq!(
+        request,
+        Request::Metadata {
+            path: path("/readme")
+        }
+    );
+    // An answer to some other id is ignored.
+    server.respond(RequestId(u64::MAX), Response::Done);
+    assert_eq!(server.codes(), Vec::<u16>::new());
+    let answer = server.fs.answer(&request);
+    server.respond(id, answer);
+    assert_eq!(server.codes(), [213, 200]);
+}
+
+#[test]
+fn a_mismatched_answer_is_a_local_error() {
+    let mut server = anonymous();
+    server.hold_requests = true;
+    server.send("SIZE /readme\r\n");
+    let (id, _) = server.held.pop_front().unwrap();
+    server.respond(id, Response::Done);
+    assert_eq!(server.codes(), [451]);
+}
+
+#[test]
+fn hostile_input_is_answered_and_the_session_goes_on() {
+    let mut server = anonymous();
+    // A line far past the bound, in one piece and in many.
+    let long = vec![b'A'; 100_000];
+    server.send_bytes(&long);
+    assert_eq!(server.codes(), [500]);
+    server.send_bytes(&long);
+    server.send("\r\nNOOP\r\n");
+    assert_eq!(server.codes(), [200]);
+    // Garbage bytes, an empty line, a TLS hello on a plain port.
+    server.send_bytes(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\r\n\r\n \r\n");
+    assert_eq!(server.codes(), [500, 500, 500]);
+    assert_eq!(server.command("NOOP"), [200]);
+    // CRLF injection in a reply: an unknown verb is echoed escaped, on one line.
+    server.send_bytes(b"BAD\rVERB\r\n");
+    let reply = server.reply();
+    assert_eq!(reply.lines().count(), 1);
+}
+
+#[test]
+fn too_much_pipelined_input_while_waiting_closes_the_session() {
+    let mut server = anonymous();
+    server.hold_requests = true;
+    server.send("SIZE /readme\r\n");
+    let flood = "NOOP\r\n".repeat(20_000);
+    server.send(&flood);
+    assert_eq!(server.codes(), [421]);
+    assert!(server.session.is_closed());
+}
+
+#[test]
+fn a_closed_control_connection_aborts_the_transfer() {
+    let mut server = anonymous();
+    server.data_mode = DataMode::Manual;
+    server.send("PASV\r\n");
+    server.data_event(DataEvent::Listening {
+        address: "127.0.0.1:50000".parse().unwrap(),
+    });
+    server.data_event(DataEvent::Connected {
+        peer: CLIENT.parse().unwrap(),
+    });
+    server.command("RETR /readme");
+    server.session.handle_control_closed();
+    server.drain();
+    assert!(
+        server
+            .actions
+            .iter()
+            .any(|event| matches!(event, Event::AbortTransfer { .. }))
+    );
+    assert!(server.session.is_closed());
+    assert_eq!(server.session.poll_timeout(), None);
+}
