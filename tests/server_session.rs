@@ -1101,3 +1101,245 @@ fn a_closed_control_connection_aborts_the_transfer() {
     assert!(server.session.is_closed());
     assert_eq!(server.session.poll_timeout(), None);
 }
+
+/// Every verb of the core's set: a line that succeeds and one that fails, each run on a
+/// fresh session logged in as a writable user (with TLS offered), after `setup` lines.
+#[test]
+fn every_verb_has_a_success_and_a_failure() {
+    use ftp_proto::Verb;
+    // (verb, setup, success line, success codes, failure line, failure codes)
+    type Row = (
+        Verb,
+        &'static str,
+        &'static str,
+        &'static [u16],
+        &'static str,
+        &'static [u16],
+    );
+    let table: &[Row] = &[
+        (Verb::User, "", "USER bob", &[331], "USER", &[501]),
+        (
+            Verb::Pass,
+            "USER alice",
+            "PASS secret",
+            &[230],
+            "PASS wrong",
+            &[530],
+        ),
+        (Verb::Acct, "", "ACCT x", &[202], "ACCT", &[501]),
+        (Verb::Cwd, "", "CWD /pub", &[250], "CWD /readme", &[550]),
+        (Verb::Cdup, "CWD /pub", "CDUP", &[250], "CDUP x", &[501]),
+        (Verb::Smnt, "", "SMNT /", &[502], "SMNT", &[501]),
+        (Verb::Rein, "", "REIN", &[220], "REIN now", &[501]),
+        (Verb::Quit, "", "QUIT", &[221], "QUIT now", &[501]),
+        (
+            Verb::Port,
+            "",
+            "PORT 127,0,0,1,4,1",
+            &[200],
+            "PORT 127,0,0,1,0,21",
+            &[504],
+        ),
+        (Verb::Pasv, "", "PASV", &[227], "PASV x", &[501]),
+        (Verb::Type, "", "TYPE I", &[200], "TYPE E", &[504]),
+        (Verb::Stru, "", "STRU F", &[200], "STRU P", &[504]),
+        (Verb::Mode, "", "MODE S", &[200], "MODE C", &[504]),
+        (
+            Verb::Retr,
+            "PASV",
+            "RETR /readme",
+            &[150, 226],
+            "RETR /missing",
+            &[550],
+        ),
+        (
+            Verb::Stor,
+            "PASV",
+            "STOR /new",
+            &[150, 226],
+            "STOR /missing/new",
+            &[550],
+        ),
+        (
+            Verb::Stou,
+            "PASV",
+            "STOU",
+            &[150, 226],
+            "STOU /missing/x",
+            &[550],
+        ),
+        (
+            Verb::Appe,
+            "PASV",
+            "APPE /readme",
+            &[150, 226],
+            "APPE /pub",
+            &[550],
+        ),
+        (Verb::Allo, "", "ALLO 10", &[202], "ALLO ten", &[501]),
+        (Verb::Rest, "", "REST 10", &[350], "REST ten", &[501]),
+        (
+            Verb::Rnfr,
+            "",
+            "RNFR /readme",
+            &[350],
+            "RNFR /missing",
+            &[550],
+        ),
+        (
+            Verb::Rnto,
+            "RNFR /readme",
+            "RNTO /other",
+            &[250],
+            "RNTO",
+            &[501],
+        ),
+        (Verb::Abor, "", "ABOR", &[225], "ABOR x", &[501]),
+        (
+            Verb::Dele,
+            "",
+            "DELE /readme",
+            &[250],
+            "DELE /missing",
+            &[550],
+        ),
+        (
+            Verb::Rmd,
+            "MKD /empty",
+            "RMD /empty",
+            &[250],
+            "RMD /pub",
+            &[550],
+        ),
+        (Verb::Mkd, "", "MKD /d", &[257], "MKD /pub", &[550]),
+        (Verb::Pwd, "", "PWD", &[257], "PWD x", &[501]),
+        (
+            Verb::List,
+            "PASV",
+            "LIST",
+            &[150, 226],
+            "LIST /missing",
+            &[550],
+        ),
+        (
+            Verb::Nlst,
+            "PASV",
+            "NLST /pub",
+            &[150, 226],
+            "NLST /missing",
+            &[550],
+        ),
+        (Verb::Site, "", "SITE HELP", &[200], "SITE", &[501]),
+        (Verb::Syst, "", "SYST", &[215], "SYST x", &[501]),
+        (Verb::Stat, "", "STAT /pub", &[213], "STAT /missing", &[550]),
+        (Verb::Help, "", "HELP", &[214], "HELP", &[214]),
+        (Verb::Noop, "", "NOOP", &[200], "NOOP x", &[501]),
+        (Verb::Xcup, "CWD /pub", "XCUP", &[250], "XCUP x", &[501]),
+        (Verb::Xcwd, "", "XCWD /pub", &[250], "XCWD /nowhere", &[550]),
+        (Verb::Xmkd, "", "XMKD /d", &[257], "XMKD /pub", &[550]),
+        (Verb::Xpwd, "", "XPWD", &[257], "XPWD x", &[501]),
+        (
+            Verb::Xrmd,
+            "MKD /empty",
+            "XRMD /empty",
+            &[250],
+            "XRMD /missing",
+            &[550],
+        ),
+        (
+            Verb::Auth,
+            "REIN",
+            "AUTH TLS",
+            &[234],
+            "AUTH KERBEROS",
+            &[504],
+        ),
+        (Verb::Adat, "", "ADAT x", &[502], "ADAT", &[501]),
+        (Verb::Prot, "", "PROT P", &[503], "PROT X", &[504]),
+        (Verb::Pbsz, "", "PBSZ 0", &[503], "PBSZ x", &[501]),
+        (Verb::Ccc, "", "CCC", &[534], "CCC x", &[501]),
+        (Verb::Mic, "", "MIC x", &[502], "MIC", &[501]),
+        (Verb::Conf, "", "CONF x", &[502], "CONF", &[501]),
+        (Verb::Enc, "", "ENC x", &[502], "ENC", &[501]),
+        (Verb::Feat, "", "FEAT", &[211], "FEAT x", &[501]),
+        (Verb::Opts, "", "OPTS UTF8 ON", &[200], "OPTS NOPE", &[501]),
+        (
+            Verb::Eprt,
+            "",
+            "EPRT |1|127.0.0.1|5000|",
+            &[200],
+            "EPRT |2|::1|5000|",
+            &[504],
+        ),
+        (Verb::Epsv, "", "EPSV", &[229], "EPSV 2", &[522]),
+        (Verb::Lang, "", "LANG", &[502], "LANG en", &[502]),
+        (Verb::Size, "", "SIZE /readme", &[213], "SIZE /pub", &[550]),
+        (
+            Verb::Mdtm,
+            "",
+            "MDTM /readme",
+            &[213],
+            "MDTM /missing",
+            &[550],
+        ),
+        (
+            Verb::Mlst,
+            "",
+            "MLST /readme",
+            &[250],
+            "MLST /missing",
+            &[550],
+        ),
+        (
+            Verb::Mlsd,
+            "PASV",
+            "MLSD /pub",
+            &[150, 226],
+            "MLSD /missing",
+            &[550],
+        ),
+        (
+            Verb::Host,
+            "REIN",
+            "HOST ftp.example.com",
+            &[220],
+            "HOST other.example.com",
+            &[550],
+        ),
+        (
+            Verb::Mfmt,
+            "",
+            "MFMT 20200101000000 /readme",
+            &[213],
+            "MFMT 20200101000000 /missing",
+            &[550],
+        ),
+        (Verb::Hash, "", "HASH /readme", &[502], "HASH", &[501]),
+        (Verb::Clnt, "", "CLNT tester", &[200], "CLNT", &[501]),
+    ];
+    let mut mismatches = Vec::new();
+    for &(verb, setup, success, success_codes, failure, failure_codes) in table {
+        for (line, expected) in [(success, success_codes), (failure, failure_codes)] {
+            let mut server = ServerDriver::logged_in(tls_config(), "alice", "secret");
+            if !setup.is_empty() {
+                server.command(setup);
+            }
+            let mut got = server.command(line);
+            if got.is_empty() {
+                // A failed login is answered after its delay.
+                server.advance(Duration::from_secs(10));
+                got = server.codes();
+            }
+            if got != expected {
+                mismatches.push(format!(
+                    "{verb}: {line:?} after {setup:?}: got {got:?}, expected {expected:?}"
+                ));
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    let covered: Vec<Verb> = table.iter().map(|row| row.0).collect();
+    for verb in Verb::ALL {
+        assert!(covered.contains(verb), "{verb} has no row");
+    }
+}
