@@ -252,7 +252,13 @@ pub enum Response {
     /// What [`Request::Metadata`] asked.
     Metadata(Metadata),
     /// What [`Request::ListEntries`] asked: names and their metadata.
-    Entries(Vec<(Text<'static>, Metadata)>),
+    Entries {
+        /// The directory's entries.
+        entries: Vec<(Text<'static>, Metadata)>,
+        /// The wall-clock time of the listing: `ls -l` lines show a time for entries
+        /// within six months of it and a year for older ones.
+        now: SystemTime,
+    },
     /// A file or listing is open and ready for [`Event::StartTransfer`].
     Opened {
         /// The size to announce in the 150 reply, if known.

@@ -10,6 +10,7 @@
 
 mod config;
 mod events;
+mod format;
 mod path;
 mod session;
 
@@ -18,5 +19,6 @@ pub use events::{
     AddressFamily, DataEvent, DataFailure, Direction, Event, FileKind, ListingFormat, Metadata,
     Request, RequestId, Response, StorageError, Transfer, TransferContent, WriteMode,
 };
+pub use format::format_entry;
 pub use path::{PathError, VirtualPath};
 pub use session::{SUPPORTED_FACTS, Session};

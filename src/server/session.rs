@@ -12,6 +12,7 @@ use super::events::{
     AddressFamily, DataEvent, DataFailure, Direction, Event, FileKind, ListingFormat, Metadata,
     Request, RequestId, Response, StorageError, Transfer, TransferContent, WriteMode,
 };
+use super::format::{self, NameEscaping};
 use super::path::{PathError, VirtualPath};
 use crate::command::{
     AuthMechanism, Command, CommandOptions, ExtendedPassive, FileStructure, FormatControl,
@@ -1378,24 +1379,26 @@ impl Session {
             }
             (Purpose::MachineListing { path }, Response::Metadata(metadata)) => {
                 let mut entry = vec![b' '];
-                write_facts(&mut entry, &metadata, &self.mlst_facts);
-                entry.extend_from_slice(path.as_bytes());
-                let entry = escape_line_breaks(entry);
+                format::write_facts(&mut entry, &metadata, &self.mlst_facts);
+                format::write_name(&mut entry, path.as_bytes(), NameEscaping::Reply);
                 let mut text = format!("Listing {path}").into_bytes();
                 text.push(b'\n');
                 text.extend_from_slice(&entry);
                 text.extend_from_slice(b"\nEnd");
                 self.reply(ReplyCode::FILE_ACTION_OKAY, Text::from(text));
             }
-            (Purpose::ControlListing { path }, Response::Entries(entries)) => {
+            (Purpose::ControlListing { path }, Response::Entries { entries, now }) => {
                 let limit = self.config.max_control_listing_entries;
                 let mut text = format!("Status of {path}:").into_bytes();
                 for (name, metadata) in entries.iter().take(limit) {
                     text.push(b'\n');
-                    text.extend_from_slice(&escape_line_breaks(unix_line(
+                    format::write_unix_line(
+                        &mut text,
                         name.as_bytes(),
                         metadata,
-                    )));
+                        now,
+                        NameEscaping::Reply,
+                    );
                 }
                 if entries.len() > limit {
                     text.extend_from_slice(
@@ -1562,92 +1565,15 @@ fn printable(bytes: &[u8]) -> String {
     shown.escape_ascii().to_string()
 }
 
-/// Escapes a name for one line of a reply: a LF would end the line early, so it is sent
-/// as NUL (the encoder sends a CR as CR NUL).
-fn escape_line_breaks(mut line: Vec<u8>) -> Vec<u8> {
-    for byte in &mut line {
-        if *byte == b'\n' {
-            *byte = 0;
-        }
-    }
-    line
-}
-
 fn response_name(response: &Response) -> &'static str {
     match response {
         Response::LoggedIn { .. } => "LoggedIn",
         Response::LoginDenied => "LoginDenied",
         Response::Done => "Done",
         Response::Metadata(_) => "Metadata",
-        Response::Entries(_) => "Entries",
+        Response::Entries { .. } => "Entries",
         Response::Opened { .. } => "Opened",
         Response::Reply(_) => "Reply",
         Response::Failed(_) => "Failed",
     }
-}
-
-/// Writes `fact=value;` for each chosen fact that the metadata can fill.
-fn write_facts(out: &mut Vec<u8>, metadata: &Metadata, facts: &[&str]) {
-    for &fact in facts {
-        match fact {
-            "type" => {
-                let kind = match &metadata.kind {
-                    FileKind::File => "file",
-                    FileKind::Directory => "dir",
-                    FileKind::Symlink(_) => "OS.unix=symlink",
-                    FileKind::Other => "OS.unix=special",
-                };
-                out.extend_from_slice(format!("type={kind};").as_bytes());
-            }
-            "size" => out.extend_from_slice(format!("size={};", metadata.size).as_bytes()),
-            "modify" => {
-                if let Some(modified) = metadata.modified {
-                    let mut time = Vec::new();
-                    if crate::time::write_timestamp(modified, &mut time) {
-                        out.extend_from_slice(b"modify=");
-                        out.extend_from_slice(&time);
-                        out.push(b';');
-                    }
-                }
-            }
-            "perm" => {
-                let perm = match metadata.kind {
-                    FileKind::Directory => "flcdmpe",
-                    _ => "adfrw",
-                };
-                out.extend_from_slice(format!("perm={perm};").as_bytes());
-            }
-            "unix.mode" => {
-                if let Some(mode) = metadata.mode {
-                    out.extend_from_slice(format!("UNIX.mode=0{:o};", mode & 0o7777).as_bytes());
-                }
-            }
-            _ => {}
-        }
-    }
-    out.push(b' ');
-}
-
-/// One `ls -l` style line (for `STAT path`).
-fn unix_line(name: &[u8], metadata: &Metadata) -> Vec<u8> {
-    let kind = match metadata.kind {
-        FileKind::Directory => 'd',
-        FileKind::Symlink(_) => 'l',
-        FileKind::Other => '-',
-        FileKind::File => '-',
-    };
-    let mode = metadata.mode.unwrap_or(match metadata.kind {
-        FileKind::Directory => 0o755,
-        _ => 0o644,
-    });
-    let mut permissions = String::with_capacity(9);
-    for shift in [6, 3, 0] {
-        let bits = (mode >> shift) & 7;
-        permissions.push(if bits & 4 != 0 { 'r' } else { '-' });
-        permissions.push(if bits & 2 != 0 { 'w' } else { '-' });
-        permissions.push(if bits & 1 != 0 { 'x' } else { '-' });
-    }
-    let mut line = format!("{kind}{permissions} 1 ftp ftp {:>12} ", metadata.size).into_bytes();
-    line.extend_from_slice(name);
-    line
 }

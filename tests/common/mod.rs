@@ -109,9 +109,10 @@ impl MemoryFs {
             Request::SelectHost { .. } => Err(StorageError::NotFound),
             Request::Metadata { path } => self.metadata(path).map(Response::Metadata),
             Request::ListEntries { path } => match self.metadata(path) {
-                Ok(metadata) if metadata.kind == FileKind::Directory => {
-                    Ok(Response::Entries(self.children(path)))
-                }
+                Ok(metadata) if metadata.kind == FileKind::Directory => Ok(Response::Entries {
+                    entries: self.children(path),
+                    now: UNIX_EPOCH + Duration::from_secs(MODIFIED + 3600),
+                }),
                 Ok(_) => Err(StorageError::NotADirectory),
                 Err(error) => Err(error),
             },
