@@ -220,7 +220,7 @@ mod tests {
             now,
             &mut out,
         );
-        assert_eq!(out, b"evil\r\0\0226 done\r\n");
+        assert_eq!(out, b"evil\r\x00\x00226 done\r\n");
     }
 
     #[test]

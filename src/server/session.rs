@@ -9,8 +9,8 @@ use bytes::{Bytes, BytesMut};
 
 use super::config::Config;
 use super::events::{
-    AddressFamily, DataEvent, DataFailure, Direction, Event, FileKind, ListingFormat, Metadata,
-    Request, RequestId, Response, StorageError, Transfer, TransferContent, WriteMode,
+    AddressFamily, DataEvent, DataFailure, Direction, Event, FileKind, ListingFormat, Request,
+    RequestId, Response, StorageError, Transfer, TransferContent, WriteMode,
 };
 use super::format::{self, NameEscaping};
 use super::path::{PathError, VirtualPath};
@@ -64,6 +64,7 @@ pub const SUPPORTED_FACTS: [&str; 5] = ["type", "size", "modify", "perm", "unix.
 ///         Some(Event::Request { id, request: Request::Authenticate { .. } }) => {
 ///             session.handle_response(id, Response::LoggedIn { writable: false });
 ///         }
+///         Some(Event::LoggedIn { user }) => assert_eq!(user, "anonymous"),
 ///         Some(other) => panic!("unexpected {other:?}"),
 ///         None => break,
 ///     }
