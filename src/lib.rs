@@ -84,6 +84,9 @@ mod reply;
 pub mod server;
 mod text;
 pub mod time;
+#[cfg(all(feature = "tokio", unix))]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub mod tokio;
 mod verb;
 
 pub use command::{

@@ -103,7 +103,8 @@ pub struct Session {
     protection_buffer_set: bool,
     protect_data: bool,
     mlst_facts: Vec<&'static str>,
-    quit_after_transfer: bool,
+    /// QUIT or a shutdown came during a transfer: the reply to send after it, then close.
+    close_after_transfer: Option<(ReplyCode, &'static str)>,
     /// Set by AUTH TLS: the rest of the plain-text input must not be run.
     drop_pipelined_input: bool,
     login_deadline: Option<Instant>,
@@ -235,7 +236,7 @@ impl Session {
             control_tls: ControlTls::Plain,
             protection_buffer_set: false,
             protect_data: false,
-            quit_after_transfer: false,
+            close_after_transfer: None,
             drop_pipelined_input: false,
             closed: false,
         };
@@ -399,6 +400,20 @@ impl Session {
         self.process_input();
     }
 
+    /// The server is shutting down: end the session with 421 now, or just after the
+    /// running transfer's final reply, so that no transfer is cut short.
+    pub fn handle_shutdown(&mut self) {
+        if self.closed {
+            return;
+        }
+        let reply = (ReplyCode::SERVICE_NOT_AVAILABLE, "Server shutting down.");
+        if self.transfer.is_some() {
+            self.close_after_transfer = Some(reply);
+        } else {
+            self.close_with(reply.0, reply.1);
+        }
+    }
+
     /// The client closed the control connection (or it broke): stop everything.
     pub fn handle_control_closed(&mut self) {
         if self.closed {
@@ -524,7 +539,8 @@ impl Session {
             Command::Rein => self.reinitialise(),
             Command::Quit => {
                 if self.transfer.is_some() {
-                    self.quit_after_transfer = true;
+                    self.close_after_transfer =
+                        Some((ReplyCode::CLOSING_CONTROL_CONNECTION, "Goodbye."));
                 } else {
                     self.close_with(ReplyCode::CLOSING_CONTROL_CONNECTION, "Goodbye.");
                 }
@@ -1320,8 +1336,8 @@ impl Session {
 
     fn after_transfer(&mut self) {
         self.idle_deadline = self.now + self.config.idle_timeout;
-        if self.quit_after_transfer {
-            self.close_with(ReplyCode::CLOSING_CONTROL_CONNECTION, "Goodbye.");
+        if let Some((code, text)) = self.close_after_transfer.take() {
+            self.close_with(code, text);
         }
     }
 

@@ -1,0 +1,160 @@
+//! A minimal FTP server: serves a directory over ftp-proto's tokio adapter.
+//!
+//! With no arguments it serves the current directory read-only to anonymous users on
+//! 127.0.0.1:2121. Run `cargo run --example server --features tokio -- --help` for the
+//! flags.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use ftp_proto::tokio::{LocalFs, Server, ServerConfig, StaticUsers};
+
+const HELP: &str = "\
+Serve a directory over FTP.
+
+Usage: server [OPTIONS]
+
+Options:
+  --root DIR             directory to serve (default: the current directory)
+  --listen ADDR          address to listen on (default: 127.0.0.1:2121)
+  --user NAME:PASS       a user who may read and write; repeatable. When any user is
+                         given, anonymous access is off unless --anonymous is given too
+  --anonymous            allow anonymous read-only access (the default with no --user)
+  --pasv-ports LO-HI     port range for passive data connections (default: 49152-65534)
+  --public-addr IP       address to advertise in PASV replies (behind NAT)
+  --idle-timeout SECS    close sessions idle this long (default: 300)
+  --max-sessions N       sessions at most in total (default: 512)
+  --max-per-ip N         sessions at most from one address (default: 16)
+  -h, --help             print this help
+Logging goes to stderr; set RUST_LOG=debug for more.";
+
+struct Options {
+    root: PathBuf,
+    listen: SocketAddr,
+    users: Vec<(String, String)>,
+    anonymous: bool,
+    config: ServerConfig,
+}
+
+fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, String> {
+    let mut options = Options {
+        root: PathBuf::from("."),
+        listen: "127.0.0.1:2121".parse().expect("a valid default address"),
+        users: Vec::new(),
+        anonymous: false,
+        config: ServerConfig::default(),
+    };
+    while let Some(flag) = args.next() {
+        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--root" => options.root = PathBuf::from(value("--root")?),
+            "--listen" => {
+                options.listen = value("--listen")?
+                    .parse()
+                    .map_err(|e| format!("--listen: {e}"))?
+            }
+            "--user" => {
+                let user = value("--user")?;
+                let (name, password) = user.split_once(':').ok_or("--user takes NAME:PASS")?;
+                options.users.push((name.to_owned(), password.to_owned()));
+            }
+            "--anonymous" => options.anonymous = true,
+            "--pasv-ports" => {
+                let range = value("--pasv-ports")?;
+                let (low, high) = range.split_once('-').ok_or("--pasv-ports takes LO-HI")?;
+                let low: u16 = low.parse().map_err(|e| format!("--pasv-ports: {e}"))?;
+                let high: u16 = high.parse().map_err(|e| format!("--pasv-ports: {e}"))?;
+                if low == 0 || low > high {
+                    return Err("--pasv-ports needs 1 <= LO <= HI".into());
+                }
+                options.config.passive_ports = low..=high;
+            }
+            "--public-addr" => {
+                let ip: IpAddr = value("--public-addr")?
+                    .parse()
+                    .map_err(|e| format!("--public-addr: {e}"))?;
+                options.config.public_address = Some(ip);
+            }
+            "--idle-timeout" => {
+                let seconds: u64 = value("--idle-timeout")?
+                    .parse()
+                    .map_err(|e| format!("--idle-timeout: {e}"))?;
+                options.config.session.idle_timeout = Duration::from_secs(seconds);
+            }
+            "--max-sessions" => {
+                options.config.max_sessions = value("--max-sessions")?
+                    .parse()
+                    .map_err(|e| format!("--max-sessions: {e}"))?
+            }
+            "--max-per-ip" => {
+                options.config.max_sessions_per_ip = value("--max-per-ip")?
+                    .parse()
+                    .map_err(|e| format!("--max-per-ip: {e}"))?
+            }
+            other => return Err(format!("unknown option {other}; see --help")),
+        }
+    }
+    if options.users.is_empty() {
+        options.anonymous = true;
+    }
+    Ok(Some(options))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let options = match parse_options(std::env::args().skip(1)) {
+        Ok(Some(options)) => options,
+        Ok(None) => {
+            println!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(options).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(options: Options) -> std::io::Result<()> {
+    let root = std::fs::canonicalize(&options.root)?;
+    let mut users = StaticUsers::new();
+    if options.anonymous {
+        users = users.anonymous(LocalFs::new(&root)?);
+    }
+    for (name, password) in &options.users {
+        users = users.user(name, password, LocalFs::new(&root)?, true);
+    }
+    let listener = tokio::net::TcpListener::bind(options.listen).await?;
+    let address = listener.local_addr()?;
+    println!("Serving {} on ftp://{address}/", root.display());
+    if options.anonymous {
+        println!("Anonymous users may read. Try:");
+        println!("  curl ftp://{address}/");
+        println!("  lftp -p {} {}", address.port(), address.ip());
+    }
+    for (name, _) in &options.users {
+        println!("User {name} may read and write: curl -u {name}:PASSWORD ftp://{address}/");
+    }
+    println!("Press Ctrl-C to stop.");
+    Server::new(options.config, users)
+        .serve(listener, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+}

@@ -1,0 +1,16 @@
+//! tokio adapters (feature `tokio`): an FTP [`Server`] that drives
+//! [`server::Session`](crate::server::Session) over sockets, the [`Storage`] and
+//! [`Authenticator`] traits it serves from, and a local file-system back end.
+//!
+//! The adapters move bytes and carry out the sessions' events; every protocol decision
+//! is the session's.
+
+mod auth;
+mod local;
+mod server;
+mod storage;
+
+pub use auth::StaticUsers;
+pub use local::{LocalFs, LocalLister, LocalUpload};
+pub use server::{Server, ServerConfig};
+pub use storage::{Account, Authenticator, Lister, Storage, Upload};

@@ -1,0 +1,776 @@
+//! `Server`: accepts control connections and drives one [`server::Session`] per
+//! connection over tokio sockets, a [`Storage`] and an [`Authenticator`].
+//!
+//! This file only moves bytes and carries out the session's events: every reply and
+//! every policy decision comes from the session. It owns connection limits (which need
+//! a view across sessions), data sockets, and the copy loops.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use ::tokio::net::{TcpListener, TcpStream};
+use ::tokio::sync::{mpsc, watch};
+use ::tokio::task::{JoinHandle, JoinSet};
+use bytes::BytesMut;
+
+use super::storage::{Account, Authenticator, Lister, Storage, Upload};
+use crate::ascii::{FromNetwork, ToNetwork};
+use crate::reply::{Reply, ReplyCode};
+use crate::server::{
+    self, AddressFamily, DataEvent, DataFailure, Direction, Event, ListingFormat, Request,
+    RequestId, Response, Session, StorageError, Transfer, TransferContent, format_entry,
+};
+
+/// Settings of the tokio server beyond the protocol session's.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// The protocol session's configuration (limits, timeouts, policies).
+    pub session: server::Config,
+    /// Ports for passive data connections. Default 49152-65534.
+    pub passive_ports: RangeInclusive<u16>,
+    /// The address to advertise in PASV replies instead of the local one (behind NAT).
+    pub public_address: Option<IpAddr>,
+    /// Control connections at most at once; more are answered 421 and closed.
+    /// Default 512.
+    pub max_sessions: usize,
+    /// Control connections at most from one IP address. Default 16.
+    pub max_sessions_per_ip: usize,
+    /// On shutdown, how long running transfers may take to finish. Default 30 s.
+    pub shutdown_grace: Duration,
+    /// The size of the data-copy buffer. Default 256 KiB.
+    pub buffer_size: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            session: server::Config::default(),
+            passive_ports: 49152..=65534,
+            public_address: None,
+            max_sessions: 512,
+            max_sessions_per_ip: 16,
+            shutdown_grace: Duration::from_secs(30),
+            buffer_size: 256 * 1024,
+        }
+    }
+}
+
+/// An FTP server over tokio.
+///
+/// ```no_run
+/// use ftp_proto::tokio::{LocalFs, Server, ServerConfig, StaticUsers};
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let users = StaticUsers::new().anonymous(LocalFs::new(".")?);
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:2121").await?;
+/// Server::new(ServerConfig::default(), users)
+///     .serve(listener, async { let _ = tokio::signal::ctrl_c().await; })
+///     .await
+/// # }
+/// ```
+pub struct Server<A> {
+    shared: Arc<Shared<A>>,
+}
+
+struct Shared<A> {
+    config: ServerConfig,
+    authenticator: A,
+    limits: Mutex<Limits>,
+    next_passive_port: AtomicU16,
+}
+
+#[derive(Default)]
+struct Limits {
+    total: usize,
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+/// Releases a connection's place in the limits when the connection ends.
+struct Slot<A> {
+    shared: Arc<Shared<A>>,
+    ip: IpAddr,
+}
+
+impl<A> Drop for Slot<A> {
+    fn drop(&mut self) {
+        let mut limits = self.shared.limits.lock().unwrap_or_else(|e| e.into_inner());
+        limits.total -= 1;
+        if let Some(count) = limits.per_ip.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                limits.per_ip.remove(&self.ip);
+            }
+        }
+    }
+}
+
+impl<A: Authenticator> Server<A> {
+    /// A server with these settings and users.
+    pub fn new(mut config: ServerConfig, authenticator: A) -> Server<A> {
+        config.session.capabilities = authenticator.capabilities();
+        let first_port = *config.passive_ports.start();
+        Server {
+            shared: Arc::new(Shared {
+                config,
+                authenticator,
+                limits: Mutex::new(Limits::default()),
+                next_passive_port: AtomicU16::new(first_port),
+            }),
+        }
+    }
+
+    /// Serves connections from `listener` until `shutdown` completes; then stops
+    /// accepting, lets running transfers finish within the grace period, and returns.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> io::Result<()> {
+        let (stop_sender, stop) = watch::channel(false);
+        let mut sessions = JoinSet::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            ::tokio::select! {
+                accepted = listener.accept() => {
+                    let (stream, peer) = match accepted {
+                        Ok(accepted) => accepted,
+                        Err(error) => {
+                            // Out of file descriptors and the like: wait a moment rather
+                            // than spin.
+                            tracing::warn!(%error, "accept failed");
+                            ::tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let shared = Arc::clone(&self.shared);
+                    let stop = stop.clone();
+                    sessions.spawn(async move { admit(shared, stream, peer, stop).await });
+                }
+                Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+                () = &mut shutdown => break,
+            }
+        }
+        drop(listener);
+        let _ = stop_sender.send(true);
+        let grace = self.shared.config.shutdown_grace;
+        let drained = ::tokio::time::timeout(grace, async {
+            while sessions.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            sessions.abort_all();
+        }
+        Ok(())
+    }
+}
+
+/// Applies the connection limits, then runs the session.
+async fn admit<A: Authenticator>(
+    shared: Arc<Shared<A>>,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    stop: watch::Receiver<bool>,
+) {
+    let ip = peer.ip();
+    let admitted = {
+        let mut limits = shared.limits.lock().unwrap_or_else(|e| e.into_inner());
+        let from_ip = limits.per_ip.get(&ip).copied().unwrap_or(0);
+        if limits.total >= shared.config.max_sessions
+            || from_ip >= shared.config.max_sessions_per_ip
+        {
+            false
+        } else {
+            limits.total += 1;
+            *limits.per_ip.entry(ip).or_default() += 1;
+            true
+        }
+    };
+    if !admitted {
+        tracing::info!(%peer, "connection refused: too many sessions");
+        let mut refusal = Vec::new();
+        Reply::new(
+            ReplyCode::SERVICE_NOT_AVAILABLE,
+            "Too many connections, try later.",
+        )
+        .encode(&mut refusal);
+        let _ = ::tokio::time::timeout(Duration::from_secs(5), stream.write_all(&refusal)).await;
+        return;
+    }
+    let _slot = Slot {
+        shared: Arc::clone(&shared),
+        ip,
+    };
+    let _ = stream.set_nodelay(true);
+    let local = match stream.local_addr() {
+        Ok(local) => local,
+        Err(_) => return,
+    };
+    let mut connection = Connection::new(shared, peer, local);
+    if let Err(error) = connection.run(stream, stop).await {
+        tracing::debug!(%peer, %error, "control connection ended with an error");
+    }
+}
+
+/// Messages from a connection's background tasks to its loop.
+enum Internal {
+    /// A passive listener accepted a connection.
+    Accepted(TcpStream, SocketAddr),
+    /// An active connection was made (or failed) for the transfer with this id.
+    Connected(RequestId, io::Result<TcpStream>, SocketAddr),
+    /// A transfer ended.
+    Transfer(DataEvent),
+}
+
+/// A resource opened for a request, waiting for its transfer to start.
+enum Opened<S: Storage> {
+    Reader(S::Reader),
+    Upload(S::Upload),
+    Listing(S::Lister),
+}
+
+struct Connection<A: Authenticator> {
+    shared: Arc<Shared<A>>,
+    session: Session,
+    peer: SocketAddr,
+    local: SocketAddr,
+    account: Option<Account<A::Storage>>,
+    internal: (mpsc::Sender<Internal>, mpsc::Receiver<Internal>),
+    accept_task: Option<JoinHandle<()>>,
+    data_stream: Option<TcpStream>,
+    opened: Option<(RequestId, Opened<A::Storage>)>,
+    waiting_transfer: Option<Transfer>,
+    running_transfer: Option<(RequestId, JoinHandle<()>)>,
+    started: Instant,
+}
+
+impl<A: Authenticator> Connection<A> {
+    fn new(shared: Arc<Shared<A>>, peer: SocketAddr, local: SocketAddr) -> Connection<A> {
+        let session = Session::new(shared.config.session.clone(), peer, local, Instant::now());
+        Connection {
+            shared,
+            session,
+            peer,
+            local,
+            account: None,
+            internal: mpsc::channel(8),
+            accept_task: None,
+            data_stream: None,
+            opened: None,
+            waiting_transfer: None,
+            running_transfer: None,
+            started: Instant::now(),
+        }
+    }
+
+    async fn run(&mut self, stream: TcpStream, mut stop: watch::Receiver<bool>) -> io::Result<()> {
+        tracing::info!(peer = %self.peer, "session started");
+        let (mut reader, mut writer) = stream.into_split();
+        let mut input = BytesMut::with_capacity(4096);
+        let result = loop {
+            if let Err(error) = self.drain(&mut writer).await {
+                break Err(error);
+            }
+            self.start_transfer_if_ready();
+            if self.session.is_closed() {
+                break Ok(());
+            }
+            let deadline = self.session.poll_timeout();
+            let sleep = async {
+                match deadline {
+                    Some(deadline) => ::tokio::time::sleep_until(deadline.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            ::tokio::select! {
+                read = reader.read_buf(&mut input) => match read {
+                    Ok(0) | Err(_) => self.session.handle_control_closed(),
+                    Ok(_) => {
+                        self.session.handle_control_input(&input, Instant::now());
+                        input.clear();
+                    }
+                },
+                Some(message) = self.internal.1.recv() => self.handle_internal(message),
+                () = sleep => self.session.handle_timeout(Instant::now()),
+                changed = stop.changed() => {
+                    if changed.is_err() || *stop.borrow() {
+                        self.session.handle_shutdown();
+                    }
+                    // Stop watching: the session now closes on its own schedule.
+                    stop = watch::channel(false).1;
+                }
+            }
+        };
+        self.close_data();
+        if let Some((_, task)) = self.running_transfer.take() {
+            task.abort();
+        }
+        let _ = writer.shutdown().await;
+        tracing::info!(peer = %self.peer, seconds = self.started.elapsed().as_secs_f64(), "session ended");
+        result
+    }
+
+    /// Sends every pending reply and carries out every pending event, until the session
+    /// is quiet.
+    async fn drain(&mut self, writer: &mut (impl AsyncWrite + Unpin)) -> io::Result<()> {
+        loop {
+            let mut progressed = false;
+            while let Some(bytes) = self.session.poll_transmit() {
+                writer.write_all(&bytes).await?;
+                progressed = true;
+            }
+            while let Some(event) = self.session.poll_event() {
+                progressed = true;
+                self.handle_event(event).await;
+            }
+            if !progressed {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn handle_event(&mut self, event: Event) {
+        match event {
+            Event::Request { id, request } => {
+                let response = self.answer(id, request).await;
+                self.session.handle_response(id, response);
+            }
+            Event::ListenPassive { family } => self.listen_passive(family).await,
+            Event::ConnectActive { address } => self.connect_active(address),
+            Event::StartTransfer(transfer) => {
+                self.waiting_transfer = Some(transfer);
+                self.start_transfer_if_ready();
+            }
+            Event::AbortTransfer { id } => {
+                if let Some((running, task)) = self.running_transfer.take() {
+                    if running == id {
+                        task.abort();
+                    } else {
+                        self.running_transfer = Some((running, task));
+                    }
+                }
+                if self.waiting_transfer.as_ref().is_some_and(|t| t.id == id) {
+                    self.waiting_transfer = None;
+                }
+                self.opened = None;
+            }
+            Event::CloseData => self.close_data(),
+            Event::StartControlTls => {
+                // TLS is not compiled into this adapter yet: refuse, which closes.
+                self.session.handle_control_tls(false);
+            }
+            Event::LoggedIn { user } => {
+                tracing::info!(peer = %self.peer, user = %user, "logged in")
+            }
+            Event::Close => {}
+        }
+    }
+
+    fn handle_internal(&mut self, message: Internal) {
+        match message {
+            Internal::Accepted(stream, peer) => {
+                self.accept_task = None;
+                let _ = stream.set_nodelay(true);
+                self.data_stream = Some(stream);
+                self.session
+                    .handle_data_event(DataEvent::Connected { peer });
+            }
+            Internal::Connected(id, result, address) => match result {
+                Ok(stream) => {
+                    let _ = stream.set_nodelay(true);
+                    self.data_stream = Some(stream);
+                    self.session
+                        .handle_data_event(DataEvent::Connected { peer: address });
+                }
+                Err(_) => self.session.handle_data_event(DataEvent::Failed {
+                    id,
+                    reason: DataFailure::ConnectFailed,
+                }),
+            },
+            Internal::Transfer(event) => {
+                if let DataEvent::Finished { id, .. } | DataEvent::Failed { id, .. } = &event {
+                    if self
+                        .running_transfer
+                        .as_ref()
+                        .is_some_and(|(running, _)| running == id)
+                    {
+                        self.running_transfer = None;
+                    }
+                }
+                self.session.handle_data_event(event);
+            }
+        }
+        // A data connection that arrived for a waiting transfer starts it after the next
+        // drain, so that a CloseData for a refused peer is carried out first.
+    }
+
+    fn close_data(&mut self) {
+        if let Some(task) = self.accept_task.take() {
+            task.abort();
+        }
+        self.data_stream = None;
+    }
+
+    async fn listen_passive(&mut self, family: AddressFamily) {
+        let ip = self.local.ip();
+        let family_matches = matches!(
+            (family, ip),
+            (AddressFamily::V4, IpAddr::V4(_)) | (AddressFamily::V6, IpAddr::V6(_))
+        );
+        let listener = if family_matches {
+            bind_passive(
+                &self.shared.config.passive_ports,
+                &self.shared.next_passive_port,
+                ip,
+            )
+            .await
+        } else {
+            None
+        };
+        let Some(listener) = listener else {
+            self.session.handle_data_event(DataEvent::ListenFailed);
+            return;
+        };
+        let Ok(bound) = listener.local_addr() else {
+            self.session.handle_data_event(DataEvent::ListenFailed);
+            return;
+        };
+        let advertised = SocketAddr::new(
+            self.shared.config.public_address.unwrap_or(ip),
+            bound.port(),
+        );
+        let sender = self.internal.0.clone();
+        self.close_data();
+        self.accept_task = Some(::tokio::spawn(async move {
+            if let Ok((stream, peer)) = listener.accept().await {
+                let _ = sender.send(Internal::Accepted(stream, peer)).await;
+            }
+        }));
+        self.session.handle_data_event(DataEvent::Listening {
+            address: advertised,
+        });
+    }
+
+    fn connect_active(&mut self, address: SocketAddr) {
+        let sender = self.internal.0.clone();
+        let id = self.session_transfer_hint();
+        ::tokio::spawn(async move {
+            let result =
+                ::tokio::time::timeout(Duration::from_secs(30), TcpStream::connect(address))
+                    .await
+                    .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()));
+            let _ = sender.send(Internal::Connected(id, result, address)).await;
+        });
+    }
+
+    /// The id of the transfer an active connection is for: the last opened request.
+    fn session_transfer_hint(&self) -> RequestId {
+        self.opened
+            .as_ref()
+            .map_or(RequestId(u64::MAX), |(id, _)| *id)
+    }
+
+    fn start_transfer_if_ready(&mut self) {
+        if self.running_transfer.is_some() || self.data_stream.is_none() {
+            return;
+        }
+        let Some(transfer) = self.waiting_transfer.take() else {
+            return;
+        };
+        let Some((opened_id, opened)) = self.opened.take() else {
+            return;
+        };
+        if opened_id != transfer.id {
+            return;
+        }
+        let Some(stream) = self.data_stream.take() else {
+            return;
+        };
+        let sender = self.internal.0.clone();
+        let buffer_size = self.shared.config.buffer_size;
+        let id = transfer.id;
+        let task = ::tokio::spawn(async move {
+            let event = run_transfer::<A::Storage>(transfer, opened, stream, buffer_size).await;
+            let _ = sender.send(Internal::Transfer(event)).await;
+        });
+        self.running_transfer = Some((id, task));
+    }
+
+    async fn answer(&mut self, id: RequestId, request: Request) -> Response {
+        if let Request::Authenticate { user, password } = &request {
+            return match self.shared.authenticator.authenticate(user, password).await {
+                Some(account) => {
+                    let writable = account.writable;
+                    self.account = Some(account);
+                    Response::LoggedIn { writable }
+                }
+                None => {
+                    tracing::info!(peer = %self.peer, user = %user, "login refused");
+                    Response::LoginDenied
+                }
+            };
+        }
+        match request {
+            Request::SelectHost { .. } => return Response::Done,
+            Request::Site { .. } => {
+                return Response::Reply(Reply::new(
+                    ReplyCode::COMMAND_NOT_IMPLEMENTED,
+                    "No SITE commands are supported.",
+                ));
+            }
+            _ => {}
+        }
+        let Some(account) = &self.account else {
+            return Response::Failed(StorageError::PermissionDenied);
+        };
+        let storage = Arc::clone(&account.storage);
+        let result = match request {
+            Request::Metadata { path } => storage.metadata(&path).await.map(Response::Metadata),
+            Request::ListEntries { path } => list_all(
+                &*storage,
+                &path,
+                self.shared.config.session.max_control_listing_entries,
+            )
+            .await
+            .map(|entries| Response::Entries {
+                entries,
+                now: SystemTime::now(),
+            }),
+            Request::OpenListing { path, .. } => storage.list(&path).await.map(|lister| {
+                self.opened = Some((id, Opened::Listing(lister)));
+                Response::Opened {
+                    size: None,
+                    unique_name: None,
+                }
+            }),
+            Request::OpenRead { path, offset } => {
+                storage
+                    .open_read(&path, offset)
+                    .await
+                    .map(|(reader, size)| {
+                        tracing::info!(peer = %self.peer, path = %path, offset, "download");
+                        self.opened = Some((id, Opened::Reader(reader)));
+                        Response::Opened {
+                            size,
+                            unique_name: None,
+                        }
+                    })
+            }
+            Request::OpenWrite { path, mode } => {
+                storage
+                    .open_write(&path, mode)
+                    .await
+                    .map(|(upload, final_path)| {
+                        tracing::info!(peer = %self.peer, path = %final_path, ?mode, "upload");
+                        self.opened = Some((id, Opened::Upload(upload)));
+                        Response::Opened {
+                            size: None,
+                            unique_name: Some(final_path),
+                        }
+                    })
+            }
+            Request::Delete { path } => storage.delete(&path).await.map(|()| Response::Done),
+            Request::MakeDirectory { path } => {
+                storage.make_directory(&path).await.map(|()| Response::Done)
+            }
+            Request::RemoveDirectory { path } => storage
+                .remove_directory(&path)
+                .await
+                .map(|()| Response::Done),
+            Request::Rename { from, to } => {
+                storage.rename(&from, &to).await.map(|()| Response::Done)
+            }
+            Request::SetModified { path, modified } => storage
+                .set_modified(&path, modified)
+                .await
+                .map(|()| Response::Done),
+            _ => Err(StorageError::Unsupported),
+        };
+        result.unwrap_or_else(Response::Failed)
+    }
+}
+
+/// Binds a port from the passive range, trying each port at most once, round-robin
+/// across the server's sessions.
+async fn bind_passive(
+    range: &RangeInclusive<u16>,
+    next_port: &AtomicU16,
+    ip: IpAddr,
+) -> Option<TcpListener> {
+    let (first, last) = (*range.start(), *range.end());
+    let count = u32::from(last.saturating_sub(first)) + 1;
+    for _ in 0..count.min(1000) {
+        let port = next_port.fetch_add(1, Ordering::Relaxed);
+        let port = if port < first || port > last || port == u16::MAX {
+            next_port.store(first.saturating_add(1), Ordering::Relaxed);
+            first
+        } else {
+            port
+        };
+        if let Ok(listener) = TcpListener::bind(SocketAddr::new(ip, port)).await {
+            return Some(listener);
+        }
+    }
+    None
+}
+
+/// Reads a whole (bounded) directory for a listing over the control connection.
+async fn list_all<S: Storage>(
+    storage: &S,
+    path: &server::VirtualPath,
+    limit: usize,
+) -> Result<Vec<(crate::Text<'static>, server::Metadata)>, StorageError> {
+    let mut lister = storage.list(path).await?;
+    let mut entries = Vec::new();
+    while let Some(entry) = lister.next_entry().await? {
+        if entries.len() > limit {
+            break;
+        }
+        entries.push(entry);
+    }
+    Ok(entries)
+}
+
+/// Runs one transfer to its end and says how it ended.
+async fn run_transfer<S: Storage>(
+    transfer: Transfer,
+    opened: Opened<S>,
+    mut stream: TcpStream,
+    buffer_size: usize,
+) -> DataEvent {
+    let id = transfer.id;
+    let started = Instant::now();
+    let outcome = match (transfer.direction, opened, &transfer.content) {
+        (Direction::Send, Opened::Reader(reader), TransferContent::File) => {
+            send_file(reader, &mut stream, transfer.ascii, buffer_size).await
+        }
+        (Direction::Send, Opened::Listing(lister), TransferContent::Listing(format)) => {
+            send_listing(lister, &mut stream, format).await
+        }
+        (Direction::Receive, Opened::Upload(upload), TransferContent::File) => {
+            receive_file(upload, &mut stream, transfer.ascii, buffer_size).await
+        }
+        _ => Err(DataFailure::Storage(StorageError::Other(
+            "transfer mismatch".into(),
+        ))),
+    };
+    match outcome {
+        Ok(bytes) => {
+            tracing::info!(
+                bytes,
+                seconds = started.elapsed().as_secs_f64(),
+                "transfer complete"
+            );
+            DataEvent::Finished { id, bytes }
+        }
+        Err(reason) => {
+            tracing::info!(?reason, "transfer failed");
+            DataEvent::Failed { id, reason }
+        }
+    }
+}
+
+fn connection_lost(_: io::Error) -> DataFailure {
+    DataFailure::ConnectionLost
+}
+
+fn storage_failed(error: io::Error) -> DataFailure {
+    DataFailure::Storage(match error.raw_os_error() {
+        Some(28) => StorageError::InsufficientStorage,
+        Some(122) => StorageError::QuotaExceeded,
+        _ => StorageError::Other(error.to_string()),
+    })
+}
+
+async fn send_file(
+    mut reader: impl AsyncRead + Unpin,
+    stream: &mut TcpStream,
+    ascii: bool,
+    buffer_size: usize,
+) -> Result<u64, DataFailure> {
+    let mut buffer = vec![0u8; buffer_size];
+    let mut converted = Vec::new();
+    let mut converter = ToNetwork::new();
+    let mut total = 0u64;
+    loop {
+        let read = reader.read(&mut buffer).await.map_err(storage_failed)?;
+        if read == 0 {
+            break;
+        }
+        let chunk = if ascii {
+            converted.clear();
+            converter.convert(&buffer[..read], &mut converted);
+            &converted[..]
+        } else {
+            &buffer[..read]
+        };
+        stream.write_all(chunk).await.map_err(connection_lost)?;
+        total += chunk.len() as u64;
+    }
+    stream.shutdown().await.map_err(connection_lost)?;
+    Ok(total)
+}
+
+async fn send_listing(
+    mut lister: impl Lister,
+    stream: &mut TcpStream,
+    format: &ListingFormat,
+) -> Result<u64, DataFailure> {
+    let now = SystemTime::now();
+    let mut buffer = Vec::with_capacity(64 * 1024);
+    let mut total = 0u64;
+    while let Some((name, metadata)) = lister.next_entry().await.map_err(DataFailure::Storage)? {
+        format_entry(format, name.as_bytes(), &metadata, now, &mut buffer);
+        if buffer.len() >= 60 * 1024 {
+            stream.write_all(&buffer).await.map_err(connection_lost)?;
+            total += buffer.len() as u64;
+            buffer.clear();
+        }
+    }
+    stream.write_all(&buffer).await.map_err(connection_lost)?;
+    total += buffer.len() as u64;
+    stream.shutdown().await.map_err(connection_lost)?;
+    Ok(total)
+}
+
+async fn receive_file(
+    mut upload: impl Upload,
+    stream: &mut TcpStream,
+    ascii: bool,
+    buffer_size: usize,
+) -> Result<u64, DataFailure> {
+    let mut buffer = vec![0u8; buffer_size];
+    let mut converted = Vec::new();
+    let mut converter = FromNetwork::new();
+    let mut total = 0u64;
+    loop {
+        let read = stream.read(&mut buffer).await.map_err(connection_lost)?;
+        if read == 0 {
+            break;
+        }
+        total += read as u64;
+        if ascii {
+            converted.clear();
+            converter.convert(&buffer[..read], &mut converted);
+            upload.write_all(&converted).await.map_err(storage_failed)?;
+        } else {
+            upload
+                .write_all(&buffer[..read])
+                .await
+                .map_err(storage_failed)?;
+        }
+    }
+    if ascii {
+        converted.clear();
+        converter.finish(&mut converted);
+        upload.write_all(&converted).await.map_err(storage_failed)?;
+    }
+    upload.commit().await.map_err(DataFailure::Storage)?;
+    Ok(total)
+}
