@@ -2,6 +2,9 @@
 //! a driver that feeds the session and collects its replies, with no socket.
 #![allow(dead_code)]
 
+#[cfg(feature = "tokio")]
+pub mod peers;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

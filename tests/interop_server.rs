@@ -1,0 +1,615 @@
+//! Our tokio server against clients no one here wrote: curl, lftp and Python's ftplib,
+//! on loopback, plus hostile raw connections. Every transfer is checked byte for byte.
+#![cfg(all(feature = "tokio", unix))]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
+
+use common::peers::{TestServer, pattern, peer_available, run, run_ok};
+
+fn curl() -> Command {
+    let mut command = Command::new("curl");
+    command.args(["--silent", "--show-error", "--max-time", "120"]);
+    command
+}
+
+// ---------------------------------------------------------------------------------------
+// curl
+
+#[test]
+fn curl_lists_gets_and_puts_in_every_data_mode() {
+    if !peer_available("curl") {
+        return;
+    }
+    let server = TestServer::start();
+    let data = pattern(300_000, 1);
+    server.write("dir with space/file ü.bin", &data);
+    server.write("readme.txt", b"hello\n");
+
+    let listing = run_ok(curl().arg(server.url("")));
+    let listing = String::from_utf8(listing).unwrap();
+    // curl turns the listing's CRLF into local line ends, as ASCII mode asks.
+    assert!(
+        listing
+            .lines()
+            .any(|line| line.starts_with('d') && line.ends_with(" dir with space")),
+        "{listing}"
+    );
+    assert!(
+        listing
+            .lines()
+            .any(|line| line.starts_with("-rw") && line.ends_with(" readme.txt")),
+        "{listing}"
+    );
+
+    let names = run_ok(
+        curl()
+            .arg("--list-only")
+            .arg(server.url("dir%20with%20space/")),
+    );
+    assert_eq!(names, "file ü.bin\n".as_bytes());
+
+    let url = server.url("dir%20with%20space/file%20%C3%BC.bin");
+    for mode in [
+        &["--ftp-pasv"][..],
+        &["--disable-epsv"],
+        &["--ftp-port", "-"],
+        &["--ftp-port", "-", "--disable-eprt"],
+    ] {
+        let got = run_ok(curl().args(mode).arg(&url));
+        assert!(got == data, "download with {mode:?} differs");
+    }
+
+    let upload = server.root.join("upload-source");
+    std::fs::write(&upload, &data).unwrap();
+    run_ok(
+        curl()
+            .args(["--user", "alice:secret", "-T"])
+            .arg(&upload)
+            .arg(server.url("new%20file.bin")),
+    );
+    assert!(server.read("new file.bin") == data);
+    run_ok(
+        curl()
+            .args(["--user", "alice:secret", "-P", "-", "-T"])
+            .arg(&upload)
+            .arg(server.url("active.bin")),
+    );
+    assert!(server.read("active.bin") == data);
+}
+
+#[test]
+fn curl_resumes_in_both_directions() {
+    if !peer_available("curl") {
+        return;
+    }
+    let server = TestServer::start();
+    let data = pattern(200_000, 2);
+    server.write("whole.bin", &data);
+    let partial = server.root.join("partial-download");
+    std::fs::write(&partial, &data[..77_777]).unwrap();
+    run_ok(
+        curl()
+            .args(["-C", "-", "-o"])
+            .arg(&partial)
+            .arg(server.url("whole.bin")),
+    );
+    assert!(
+        std::fs::read(&partial).unwrap() == data,
+        "resumed download differs"
+    );
+
+    server.write("half.bin", &data[..100_000]);
+    let source = server.root.join("upload-source");
+    std::fs::write(&source, &data).unwrap();
+    run_ok(
+        curl()
+            .args(["--user", "alice:secret", "-C", "-", "-T"])
+            .arg(&source)
+            .arg(server.url("half.bin")),
+    );
+    assert!(server.read("half.bin") == data, "resumed upload differs");
+
+    // Appending.
+    server.write("log.txt", b"one\n");
+    let more = server.root.join("more");
+    std::fs::write(&more, b"two\n").unwrap();
+    run_ok(
+        curl()
+            .args(["--user", "alice:secret", "--append", "-T"])
+            .arg(&more)
+            .arg(server.url("log.txt")),
+    );
+    assert_eq!(server.read("log.txt"), b"one\ntwo\n");
+}
+
+#[test]
+fn curl_file_operations_with_quote_commands() {
+    if !peer_available("curl") {
+        return;
+    }
+    let server = TestServer::start();
+    server.write("a.txt", b"a");
+    server.write("old dir/x", b"x");
+    run_ok(
+        curl()
+            .args([
+                "--user",
+                "alice:secret",
+                "-Q",
+                "MKD made",
+                "-Q",
+                "RNFR a.txt",
+                "-Q",
+                "RNTO made/b.txt",
+                "-Q",
+                "DELE old dir/x",
+                "-Q",
+                "RMD old dir",
+                "-Q",
+                "MFMT 20200102030405 made/b.txt",
+            ])
+            .arg(server.url("")),
+    );
+    assert!(!server.exists("a.txt"));
+    assert_eq!(server.read("made/b.txt"), b"a");
+    assert!(!server.exists("old dir"));
+    let modified = std::fs::metadata(server.root.join("made/b.txt"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(
+        modified
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+        1_577_934_245
+    );
+    // Anonymous users may not change anything.
+    let refused = run(
+        curl().args(["-Q", "DELE made/b.txt"]).arg(server.url("")),
+        Duration::from_secs(30),
+    );
+    assert!(!refused.status.success());
+    assert!(server.exists("made/b.txt"));
+}
+
+#[test]
+fn curl_moves_100_mib_intact_and_20_sessions_in_parallel() {
+    if !peer_available("curl") {
+        return;
+    }
+    let server = TestServer::start();
+    let big = pattern(100 << 20, 3);
+    server.write("big.bin", &big);
+    let got = run_ok(curl().arg(server.url("big.bin")));
+    assert!(
+        got.len() == big.len() && got == big,
+        "100 MiB download differs"
+    );
+
+    let small = pattern(64 << 10, 4);
+    server.write("small.bin", &small);
+    let children: Vec<_> = (0..20)
+        .map(|_| {
+            curl()
+                .arg(server.url("small.bin"))
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success());
+        assert!(output.stdout == small);
+    }
+}
+
+#[test]
+fn curl_cannot_reach_outside_the_root() {
+    if !peer_available("curl") {
+        return;
+    }
+    let server = TestServer::start();
+    let outside = common::peers::TempDir::new("outside");
+    std::fs::write(outside.join("secret"), b"secret").unwrap();
+    std::os::unix::fs::symlink(outside.join("secret"), server.root.join("link-out")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), server.root.join("dir-out")).unwrap();
+    server.write("inside.txt", b"ok");
+    std::os::unix::fs::symlink("inside.txt", server.root.join("link-in")).unwrap();
+    for path in [
+        "link-out",
+        "dir-out/secret",
+        "%2E%2E/%2E%2E/etc/passwd",
+        "..%5C..%5Cetc%5Cpasswd",
+    ] {
+        let output = run(curl().arg(server.url(path)), Duration::from_secs(30));
+        assert!(
+            !output.stdout.starts_with(b"secret") && !output.stdout.starts_with(b"root:"),
+            "{path} leaked"
+        );
+    }
+    // A link that stays inside is followed.
+    assert_eq!(run_ok(curl().arg(server.url("link-in"))), b"ok");
+}
+
+// ---------------------------------------------------------------------------------------
+// lftp
+
+fn lftp(server: &TestServer, user: &str, script: &str) -> Vec<u8> {
+    run_ok(Command::new("lftp").args([
+        "-u",
+        user,
+        "-p",
+        &server.address.port().to_string(),
+        "-e",
+        &format!(
+            "set cmd:fail-exit true; set net:max-retries 1; set net:timeout 20; {script}; bye"
+        ),
+        "127.0.0.1",
+    ]))
+}
+
+#[test]
+fn lftp_mirrors_both_ways_in_passive_and_active_mode() {
+    if !peer_available("lftp") {
+        return;
+    }
+    for passive in ["on", "off"] {
+        let server = TestServer::start();
+        let local = common::peers::TempDir::new("lftp-local");
+        let tree = [
+            ("up/a.txt", pattern(10, 5)),
+            ("up/sub dir/b.bin", pattern(150_000, 6)),
+            ("up/sub dir/deeper/ü.txt", pattern(1, 7)),
+        ];
+        for (name, data) in &tree {
+            let path = local.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, data).unwrap();
+        }
+        lftp(
+            &server,
+            "alice,secret",
+            &format!(
+                "set ftp:passive-mode {passive}; lcd {}; mirror -R up up; mirror up down",
+                local.path().display()
+            ),
+        );
+        for (name, data) in &tree {
+            assert!(
+                &server.read(name) == data,
+                "{name} uploaded with passive {passive}"
+            );
+            let downloaded = std::fs::read(local.join(&name.replacen("up/", "down/", 1))).unwrap();
+            assert!(
+                &downloaded == data,
+                "{name} downloaded with passive {passive}"
+            );
+        }
+    }
+}
+
+#[test]
+fn lftp_uses_mlsd_and_file_commands() {
+    if !peer_available("lftp") {
+        return;
+    }
+    let server = TestServer::start();
+    server.write("x.txt", b"12345");
+    let output = lftp(
+        &server,
+        "alice,secret",
+        "mkdir made; mv x.txt made/y.txt; cls -l --sort=name made; rm made/y.txt; rmdir made; ls",
+    );
+    let output = String::from_utf8_lossy(&output);
+    assert!(output.contains("y.txt"), "{output}");
+    assert!(!server.exists("made"));
+    assert!(!server.exists("x.txt"));
+}
+
+// ---------------------------------------------------------------------------------------
+// Python's ftplib
+
+fn python(script: &str) -> String {
+    String::from_utf8(run_ok(Command::new("python3").args(["-c", script]))).unwrap()
+}
+
+#[test]
+fn python_ftplib_does_everything() {
+    if !peer_available("python3") {
+        return;
+    }
+    let server = TestServer::start();
+    let data = pattern(123_457, 8);
+    server.write("data.bin", &data);
+    let script = format!(
+        r#"
+import ftplib, io, hashlib
+ftp = ftplib.FTP()
+ftp.connect("127.0.0.1", {port}, timeout=30)
+ftp.login("alice", "secret")
+print("pwd", ftp.pwd())
+ftp.mkd("new dir")
+ftp.cwd("new dir")
+print("pwd", ftp.pwd())
+ftp.cwd("..")
+for passive in (True, False):
+    ftp.set_pasv(passive)
+    buf = io.BytesIO()
+    ftp.retrbinary("RETR data.bin", buf.write)
+    print("sha", passive, hashlib.sha256(buf.getvalue()).hexdigest())
+    part = io.BytesIO()
+    ftp.retrbinary("RETR data.bin", part.write, rest=1000)
+    print("rest", passive, hashlib.sha256(part.getvalue()).hexdigest())
+    ftp.storbinary("STOR new dir/up %s.bin" % passive, io.BytesIO(buf.getvalue()))
+print("size", ftp.size("data.bin"))
+print("mdtm", ftp.voidcmd("MDTM data.bin")[:4])
+print("nlst", sorted(ftp.nlst()))
+facts = dict(ftp.mlsd(facts=["type", "size"]))
+print("mlsd", facts["data.bin"]["type"], facts["data.bin"]["size"], facts["new dir"]["type"])
+print("mlst", ftp.voidcmd("MLST data.bin").splitlines()[1].strip().split(";")[0])
+ftp.rename("data.bin", "renamed.bin")
+ftp.delete("renamed.bin")
+print("quit", ftp.quit()[:3])
+"#,
+        port = server.address.port()
+    );
+    let output = python(&script);
+    let digest = |bytes: &[u8]| {
+        let output = Command::new("python3")
+            .args([
+                "-c",
+                "import sys,hashlib; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                child.stdin.take().unwrap().write_all(bytes)?;
+                child.wait_with_output()
+            })
+            .unwrap();
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    };
+    let whole = digest(&data);
+    let rest = digest(&data[1000..]);
+    let expected = format!(
+        "pwd /\npwd /new dir\nsha True {whole}\nrest True {rest}\nsha False {whole}\nrest False {rest}\n\
+         size 123457\nmdtm 213 \nnlst ['data.bin', 'new dir']\nmlsd file 123457 dir\nmlst type=file\nquit 221\n"
+    );
+    assert_eq!(output, expected);
+    assert!(server.read("new dir/up True.bin") == data);
+    assert!(server.read("new dir/up False.bin") == data);
+    assert!(!server.exists("data.bin") && !server.exists("renamed.bin"));
+}
+
+#[test]
+fn python_ftplib_ascii_mode_converts_line_ends() {
+    if !peer_available("python3") {
+        return;
+    }
+    let server = TestServer::start();
+    server.write("unix.txt", b"one\ntwo\n");
+    let script = format!(
+        r#"
+import ftplib, io
+ftp = ftplib.FTP()
+ftp.connect("127.0.0.1", {port}, timeout=30)
+ftp.login("alice", "secret")
+lines = []
+ftp.retrlines("RETR unix.txt", lines.append)
+print(lines)
+ftp.storlines("STOR stored.txt", io.BytesIO(b"a\nb\n"))
+ftp.quit()
+"#,
+        port = server.address.port()
+    );
+    assert_eq!(python(&script), "['one', 'two']\n");
+    assert_eq!(server.read("stored.txt"), b"a\nb\n");
+}
+
+// ---------------------------------------------------------------------------------------
+// Hostile clients, over raw sockets
+
+struct RawClient {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl RawClient {
+    fn connect(server: &TestServer) -> RawClient {
+        let stream = TcpStream::connect(server.address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let mut client = RawClient {
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            writer: stream,
+        };
+        assert!(client.reply().starts_with("220"));
+        client
+    }
+
+    /// One reply, multi-line replies joined.
+    fn reply(&mut self) -> String {
+        let mut first = String::new();
+        self.reader.read_line(&mut first).unwrap();
+        let mut reply = first.clone();
+        if first.as_bytes().get(3) == Some(&b'-') {
+            let closing = format!("{} ", &first[..3]);
+            loop {
+                let mut line = String::new();
+                if self.reader.read_line(&mut line).unwrap() == 0 {
+                    break;
+                }
+                reply.push_str(&line);
+                if line.starts_with(&closing) {
+                    break;
+                }
+            }
+        }
+        reply
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).unwrap();
+    }
+
+    fn command(&mut self, line: &str) -> String {
+        self.send(format!("{line}\r\n").as_bytes());
+        self.reply()
+    }
+
+    fn login(&mut self) {
+        assert!(self.command("USER alice").starts_with("331"));
+        assert!(self.command("PASS secret").starts_with("230"));
+    }
+}
+
+#[test]
+fn hostile_lines_are_answered_and_the_session_goes_on() {
+    let server = TestServer::start();
+    let mut client = RawClient::connect(&server);
+    client.login();
+    // A 1 MiB line without a newline, then its end.
+    client.send(&vec![b'A'; 1 << 20]);
+    assert!(client.reply().starts_with("500"));
+    client.send(b"\r\n");
+    assert!(client.command("NOOP").starts_with("200"));
+    // Garbage.
+    client.send(b"\x00\x01\x02\xff\xfe garbage\r\n");
+    assert!(client.reply().starts_with("500"));
+    // 10,000 pipelined NOOPs, answered in order.
+    client.send("NOOP\r\n".repeat(10_000).as_bytes());
+    for _ in 0..10_000 {
+        assert!(client.reply().starts_with("200"));
+    }
+    assert!(client.command("PWD").starts_with("257 \"/\""));
+    // Traversal stays inside.
+    assert!(client.command("CWD ../../../../..").starts_with("250"));
+    assert!(client.command("PWD").starts_with("257 \"/\""));
+    assert!(
+        client
+            .command("SIZE /../../../etc/passwd")
+            .starts_with("550")
+    );
+    assert!(client.command("CWD a\\..\\..\\etc").starts_with("553"));
+}
+
+#[test]
+fn port_bounce_and_port_stealing_are_refused() {
+    let server = TestServer::start();
+    let mut client = RawClient::connect(&server);
+    client.login();
+    assert!(client.command("PORT 127,0,0,2,200,10").starts_with("504"));
+    assert!(client.command("EPRT |1|127.0.0.2|5000|").starts_with("504"));
+    assert!(client.command("PORT 127,0,0,1,0,25").starts_with("504"));
+    assert!(client.command("EPRT |1|127.0.0.1|25|").starts_with("504"));
+
+    // A passive data connection from another address is refused: the transfer fails
+    // with 425 and no byte reaches the thief (connecting from 127.0.0.2 needs a bind
+    // before connect, which std cannot do: Python does it).
+    if !peer_available("python3") {
+        return;
+    }
+    server.write("secret.bin", b"do not steal");
+    let reply = client.command("EPSV");
+    let port = reply
+        .split("|||")
+        .nth(1)
+        .and_then(|rest| rest.split('|').next())
+        .and_then(|port| port.parse::<u16>().ok())
+        .unwrap_or_else(|| panic!("no port in {reply}"));
+    let thief_script = format!(
+        "import socket,sys\n\
+         s=socket.socket(); s.bind(('127.0.0.2',0)); s.connect(('127.0.0.1',{port}))\n\
+         print('connected', flush=True)\n\
+         s.settimeout(10); got=b''\n\
+         try:\n    while True:\n        d=s.recv(65536)\n        if not d: break\n        got+=d\n\
+         except Exception: pass\n\
+         print(len(got), flush=True)\n"
+    );
+    let mut thief = Command::new("python3")
+        .args(["-c", &thief_script])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut thief_output = BufReader::new(thief.stdout.take().unwrap()).lines();
+    assert_eq!(thief_output.next().unwrap().unwrap(), "connected");
+    let first = client.command("RETR secret.bin");
+    let last = if first.starts_with("425") {
+        first
+    } else {
+        client.reply()
+    };
+    assert!(last.starts_with("425"), "{last}");
+    assert_eq!(
+        thief_output.next().unwrap().unwrap(),
+        "0",
+        "the thief received data"
+    );
+    thief.wait().unwrap();
+    assert!(client.command("NOOP").starts_with("200"));
+}
+
+#[test]
+fn ten_wrong_passwords_are_throttled_and_cut_off() {
+    let mut config = ftp_proto::tokio::ServerConfig::default();
+    config.session.failed_login_delay = Duration::from_millis(20);
+    let server = TestServer::start_with(config);
+    let mut attempts = 0;
+    let mut closed = false;
+    'connections: for _ in 0..10 {
+        let mut client = RawClient::connect(&server);
+        loop {
+            if attempts == 10 {
+                break 'connections;
+            }
+            assert!(client.command("USER alice").starts_with("331"));
+            let reply = client.command(&format!("PASS wrong{attempts}"));
+            attempts += 1;
+            if reply.starts_with("421") {
+                closed = true;
+                continue 'connections;
+            }
+            assert!(reply.starts_with("530"), "{reply}");
+        }
+    }
+    assert_eq!(attempts, 10);
+    assert!(closed, "three failures end a session");
+    let mut client = RawClient::connect(&server);
+    client.login();
+}
+
+#[test]
+fn connections_over_the_per_ip_limit_get_421() {
+    let mut config = ftp_proto::tokio::ServerConfig::default();
+    config.max_sessions_per_ip = 3;
+    let server = TestServer::start_with(config);
+    let kept: Vec<RawClient> = (0..3).map(|_| RawClient::connect(&server)).collect();
+    let mut extra = BufReader::new(TcpStream::connect(server.address).unwrap());
+    let mut line = String::new();
+    extra.read_line(&mut line).unwrap();
+    assert!(line.starts_with("421"), "{line}");
+    drop(kept);
+    // Places free up when sessions end.
+    let mut again = None;
+    for _ in 0..100 {
+        let stream = TcpStream::connect(server.address).unwrap();
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if line.starts_with("220") {
+            again = Some(line);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(again.is_some(), "a place freed up");
+}
