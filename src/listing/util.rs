@@ -86,16 +86,14 @@ pub(crate) fn columns(line: &[u8], limit: usize) -> Vec<Column> {
     columns
 }
 
-/// A decimal number of 1 to 19 digits (so it fits a `u64`), nothing else.
+/// A decimal number that fits a `u64`, digits only.
 pub(crate) fn parse_u64(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    Some(
-        digits
-            .iter()
-            .fold(0u64, |value, digit| value * 10 + u64::from(digit - b'0')),
-    )
+    digits.iter().try_fold(0u64, |value, digit| {
+        value.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
+    })
 }
 
 /// A decimal number that fits a `u32`.
