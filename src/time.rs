@@ -142,7 +142,12 @@ mod tests {
         ];
         for &(text, seconds, nanos) in cases {
             let expected = UNIX_EPOCH + Duration::new(seconds, nanos);
-            assert_eq!(parse_timestamp(text), Some(expected), "{}", text.escape_ascii());
+            assert_eq!(
+                parse_timestamp(text),
+                Some(expected),
+                "{}",
+                text.escape_ascii()
+            );
             let mut written = Vec::new();
             assert!(write_timestamp(expected, &mut written));
             assert_eq!(written, text);
@@ -152,10 +157,7 @@ mod tests {
     #[test]
     fn extra_fraction_digits_are_dropped() {
         let parsed = parse_timestamp(b"20000101000000.1234567891").unwrap();
-        assert_eq!(
-            parsed,
-            UNIX_EPOCH + Duration::new(946_684_800, 123_456_789)
-        );
+        assert_eq!(parsed, UNIX_EPOCH + Duration::new(946_684_800, 123_456_789));
     }
 
     #[test]

@@ -621,9 +621,12 @@ fn dos_and_iis() {
     }
 }
 
+/// An EPLF line, and its name, kind, size and modification time in Unix seconds.
+type EplfCase = (&'static [u8], &'static str, EntryKind, Option<u64>, u64);
+
 #[test]
 fn eplf() {
-    let table: [(&[u8], &str, EntryKind, Option<u64>, u64); 2] = [
+    let table: [EplfCase; 2] = [
         (
             b"+i8388621.29609,m824255902,/,\tdev",
             "dev",
