@@ -356,8 +356,9 @@ fn push_fact(entry: &Entry, fact: MlsxFact, out: &mut Vec<u8>) {
         MlsxFact::UnixOwner => push_text(entry.owner.as_ref().map(|text| text.as_bytes()), out),
         MlsxFact::UnixGroup => push_text(entry.group.as_ref().map(|text| text.as_bytes()), out),
     };
-    // An empty value is allowed by the grammar but says nothing; leave the fact out.
-    if written && out.len() > value_start {
+    // An empty value is allowed by the grammar but says nothing, and is left out;
+    // except `perm=`, which says that nothing is permitted.
+    if written && (out.len() > value_start || fact == MlsxFact::Perm) {
         out.push(b';');
     } else {
         out.truncate(start);
