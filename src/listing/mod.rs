@@ -21,6 +21,25 @@
 //! and the caller passes it in. Formatting (for servers) lives in [`write_list_line`],
 //! [`write_mlsx_line`] and [`write_nlst_line`], which append to a caller-owned buffer.
 //!
+//! # What each format can and cannot say
+//!
+//! - Unix: columns are separated by runs of spaces, but the name is everything after
+//!   exactly one space following the date, so leading and inner spaces survive. The
+//!   date is found by its shape, not its column number, so a missing group or
+//!   link-count column and a two-column `major, minor` are read correctly. A link whose
+//!   own name contains ` -> ` cannot be told apart from its target.
+//! - NetWare and MS-DOS `<DIR>` lines pad the name with a run of spaces, so a leading
+//!   space in such a name is lost; after an MS-DOS size, exactly one space separates.
+//! - LIST dates are in the server's local time zone, which a client cannot know: they
+//!   are read as UTC and marked [`ModifiedTime::utc`]` == false`.
+//!
+//! # Names with line breaks
+//!
+//! A listing is line-based, so the writers never send CR or LF raw: a CR in a name is
+//! sent as CR NUL, as RFC 2640 §3.1 prescribes for path names, and an LF as a single
+//! NUL, the convention BSD ftpd uses. No Unix or Windows file name contains NUL, so
+//! both escapes are unambiguous, and every parser here undoes them.
+//!
 //! ```
 //! use std::time::{Duration, UNIX_EPOCH};
 //! use ftp_proto::listing::{self, EntryKind, ListLine, TimePrecision};
