@@ -1,0 +1,1 @@
+pub fn fuzz_client(_data: &[u8]) {}
