@@ -308,7 +308,8 @@ impl Features {
         self.get(name).is_some()
     }
 
-    /// `EPSV` (RFC 2428).
+    /// `EPSV` (RFC 2428). Many servers support it without listing it, so the session
+    /// tries `EPSV` whatever this says.
     pub fn extended_passive(&self) -> bool {
         self.contains("EPSV")
     }

@@ -688,14 +688,10 @@ impl Operation {
             self.deadline = Some((now + core.config.data_connect_timeout, Wait::DataConnection));
             return Step::Pending;
         }
-        // PASV cannot name an IPv6 port; there EPSV is the only way.
+        // PASV cannot name an IPv6 port; there EPSV is the only way. FEAT is not asked:
+        // ProFTPD and others support EPSV without listing it.
         let extended = core.peer.is_ipv6()
-            || (core.config.prefer_extended_passive
-                && !core.extended_passive_refused
-                && core
-                    .features
-                    .as_ref()
-                    .is_none_or(Features::extended_passive));
+            || (core.config.prefer_extended_passive && !core.extended_passive_refused);
         if extended {
             transfer.stage = TransferStage::ExtendedPassive;
             core.send(id, operation, &Command::Epsv(ExtendedPassive::Any), now);

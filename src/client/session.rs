@@ -435,9 +435,9 @@ impl Session {
     }
 
     /// `FEAT`, then `OPTS UTF8 ON` if `UTF8` is listed and [`Config::utf8`] is set.
-    /// Yields [`Output::Features`] and keeps them: later operations use `EPSV` only if
-    /// listed, and refuse `MLSD`, `MLST`, `SIZE`, `MDTM`, `MFMT` and resumed transfers
-    /// with [`Error::NotSupported`] when the matching feature is missing.
+    /// Yields [`Output::Features`] and keeps them: later operations refuse `MLSD`,
+    /// `MLST`, `SIZE`, `MDTM`, `MFMT` and resumed transfers with
+    /// [`Error::NotSupported`] when the matching feature is missing.
     pub fn features(&mut self, now: Instant) -> Result<OperationId, Error> {
         self.submit(Operation::features(), now)
     }
