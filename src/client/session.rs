@@ -213,6 +213,9 @@ impl Session {
                 }
                 Some(Ok(reply)) => {
                     self.on_reply(reply, now);
+                    // Start what the reply unblocked before reading on: the next reply in
+                    // this read may be the answer to its first command.
+                    self.start_queued(now);
                     if self.core.ended.is_some() {
                         return;
                     }
