@@ -19,20 +19,36 @@ pub fn fuzz_client(data: &[u8]) {
     let Some((&flags, mut input)) = data.split_first() else {
         return;
     };
-    let mut config = Config::default();
-    config.tls = flags & 1 != 0;
-    if flags & 2 != 0 {
-        config.data_connection_mode = DataConnectionMode::Active;
-    }
-    config.trust_passive_address = flags & 4 != 0;
-    config.prefer_extended_passive = flags & 8 == 0;
-    if flags & 16 != 0 {
-        config.max_reply_line_length = 64;
-        config.max_reply_lines = 8;
-        config.max_pending_output = 256;
-        config.max_listing_size = 64;
-        config.max_queued_operations = 8;
-    }
+    let small = flags & 16 != 0;
+    let defaults = Config::default();
+    let config = Config {
+        tls: flags & 1 != 0,
+        data_connection_mode: if flags & 2 != 0 {
+            DataConnectionMode::Active
+        } else {
+            DataConnectionMode::Passive
+        },
+        trust_passive_address: flags & 4 != 0,
+        prefer_extended_passive: flags & 8 == 0,
+        max_reply_line_length: if small {
+            64
+        } else {
+            defaults.max_reply_line_length
+        },
+        max_reply_lines: if small { 8 } else { defaults.max_reply_lines },
+        max_pending_output: if small {
+            256
+        } else {
+            defaults.max_pending_output
+        },
+        max_listing_size: if small { 64 } else { defaults.max_listing_size },
+        max_queued_operations: if small {
+            8
+        } else {
+            defaults.max_queued_operations
+        },
+        ..defaults
+    };
     let peer: SocketAddr = if flags & 32 != 0 {
         "[2001:db8::7]:21"
             .parse()
@@ -52,10 +68,7 @@ pub fn fuzz_client(data: &[u8]) {
         input = tail;
         head
     };
-    loop {
-        let Some(&opcode) = take(1).first() else {
-            break;
-        };
+    while let Some(&opcode) = take(1).first() {
         let argument = take(1).first().copied().unwrap_or(0);
         let last_data = data_ids.last().copied().unwrap_or(OperationId::GREETING);
         match opcode % 12 {
