@@ -1,0 +1,92 @@
+//! The client session's settings, each with the default a cautious client wants.
+
+use std::time::Duration;
+
+use crate::command::RepresentationType;
+
+/// How a [`Session`](super::Session) behaves. Start from [`Config::default`] and change
+/// the fields you need:
+///
+/// ```
+/// use ftp_proto::client::{Config, DataConnectionMode};
+/// let mut config = Config::default();
+/// config.tls = true;
+/// config.data_connection_mode = DataConnectionMode::Active;
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// How long to wait for a reply before the control connection is given up (default
+    /// 30 s). A missing reply leaves no way to tell later replies apart, so this timeout
+    /// is fatal. It does not run while a transfer moves data (a large file takes as long
+    /// as it takes); it starts again when the data connection ends.
+    pub reply_timeout: Duration,
+    /// How long a data connection may take to open, in either mode (default 30 s).
+    pub data_connect_timeout: Duration,
+    /// Connect to the address a 227 reply names instead of the control connection's peer
+    /// (default `false`). Off, only the port is used: servers behind NAT announce private
+    /// addresses, and a hostile server could otherwise aim the client at a third host.
+    pub trust_passive_address: bool,
+    /// Ask for `EPSV` before `PASV` (default `true`). After a 500 or 502 to `EPSV` the
+    /// session uses `PASV` for the rest of the connection.
+    pub prefer_extended_passive: bool,
+    /// Passive (the client connects) or active (the server connects) data connections
+    /// (default passive, which crosses NAT and firewalls).
+    pub data_connection_mode: DataConnectionMode,
+    /// Secure the control connection with `AUTH TLS` before logging in, then protect data
+    /// connections with `PBSZ 0` and `PROT P` (default `false`). With it, credentials
+    /// are never sent in clear: a server that refuses `AUTH TLS` fails the login.
+    pub tls: bool,
+    /// Send `OPTS UTF8 ON` after `FEAT` when the server advertises `UTF8` (default `true`).
+    pub utf8: bool,
+    /// The representation type for file transfers (default `TYPE I`, bytes as they are).
+    /// Listings always travel as `TYPE A`; the session sends `TYPE` only when it changes.
+    pub file_type: RepresentationType,
+    /// The longest reply line accepted, in bytes (default 4096). Longer is fatal.
+    pub max_reply_line_length: usize,
+    /// The most lines one reply may have (default 1024). More is fatal. With the line
+    /// bound this caps the memory a hostile server can make the session hold.
+    pub max_reply_lines: usize,
+    /// The most command bytes waiting for [`poll_transmit`](super::Session::poll_transmit)
+    /// (default 64 KiB). Operations wait in the queue rather than grow this buffer; an
+    /// operation whose commands alone exceed it is refused.
+    pub max_pending_output: usize,
+    /// The most operations waiting to start (default 1024); more are refused.
+    pub max_queued_operations: usize,
+    /// The largest listing collected from a data connection, in bytes (default 16 MiB).
+    pub max_listing_size: usize,
+    /// How long to wait for the reply to `ABOR` after the transfer's own final reply
+    /// (default 2 s). Some servers send a single `226` for both.
+    pub abort_reply_grace: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            reply_timeout: Duration::from_secs(30),
+            data_connect_timeout: Duration::from_secs(30),
+            trust_passive_address: false,
+            prefer_extended_passive: true,
+            data_connection_mode: DataConnectionMode::Passive,
+            tls: false,
+            utf8: true,
+            file_type: RepresentationType::Image,
+            max_reply_line_length: crate::parse::DEFAULT_MAX_LINE_LENGTH,
+            max_reply_lines: 1024,
+            max_pending_output: 64 * 1024,
+            max_queued_operations: 1024,
+            max_listing_size: 16 * 1024 * 1024,
+            abort_reply_grace: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Who opens the data connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DataConnectionMode {
+    /// `EPSV`/`PASV`: the server listens, the client connects.
+    #[default]
+    Passive,
+    /// `PORT`/`EPRT`: the client listens, the server connects.
+    Active,
+}

@@ -1,0 +1,976 @@
+//! `Session`: the client side of one FTP control connection, as a sans-IO state machine.
+//!
+//! It owns the order of commands and replies (a queue of commands in flight), the
+//! lifecycle of operations, the deadlines, and the session-wide facts that later
+//! commands depend on (features, TLS state, representation type, EPSV refusal). It
+//! never reads a clock, touches a socket or moves file bytes.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Instant, SystemTime};
+
+use super::config::Config;
+use super::error::{Error, Waiting};
+use super::event::{Action, Event, Features, OperationId, OperationKind, Output};
+use super::operation::{DataInput, Expect, Operation, Step};
+use crate::command::{Command, RepresentationType};
+use crate::parse::ReplyParser;
+use crate::reply::{Reply, ReplyCode};
+use crate::text::{Pathname, Text};
+use crate::verb::Verb;
+
+/// The client side of an FTP control connection.
+///
+/// **Inputs** (`handle_*`): control bytes in any chunking, the control connection's end,
+/// TLS handshakes finished, data connection events, and the passing of time. **Outputs**
+/// (`poll_*`): bytes to send, actions for the adapter, events for the application, the
+/// next deadline. **Operations** (`login`, `retrieve`, ...) return an [`OperationId`] at
+/// once; the operation ends with exactly one [`Event::Completed`] carrying that id.
+///
+/// After every input and every operation call, drain `poll_action`, `poll_transmit` and
+/// `poll_event` until they return `None`, then wait for the next input or until
+/// `poll_timeout`. Carry out actions before sending new bytes: a
+/// [`Action::StartControlTls`] must take effect before anything else goes out. The
+/// [module docs](super) show the whole loop.
+///
+/// Operations run in the order they were asked for. Single commands whose replies decide
+/// nothing (`CWD`, `DELE`, `SIZE`, `NOOP`...) are pipelined; the others wait until every
+/// earlier reply is in. Replies are matched to commands strictly in order.
+#[derive(Debug)]
+pub struct Session {
+    core: Core,
+    /// Started operations, oldest first.
+    active: Vec<Operation>,
+    /// Operations waiting to start, oldest first.
+    queued: VecDeque<Operation>,
+}
+
+/// The session state operations read and change, apart from the operations themselves
+/// (so that an operation can borrow it while the session holds the operation).
+#[derive(Debug)]
+pub(super) struct Core {
+    pub(super) config: Config,
+    /// The control connection's peer: where passive data connections go by default.
+    pub(super) peer: SocketAddr,
+    parser: ReplyParser,
+    /// Control bytes not yet consumed by the parser: at most one partial reply, which the
+    /// parser's line and line-count bounds cap.
+    input: Vec<u8>,
+    output: Vec<u8>,
+    pub(super) actions: VecDeque<Action>,
+    pub(super) events: VecDeque<Event>,
+    /// Commands sent and not yet answered, oldest first. Replies are matched to them in
+    /// order; an entry outlives its operation if the operation ended early, so that the
+    /// reply it still gets is not taken for another command's.
+    in_flight: VecDeque<InFlight>,
+    next_id: u64,
+    pub(super) features: Option<Features>,
+    pub(super) extended_passive_refused: bool,
+    pub(super) control_tls: bool,
+    /// 234 arrived; nothing may be read or sent in clear until the handshake is done.
+    pub(super) awaiting_control_tls: bool,
+    pub(super) data_protected: bool,
+    pub(super) logged_in: bool,
+    pub(super) current_type: Option<RepresentationType>,
+    /// Set once the session is over; every later call reports it.
+    ended: Option<Error>,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    id: OperationId,
+    operation: OperationKind,
+    /// The verb sent; `None` for the greeting, which answers no command.
+    verb: Option<Verb>,
+    /// `None` while a transfer moves data: a large file takes as long as it takes.
+    deadline: Option<Instant>,
+}
+
+impl Core {
+    /// Writes a command and records that a reply is owed.
+    pub(super) fn send(
+        &mut self,
+        id: OperationId,
+        operation: OperationKind,
+        command: &Command<'_>,
+        now: Instant,
+    ) {
+        // Arguments from the user were encoded once when the operation was accepted, and
+        // the session's own commands are typed: encoding cannot fail here.
+        let encoded = command.encode(&mut self.output);
+        debug_assert!(encoded.is_ok(), "validated command failed to encode");
+        if encoded.is_ok() {
+            self.expect_reply(id, operation, command.verb(), now);
+        }
+    }
+
+    pub(super) fn expect_reply(
+        &mut self,
+        id: OperationId,
+        operation: OperationKind,
+        verb: Option<Verb>,
+        now: Instant,
+    ) {
+        self.in_flight.push_back(InFlight {
+            id,
+            operation,
+            verb,
+            deadline: Some(now + self.config.reply_timeout),
+        });
+    }
+
+    pub(super) fn has_in_flight(&self, id: OperationId) -> bool {
+        self.in_flight.iter().any(|entry| entry.id == id)
+    }
+
+    pub(super) fn forget_in_flight(&mut self, id: OperationId, verb: Verb) {
+        if let Some(index) = self
+            .in_flight
+            .iter()
+            .position(|entry| entry.id == id && entry.verb == Some(verb))
+        {
+            self.in_flight.remove(index);
+        }
+    }
+
+    /// The data connection ended: the final reply is due, so its deadline runs again.
+    pub(super) fn restart_reply_deadline(&mut self, id: OperationId, now: Instant) {
+        let deadline = now + self.config.reply_timeout;
+        for entry in &mut self.in_flight {
+            if entry.id == id && entry.deadline.is_none() {
+                entry.deadline = Some(deadline);
+            }
+        }
+    }
+}
+
+impl Session {
+    /// A session for a control connection to `peer`, just opened at `now`.
+    ///
+    /// The session starts by waiting for the greeting, operation
+    /// [`OperationId::GREETING`], which completes with [`Output::Greeting`]. Operations
+    /// may be asked for at once; they are sent after the greeting.
+    pub fn new(config: Config, peer: SocketAddr, now: Instant) -> Session {
+        let parser = ReplyParser::with_limits(config.max_reply_line_length, config.max_reply_lines);
+        let mut session = Session {
+            core: Core {
+                config,
+                peer,
+                parser,
+                input: Vec::new(),
+                output: Vec::new(),
+                actions: VecDeque::new(),
+                events: VecDeque::new(),
+                in_flight: VecDeque::new(),
+                next_id: 1,
+                features: None,
+                extended_passive_refused: false,
+                control_tls: false,
+                awaiting_control_tls: false,
+                data_protected: false,
+                logged_in: false,
+                current_type: None,
+                ended: None,
+            },
+            active: Vec::new(),
+            queued: VecDeque::new(),
+        };
+        let mut greeting = Operation::greeting();
+        greeting.id = OperationId::GREETING;
+        let step = greeting.start(&mut session.core, now);
+        session.active.push(greeting);
+        session.settle(OperationId::GREETING, step);
+        session
+    }
+
+    // ----- Inputs -----
+
+    /// Bytes read from the control connection (after TLS, if any), in any chunking.
+    pub fn handle_control_input(&mut self, bytes: &[u8], now: Instant) {
+        if self.core.ended.is_some() || bytes.is_empty() {
+            return;
+        }
+        if self.core.awaiting_control_tls {
+            // Bytes in clear between 234 and the handshake would be read as if they were
+            // protected: the STARTTLS injection bug class.
+            self.fail(Error::ProtocolViolation {
+                reason: "the server sent bytes in clear before the TLS handshake",
+            });
+            return;
+        }
+        self.core.input.extend_from_slice(bytes);
+        let mut offset = 0;
+        loop {
+            let parsed = self.core.parser.parse(&self.core.input[offset..]);
+            offset += parsed.consumed;
+            let item = parsed.item.map(|item| item.map(Reply::into_owned));
+            match item {
+                None => break,
+                Some(Err(source)) => {
+                    self.fail(Error::MalformedReply { source });
+                    return;
+                }
+                Some(Ok(reply)) => {
+                    self.on_reply(reply, now);
+                    // Start what the reply unblocked before reading on: the next reply in
+                    // this read may be the answer to its first command.
+                    self.start_queued(now);
+                    if self.core.ended.is_some() {
+                        return;
+                    }
+                    if self.core.awaiting_control_tls && offset < self.core.input.len() {
+                        self.fail(Error::ProtocolViolation {
+                            reason: "the server sent bytes in clear after accepting AUTH TLS",
+                        });
+                        return;
+                    }
+                }
+            }
+        }
+        self.core.input.drain(..offset);
+        self.start_queued(now);
+    }
+
+    /// The control connection reached its end (the server closed it, or reading failed).
+    ///
+    /// After `QUIT` this completes the `QUIT` operation; otherwise it is fatal.
+    pub fn handle_control_closed(&mut self, _now: Instant) {
+        if self.core.ended.is_some() {
+            return;
+        }
+        if let Some(index) = self
+            .active
+            .iter()
+            .position(|operation| operation.kind == OperationKind::Quit)
+        {
+            let quit = self.active.remove(index);
+            self.core.events.push_back(Event::Completed {
+                id: quit.id,
+                result: Ok(Output::Closed { reply: None }),
+            });
+            self.end(None);
+            return;
+        }
+        self.fail(Error::ControlClosed);
+    }
+
+    /// The TLS handshake asked for by [`Action::StartControlTls`] finished.
+    pub fn handle_control_tls_established(&mut self, now: Instant) {
+        if self.core.ended.is_some() || !self.core.awaiting_control_tls {
+            return;
+        }
+        self.core.awaiting_control_tls = false;
+        self.core.control_tls = true;
+        for id in self.active_ids() {
+            self.with_operation(id, |operation, core| operation.on_control_tls(core, now));
+        }
+        self.start_queued(now);
+    }
+
+    /// The listener asked for by [`Action::ListenForData`] is bound to `local`; the
+    /// session tells the server with `PORT` (IPv4) or `EPRT` (IPv6).
+    pub fn handle_data_listening(&mut self, id: OperationId, local: SocketAddr, now: Instant) {
+        self.data_input(id, DataInput::Listening(local), now);
+    }
+
+    /// The data connection of transfer `id` is open (connected, or accepted in active
+    /// mode).
+    pub fn handle_data_connected(&mut self, id: OperationId, now: Instant) {
+        self.data_input(id, DataInput::Connected, now);
+    }
+
+    /// The TLS handshake asked for by [`Action::StartDataTls`] finished.
+    pub fn handle_data_tls_established(&mut self, id: OperationId, now: Instant) {
+        self.data_input(id, DataInput::TlsEstablished, now);
+    }
+
+    /// Listing bytes read from the data connection of transfer `id` (only for
+    /// [`TransferKind::Listing`](super::TransferKind::Listing); file bytes go straight
+    /// to the application and are ignored here).
+    pub fn handle_data_input(&mut self, id: OperationId, bytes: &[u8], now: Instant) {
+        self.data_input(id, DataInput::Bytes(bytes), now);
+    }
+
+    /// The data connection of transfer `id` ended cleanly: the server closed it after
+    /// the last byte (downloads, listings), or the adapter closed it after sending the
+    /// last byte (uploads).
+    pub fn handle_data_end(&mut self, id: OperationId, now: Instant) {
+        self.data_input(id, DataInput::End, now);
+    }
+
+    /// The data connection of transfer `id` could not be opened, or broke.
+    pub fn handle_data_failed(&mut self, id: OperationId, kind: io::ErrorKind, now: Instant) {
+        self.data_input(id, DataInput::Failed(kind), now);
+    }
+
+    /// Time passed: call it when [`poll_timeout`](Self::poll_timeout)'s instant is
+    /// reached (calling it early or often is harmless).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.core.ended.is_some() {
+            return;
+        }
+        if let Some(late) = self
+            .core
+            .in_flight
+            .iter()
+            .find(|entry| entry.deadline.is_some_and(|deadline| deadline <= now))
+        {
+            // A reply that never came leaves later replies unmatchable.
+            let operation = late.operation;
+            self.fail(Error::Timeout {
+                operation,
+                waiting_for: Waiting::Reply,
+            });
+            return;
+        }
+        for id in self.active_ids() {
+            self.with_operation(id, |operation, core| operation.on_timeout(core, now));
+        }
+        self.start_queued(now);
+    }
+
+    // ----- Outputs -----
+
+    /// The bytes to send on the control connection, all that are pending, or `None`.
+    #[must_use = "the bytes must be sent to the server"]
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        if self.core.output.is_empty() {
+            None
+        } else {
+            Some(std::mem::take(&mut self.core.output))
+        }
+    }
+
+    /// The next action for the adapter, or `None`.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.core.actions.pop_front()
+    }
+
+    /// The next event for the application, or `None`.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.core.events.pop_front()
+    }
+
+    /// The earliest deadline; call [`handle_timeout`](Self::handle_timeout) when it
+    /// passes. `None` when nothing is waited for.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.core.ended.is_some() {
+            return None;
+        }
+        let replies = self
+            .core
+            .in_flight
+            .iter()
+            .filter_map(|entry| entry.deadline);
+        let operations = self.active.iter().filter_map(Operation::deadline);
+        replies.chain(operations).min()
+    }
+
+    // ----- State -----
+
+    /// The control connection's peer, given at construction.
+    pub fn peer(&self) -> SocketAddr {
+        self.core.peer
+    }
+
+    /// The features from the last successful [`features`](Self::features) operation.
+    pub fn server_features(&self) -> Option<&Features> {
+        self.core.features.as_ref()
+    }
+
+    /// Whether a login succeeded.
+    pub fn is_logged_in(&self) -> bool {
+        self.core.logged_in
+    }
+
+    /// Whether the control connection runs over TLS.
+    pub fn is_control_secure(&self) -> bool {
+        self.core.control_tls
+    }
+
+    /// Whether data connections are protected with TLS (`PROT P` accepted).
+    pub fn is_data_protected(&self) -> bool {
+        self.core.data_protected
+    }
+
+    /// The error that ended the session ([`Error::Closed`] after `QUIT`), if it ended.
+    pub fn error(&self) -> Option<&Error> {
+        self.core.ended.as_ref()
+    }
+
+    // ----- Operations -----
+
+    /// `HOST name` (RFC 7151), before login, to pick a virtual host. Yields
+    /// [`Output::Done`].
+    pub fn host<'a>(
+        &mut self,
+        name: impl Into<Text<'a>>,
+        now: Instant,
+    ) -> Result<OperationId, Error> {
+        let command = Command::Host(name.into());
+        self.single(OperationKind::Host, command, Expect::Done, now)
+    }
+
+    /// Logs in: `USER`, then `PASS` if asked (331). Yields [`Output::LoggedIn`].
+    ///
+    /// With [`Config::tls`], `AUTH TLS` comes first (and the login fails rather than
+    /// send the password in clear), and `PBSZ 0`, `PROT P` follow.
+    pub fn login<'a>(
+        &mut self,
+        user: impl Into<Text<'a>>,
+        password: impl Into<Text<'a>>,
+        now: Instant,
+    ) -> Result<OperationId, Error> {
+        self.submit(Operation::login(user.into(), password.into(), None), now)
+    }
+
+    /// Like [`login`](Self::login), answering a 332 with `ACCT account`.
+    pub fn login_with_account<'a>(
+        &mut self,
+        user: impl Into<Text<'a>>,
+        password: impl Into<Text<'a>>,
+        account: impl Into<Text<'a>>,
+        now: Instant,
+    ) -> Result<OperationId, Error> {
+        let operation = Operation::login(user.into(), password.into(), Some(account.into()));
+        self.submit(operation, now)
+    }
+
+    /// `FEAT`, then `OPTS UTF8 ON` if `UTF8` is listed and [`Config::utf8`] is set.
+    /// Yields [`Output::Features`] and keeps them: later operations refuse `MLSD`,
+    /// `MLST`, `SIZE`, `MDTM`, `MFMT` and resumed transfers with
+    /// [`Error::NotSupported`] when the matching feature is missing.
+    pub fn features(&mut self, now: Instant) -> Result<OperationId, Error> {
+        self.submit(Operation::features(), now)
+    }
+
+    /// `CWD path`. Yields [`Output::Done`].
+    pub fn change_directory<'a>(
+        &mut self,
+        path: impl Into<Pathname<'a>>,
+        now: Instant,
+    ) -> Result<OperationId, Error> {
+        let command = Command::Cwd(path.into());
+        self.single(OperationKind::ChangeDirectory, command, Expect::Done, now)
+    }
+
+    /// `CDUP`. Yields [`Output::Done`].
+    pub fn change_to_parent(&mut self, now: Instant) -> Result<OperationId, Error> {
+        self.single(
+            OperationKind::ChangeToParent,
+            Command::Cdup,
+            Expect::Done,
+            now,
+        )
+    }
+
+    /// `PWD`. Yields [`Output::Directory`].
+    pub fn print_directory(&mut self, now: Instant) -> Result<OperationId, Error> {
+        self.single(
+            OperationKind::PrintDirectory,
+            Command::Pwd,
+            Expect::Directory,
+            now,
+        )
+    }
+
+    /// `TYPE`, which also becomes the type of later file transfers
+    /// ([`Config::file_type`]). Yields [`Output::Done`].
+    pub fn set_type(
+        &mut self,
+        representation: RepresentationType,
+        now: Instant,
+    ) -> Result<OperationId, Error> {
+        let command = Command::Type(representation);
+        self.single(
+            OperationKind::SetType,
+            command,
+            Expect::Type(representation),
+            now,
+        )
+    }
+
+    /// `MKD path`. Yields [`Output::Directory`] when the server names the new
+    /// directory (257), else [`Output::Done`].
+    pub fn make_directory<'a>(
+        &mut self,
+        path: impl Into<Pathname<'a>>,
+        now: Instant,
+    ) -> Result<OperationId, Error> {
+        let command = Command::Mkd(path.into());
+        self.single(
+            OperationKind::MakeDirectory,
+            command,
+            Expect::MaybeDirectory,
+            now,
+        )
+    }
+
+    /// `RMD path`. Yields [`Output::Done`].
+    pub fn remove_directory<'a>(
+        &mut self,
+        path: impl Into<Pathname<'a>>,
+        now: Instant,
+    ) -> Result<OperationId, Error> {
+        let command = Command::Rmd(path.into());
+        self.single(OperationKind::RemoveDirectory, command, Expect::Done, now)
+    }
+
+    /// `DELE path`. Yields [`Output::Done`].
+    pub fn delete<'a>(
+        &mut self,
+        path: impl Into<Pathname<'a>>,
+        now: Instant,
+    ) -> Result<OperationId, Error> {
+        let command = Command::Dele(path.into());
+        self.single(OperationKind::Delete, command, Expect::Done, now)
+    }
+
+    /// `RNFR from`, then `RNTO to` after 350. Yields [`Output::Done`].
+    pub fn rename<'a>(
+        &mut self,
+        from: impl Into<Pathname<'a>>,
+        to: impl Into<Pathname<'a>>,
+        now: Instant,
+    ) -> Result<OperationId, Error> {
+        self.submit(Operation::rename(from.into(), to.into()), now)
+    }
+
+    /// `SIZE path`. Yields [`Output::Size`].
+    pub fn size<'a>(
+        &mut self,
+        path: impl Into<Pathname<'a>>,
+        now: Instant,
+    ) -> Result<OperationId, Error> {
+        self.require(OperationKind::Size, "SIZE", Features::size)?;
+        let command = Command::Size(path.into());
+        self.single(OperationKind::Size, command, Expect::Size, now)
+    }
+
+    /// `MDTM path`. Yields [`Output::ModificationTime`].
+    pub fn modification_time<'a>(
+        &mut self,
+        path: impl Into<Pathname<'a>>,
+        now: Instant,
+    ) -> Result<OperationId, Error> {
+        self.require(
+            OperationKind::ModificationTime,
+            "MDTM",
+            Features::modification_time,
+        )?;
+        let command = Command::Mdtm(path.into());
+        self.single(OperationKind::ModificationTime, command, Expect::Time, now)
+    }
+
+    /// `MFMT time path`. Yields [`Output::Done`].
+    pub fn set_modification_time<'a>(
+        &mut self,
+        path: impl Into<Pathname<'a>>,
+        modified: SystemTime,
+        now: Instant,
+    ) -> Result<OperationId, Error> {
+        let kind = OperationKind::SetModificationTime;
+        self.require(kind, "MFMT", Features::set_modification_time)?;
+        let command = Command::Mfmt {
+            modified,
+            path: path.into(),
+        };
+        self.single(kind, command, Expect::Done, now)
+    }
+
+    /// `SITE command`. Yields [`Output::Done`].
+    pub fn site<'a>(
+        &mut self,
+        command: impl Into<Text<'a>>,
+        now: Instant,
+    ) -> Result<OperationId, Error> {
+        let command = Command::Site(command.into());
+        self.single(OperationKind::Site, command, Expect::Done, now)
+    }
+
+    /// `NOOP`. Yields [`Output::Done`].
+    pub fn noop(&mut self, now: Instant) -> Result<OperationId, Error> {
+        self.single(OperationKind::Noop, Command::Noop, Expect::Done, now)
+    }
+
+    /// `QUIT`, after every earlier operation. Yields [`Output::Closed`]; the session then
+    /// asks to close the control connection and ends with [`Event::Closed`].
+    pub fn quit(&mut self, now: Instant) -> Result<OperationId, Error> {
+        self.single(OperationKind::Quit, Command::Quit, Expect::Quit, now)
+    }
+
+    /// Any command over the control connection, such as `SYST` or `HELP`. Yields
+    /// [`Output::Done`] for a `2yz` or `3yz` reply.
+    ///
+    /// For control-only commands: a raw transfer, `AUTH`, `PROT` or `REIN` would leave
+    /// the session's idea of the connection wrong. Never pipelined.
+    pub fn raw(&mut self, command: Command<'_>, now: Instant) -> Result<OperationId, Error> {
+        self.single(OperationKind::Raw, command, Expect::Raw, now)
+    }
+
+    /// `STAT [path]` over the control connection. Yields [`Output::Done`]; the
+    /// listing, if any, is in the reply's lines.
+    pub fn status(
+        &mut self,
+        path: Option<Pathname<'_>>,
+        now: Instant,
+    ) -> Result<OperationId, Error> {
+        self.single(
+            OperationKind::Status,
+            Command::Stat(path),
+            Expect::Done,
+            now,
+        )
+    }
+
+    /// `MLST [path]` over the control connection. Yields [`Output::Entry`].
+    pub fn machine_entry(
+        &mut self,
+        path: Option<Pathname<'_>>,
+        now: Instant,
+    ) -> Result<OperationId, Error> {
+        self.require(
+            OperationKind::MachineEntry,
+            "MLST",
+            Features::machine_listing,
+        )?;
+        self.single(
+            OperationKind::MachineEntry,
+            Command::Mlst(path),
+            Expect::Entry,
+            now,
+        )
+    }
+
+    /// `RETR path`: download a file. Yields [`Output::Transferred`]; the file's bytes
+    /// go from the data connection to the application, not through the session.
+    pub fn retrieve<'a>(
+        &mut self,
+        path: impl Into<Pathname<'a>>,
+        now: Instant,
+    ) -> Result<OperationId, Error> {
+        let command = Command::Retr(path.into());
+        self.transfer(OperationKind::Retrieve, command, None, now)
+    }
+
+    /// `REST offset` then `RETR path`: resume a download at byte `offset`.
+    pub fn retrieve_from<'a>(
+        &mut self,
+        path: impl Into<Pathname<'a>>,
+        offset: u64,
+        now: Instant,
+    ) -> Result<OperationId, Error> {
+        self.require(
+            OperationKind::Retrieve,
+            "REST STREAM",
+            Features::restart_stream,
+        )?;
+        let command = Command::Retr(path.into());
+        self.transfer(OperationKind::Retrieve, command, Some(offset), now)
+    }
+
+    /// `STOR path`: upload a file, replacing any existing one. Yields
+    /// [`Output::Transferred`].
+    pub fn store<'a>(
+        &mut self,
+        path: impl Into<Pathname<'a>>,
+        now: Instant,
+    ) -> Result<OperationId, Error> {
+        let command = Command::Stor(path.into());
+        self.transfer(OperationKind::Store, command, None, now)
+    }
+
+    /// `REST offset` then `STOR path`: resume an upload at byte `offset`.
+    pub fn store_from<'a>(
+        &mut self,
+        path: impl Into<Pathname<'a>>,
+        offset: u64,
+        now: Instant,
+    ) -> Result<OperationId, Error> {
+        self.require(
+            OperationKind::Store,
+            "REST STREAM",
+            Features::restart_stream,
+        )?;
+        let command = Command::Stor(path.into());
+        self.transfer(OperationKind::Store, command, Some(offset), now)
+    }
+
+    /// `APPE path`: upload, appending to the file. Yields [`Output::Transferred`].
+    pub fn append<'a>(
+        &mut self,
+        path: impl Into<Pathname<'a>>,
+        now: Instant,
+    ) -> Result<OperationId, Error> {
+        let command = Command::Appe(path.into());
+        self.transfer(OperationKind::Append, command, None, now)
+    }
+
+    /// `STOU`: upload under a name the server picks. Yields [`Output::Transferred`]
+    /// with the name when the server gave it.
+    pub fn store_unique(&mut self, now: Instant) -> Result<OperationId, Error> {
+        self.transfer(OperationKind::StoreUnique, Command::Stou(None), None, now)
+    }
+
+    /// `LIST [path]`. Yields [`Output::Listing`] with the raw bytes.
+    pub fn list(&mut self, path: Option<Pathname<'_>>, now: Instant) -> Result<OperationId, Error> {
+        self.transfer(OperationKind::List, Command::List(path), None, now)
+    }
+
+    /// `NLST [path]`. Yields [`Output::Listing`] with the raw bytes (one name a line).
+    pub fn name_list(
+        &mut self,
+        path: Option<Pathname<'_>>,
+        now: Instant,
+    ) -> Result<OperationId, Error> {
+        self.transfer(OperationKind::NameList, Command::Nlst(path), None, now)
+    }
+
+    /// `MLSD [path]`. Yields [`Output::Listing`] with the raw bytes (RFC 3659 entries).
+    pub fn machine_list(
+        &mut self,
+        path: Option<Pathname<'_>>,
+        now: Instant,
+    ) -> Result<OperationId, Error> {
+        self.require(
+            OperationKind::MachineList,
+            "MLST",
+            Features::machine_listing,
+        )?;
+        self.transfer(OperationKind::MachineList, Command::Mlsd(path), None, now)
+    }
+
+    /// Stops operation `id`. A queued operation is dropped; a running transfer is
+    /// stopped (`ABOR` once its command is out, coping with 426 then 226, a lone 226,
+    /// or 225) and its data connection closed. Either completes with
+    /// [`Error::Aborted`]. Other running operations cannot be stopped and go on.
+    pub fn abort(&mut self, id: OperationId, now: Instant) {
+        if self.core.ended.is_some() {
+            return;
+        }
+        if let Some(index) = self.queued.iter().position(|operation| operation.id == id) {
+            if let Some(operation) = self.queued.remove(index) {
+                self.core.events.push_back(Event::Completed {
+                    id,
+                    result: Err(Error::Aborted {
+                        operation: operation.kind,
+                    }),
+                });
+            }
+            return;
+        }
+        self.with_operation(id, |operation, core| operation.abort(core, now));
+        self.start_queued(now);
+    }
+
+    // ----- Internals -----
+
+    fn single(
+        &mut self,
+        kind: OperationKind,
+        command: Command<'_>,
+        expect: Expect,
+        now: Instant,
+    ) -> Result<OperationId, Error> {
+        self.submit(Operation::single(kind, command, expect), now)
+    }
+
+    fn transfer(
+        &mut self,
+        kind: OperationKind,
+        command: Command<'_>,
+        offset: Option<u64>,
+        now: Instant,
+    ) -> Result<OperationId, Error> {
+        self.submit(Operation::transfer(kind, command, offset), now)
+    }
+
+    /// Refuses an operation the server's FEAT answer says it cannot do. Without a FEAT
+    /// answer the operation is tried.
+    fn require(
+        &self,
+        operation: OperationKind,
+        feature: &'static str,
+        supported: fn(&Features) -> bool,
+    ) -> Result<(), Error> {
+        match &self.core.features {
+            Some(features) if !supported(features) => {
+                Err(Error::NotSupported { operation, feature })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks an operation and queues it: nothing is sent for an operation refused here.
+    fn submit(&mut self, mut operation: Operation, now: Instant) -> Result<OperationId, Error> {
+        if let Some(error) = &self.core.ended {
+            return Err(error.clone());
+        }
+        let kind = operation.kind;
+        let limit = self.core.config.max_queued_operations;
+        if self.queued.len() >= limit {
+            return Err(Error::QueueFull {
+                operation: kind,
+                limit,
+            });
+        }
+        let mut wire = Vec::new();
+        for command in operation.fixed_commands() {
+            command
+                .encode(&mut wire)
+                .map_err(|source| Error::InvalidArgument {
+                    operation: kind,
+                    source,
+                })?;
+        }
+        let limit = self.core.config.max_pending_output;
+        if wire.len() > limit {
+            return Err(Error::CommandTooLong {
+                operation: kind,
+                limit,
+            });
+        }
+        let id = OperationId(self.core.next_id);
+        self.core.next_id += 1;
+        operation.id = id;
+        self.queued.push_back(operation);
+        self.start_queued(now);
+        Ok(id)
+    }
+
+    /// Starts queued operations: one at a time, or several pipelined single commands
+    /// while the pending output stays under its bound.
+    fn start_queued(&mut self, now: Instant) {
+        while self.core.ended.is_none() {
+            let Some(next) = self.queued.front() else {
+                return;
+            };
+            let idle = self.active.is_empty()
+                && self.core.in_flight.is_empty()
+                && !self.core.awaiting_control_tls;
+            let pipelined = next.is_pipelinable()
+                && !self.active.is_empty()
+                && self.active.iter().all(Operation::is_pipelinable)
+                && self.core.output.len() < self.core.config.max_pending_output;
+            if !idle && !pipelined {
+                return;
+            }
+            let Some(mut operation) = self.queued.pop_front() else {
+                return;
+            };
+            let id = operation.id;
+            let step = operation.start(&mut self.core, now);
+            self.active.push(operation);
+            self.settle(id, step);
+        }
+    }
+
+    fn on_reply(&mut self, reply: Reply<'static>, now: Instant) {
+        if reply.code() == ReplyCode::SERVICE_NOT_AVAILABLE {
+            self.fail(Error::ServiceClosing { reply });
+            return;
+        }
+        let Some(front) = self.core.in_flight.front_mut() else {
+            // Nothing was asked: an unsolicited reply, dropped rather than taken for the
+            // answer to a command not yet sent.
+            return;
+        };
+        let id = front.id;
+        if reply.code().is_positive_preliminary() {
+            let transfer = self
+                .active
+                .iter()
+                .any(|operation| operation.id == id && operation.is_transfer());
+            front.deadline = if transfer {
+                None
+            } else {
+                Some(now + self.core.config.reply_timeout)
+            };
+            self.with_operation(id, |operation, core| {
+                operation.on_preliminary_reply(core, &reply);
+                Step::Pending
+            });
+            return;
+        }
+        let Some(entry) = self.core.in_flight.pop_front() else {
+            return;
+        };
+        self.with_operation(id, |operation, core| {
+            operation.on_reply(core, entry.verb, reply, now)
+        });
+    }
+
+    fn data_input(&mut self, id: OperationId, input: DataInput<'_>, now: Instant) {
+        if self.core.ended.is_some() {
+            return;
+        }
+        self.with_operation(id, |operation, core| operation.on_data(core, input, now));
+        self.start_queued(now);
+    }
+
+    fn active_ids(&self) -> Vec<OperationId> {
+        self.active.iter().map(|operation| operation.id).collect()
+    }
+
+    /// Runs `step` on the active operation `id`, if it is still active, and settles it.
+    fn with_operation(
+        &mut self,
+        id: OperationId,
+        step: impl FnOnce(&mut Operation, &mut Core) -> Step,
+    ) {
+        if self.core.ended.is_some() {
+            return;
+        }
+        let Some(operation) = self.active.iter_mut().find(|operation| operation.id == id) else {
+            return;
+        };
+        let step = step(operation, &mut self.core);
+        self.settle(id, step);
+    }
+
+    /// Completes operation `id` if `step` says it is done; a fatal error ends the session.
+    fn settle(&mut self, id: OperationId, step: Step) {
+        let Step::Done(result) = step else {
+            return;
+        };
+        let Some(index) = self.active.iter().position(|operation| operation.id == id) else {
+            return;
+        };
+        self.active.remove(index);
+        let ends_session = match &result {
+            Err(error) if error.is_fatal() => Some(Some(error.clone())),
+            Ok(Output::Closed { .. }) => Some(None),
+            _ => None,
+        };
+        self.core.events.push_back(Event::Completed { id, result });
+        if let Some(error) = ends_session {
+            self.end(error);
+        }
+    }
+
+    fn fail(&mut self, error: Error) {
+        self.end(Some(error));
+    }
+
+    /// Ends the session: every pending operation completes with the error, the control
+    /// connection is to be closed, and the error sticks.
+    fn end(&mut self, error: Option<Error>) {
+        if self.core.ended.is_some() {
+            return;
+        }
+        let sticky = error.clone().unwrap_or(Error::Closed);
+        for operation in self.active.drain(..).chain(self.queued.drain(..)) {
+            self.core.events.push_back(Event::Completed {
+                id: operation.id,
+                result: Err(sticky.clone()),
+            });
+        }
+        self.core.in_flight.clear();
+        self.core.input = Vec::new();
+        self.core.output = Vec::new();
+        self.core.ended = Some(sticky);
+        self.core.actions.push_back(Action::CloseControl);
+        self.core.events.push_back(Event::Closed { error });
+    }
+}
