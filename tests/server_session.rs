@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, UNIX_EPOCH};
 
 use common::{CLIENT, DataMode, MemoryFs, ServerDriver};
+use ftp_proto::listing::MlsxFact;
 use ftp_proto::server::{
     Capabilities, Config, DataEvent, DataFailure, Direction, Event, ListingFormat, Request,
     RequestId, Response, StorageError, TransferContent, VirtualPath, WriteMode,
@@ -761,7 +762,7 @@ fn feat_lists_what_is_enabled() {
     let mlst = features.iter().find(|f| f.is("MLST")).unwrap();
     assert_eq!(
         mlst.parameters.as_ref().unwrap(),
-        "type*;size*;modify*;perm*;unix.mode*;"
+        "type*;size*;modify*;perm*;UNIX.mode*;"
     );
 
     let mut plain = ServerDriver::new(Config::default(), MemoryFs::new());
@@ -878,7 +879,8 @@ fn listings() {
         &Request::OpenListing {
             path: path("/pub"),
             format: ListingFormat::Machine {
-                facts: vec!["type", "modify"]
+                facts: [MlsxFact::Type, MlsxFact::Modify].into_iter().collect(),
+                writable: false,
             }
         }
     );

@@ -254,6 +254,12 @@ impl FactSet {
     pub const ALL: FactSet = FactSet((1 << MlsxFact::ALL.len()) - 1);
 
     /// Whether the set holds `fact`.
+    /// This set with `fact` added (usable in constants).
+    pub const fn with(self, fact: MlsxFact) -> FactSet {
+        FactSet(self.0 | (1 << fact as u16))
+    }
+
+    /// Whether `fact` is in the set.
     pub fn contains(self, fact: MlsxFact) -> bool {
         self.0 & fact.bit() != 0
     }

@@ -195,10 +195,12 @@ pub enum ListingFormat {
     Unix,
     /// NLST: bare names.
     Names,
-    /// MLSD: RFC 3659 fact lines with these facts (lower case, as chosen by OPTS MLST).
+    /// MLSD: RFC 3659 fact lines with these facts (as chosen by OPTS MLST).
     Machine {
         /// The facts to include.
-        facts: Vec<&'static str>,
+        facts: crate::listing::FactSet,
+        /// Whether the user may change things: decides the `perm` fact's letters.
+        writable: bool,
     },
 }
 

@@ -19,6 +19,6 @@ pub use events::{
     AddressFamily, DataEvent, DataFailure, Direction, Event, FileKind, ListingFormat, Metadata,
     Request, RequestId, Response, StorageError, Transfer, TransferContent, WriteMode,
 };
-pub use format::format_entry;
+pub use format::{SUPPORTED_FACTS, format_entry};
 pub use path::{PathError, VirtualPath};
-pub use session::{SUPPORTED_FACTS, Session};
+pub use session::Session;

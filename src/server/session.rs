@@ -12,18 +12,16 @@ use super::events::{
     AddressFamily, DataEvent, DataFailure, Direction, Event, FileKind, ListingFormat, Request,
     RequestId, Response, StorageError, Transfer, TransferContent, WriteMode,
 };
-use super::format::{self, NameEscaping};
+use super::format::{self, SUPPORTED_FACTS};
 use super::path::{PathError, VirtualPath};
 use crate::command::{
     AuthMechanism, Command, CommandOptions, ExtendedPassive, FileStructure, FormatControl,
     NetworkProtocol, Password, ProtectionLevel, RepresentationType, TransferMode,
 };
+use crate::listing::FactSet;
 use crate::parse::{CommandError, CommandParser};
 use crate::reply::{Reply, ReplyCode};
 use crate::text::{Pathname, Text};
-
-/// The MLSx facts this server can produce, in the order it writes them.
-pub const SUPPORTED_FACTS: [&str; 5] = ["type", "size", "modify", "perm", "unix.mode"];
 
 /// A server's side of one FTP control connection, as a pure state machine.
 ///
@@ -102,7 +100,7 @@ pub struct Session {
     control_tls: ControlTls,
     protection_buffer_set: bool,
     protect_data: bool,
-    mlst_facts: Vec<&'static str>,
+    mlst_facts: FactSet,
     /// QUIT or a shutdown came during a transfer: the reply to send after it, then close.
     close_after_transfer: Option<(ReplyCode, &'static str)>,
     /// Set by AUTH TLS: the rest of the plain-text input must not be run.
@@ -214,7 +212,7 @@ impl Session {
             parser: CommandParser::with_max_line_length(config.max_line_length),
             login_deadline: Some(now + config.login_timeout),
             idle_deadline: now + config.idle_timeout,
-            mlst_facts: SUPPORTED_FACTS.to_vec(),
+            mlst_facts: SUPPORTED_FACTS,
             config,
             control_peer,
             control_local,
@@ -716,8 +714,11 @@ impl Session {
             Command::List(argument) => self.listing(argument, ListingFormat::Unix),
             Command::Nlst(argument) => self.listing(argument, ListingFormat::Names),
             Command::Mlsd(argument) => {
-                let facts = self.mlst_facts.clone();
-                self.listing(argument, ListingFormat::Machine { facts })
+                let format = ListingFormat::Machine {
+                    facts: self.mlst_facts,
+                    writable: self.is_writable(),
+                };
+                self.listing(argument, format)
             }
             Command::Abor => self.abort(),
             Command::Auth(mechanism) => self.auth(mechanism),
@@ -837,7 +838,7 @@ impl Session {
         self.restart_offset = 0;
         self.rename_from = None;
         self.epsv_all = false;
-        self.mlst_facts = SUPPORTED_FACTS.to_vec();
+        self.mlst_facts = SUPPORTED_FACTS;
         self.close_data();
         self.reply(ReplyCode::SERVICE_READY, "Service ready for new user.");
     }
@@ -861,18 +862,9 @@ impl Session {
         if capabilities.set_modified && capabilities.write {
             lines.push(" MFMT".to_owned());
         }
-        let facts: String = SUPPORTED_FACTS
-            .iter()
-            .map(|fact| {
-                let star = if self.mlst_facts.contains(fact) {
-                    "*"
-                } else {
-                    ""
-                };
-                format!("{fact}{star};")
-            })
-            .collect();
-        lines.push(format!(" MLST {facts}"));
+        let mut mlst = b" MLST ".to_vec();
+        SUPPORTED_FACTS.write_feat(self.mlst_facts, &mut mlst);
+        lines.push(String::from_utf8_lossy(&mlst).into_owned());
         lines.push(" PASV".to_owned());
         if capabilities.read_at_offset {
             lines.push(" REST STREAM".to_owned());
@@ -912,21 +904,10 @@ impl Session {
             .as_ref()
             .map(Text::as_bytes)
             .unwrap_or_default();
-        self.mlst_facts = SUPPORTED_FACTS
-            .iter()
-            .copied()
-            .filter(|fact| {
-                requested
-                    .split(|&b| b == b';')
-                    .any(|asked| asked.eq_ignore_ascii_case(fact.as_bytes()))
-            })
-            .collect();
-        let chosen: String = self
-            .mlst_facts
-            .iter()
-            .map(|fact| format!("{fact};"))
-            .collect();
-        self.reply(ReplyCode::COMMAND_OKAY, format!("MLST OPTS {chosen}"));
+        self.mlst_facts = FactSet::parse_opts(requested).intersection(SUPPORTED_FACTS);
+        let mut text = b"MLST OPTS ".to_vec();
+        self.mlst_facts.write_list(&mut text);
+        self.reply(ReplyCode::COMMAND_OKAY, Text::from(text));
     }
 
     fn status(&mut self) {
@@ -1395,9 +1376,12 @@ impl Session {
                 }
             }
             (Purpose::MachineListing { path }, Response::Metadata(metadata)) => {
-                let mut entry = vec![b' '];
-                format::write_facts(&mut entry, &metadata, &self.mlst_facts);
-                format::write_name(&mut entry, path.as_bytes(), NameEscaping::Reply);
+                let entry = format::mlst_reply_line(
+                    path.as_bytes(),
+                    &metadata,
+                    self.mlst_facts,
+                    self.is_writable(),
+                );
                 let mut text = format!("Listing {path}").into_bytes();
                 text.push(b'\n');
                 text.extend_from_slice(&entry);
@@ -1409,13 +1393,11 @@ impl Session {
                 let mut text = format!("Status of {path}:").into_bytes();
                 for (name, metadata) in entries.iter().take(limit) {
                     text.push(b'\n');
-                    format::write_unix_line(
-                        &mut text,
+                    text.extend_from_slice(&format::unix_reply_line(
                         name.as_bytes(),
                         metadata,
                         now,
-                        NameEscaping::Reply,
-                    );
+                    ));
                 }
                 if entries.len() > limit {
                     text.extend_from_slice(
@@ -1471,6 +1453,10 @@ impl Session {
                 self.reply(ReplyCode::FILE_NAME_NOT_ALLOWED, "File name not allowed.")
             }
         }
+    }
+
+    fn is_writable(&self) -> bool {
+        self.config.capabilities.write && matches!(self.login, Login::LoggedIn { writable: true })
     }
 
     fn may_write(&mut self) -> bool {
