@@ -588,6 +588,30 @@ impl<'a> Reply<'a> {
     }
 }
 
+impl fmt::Display for Reply<'_> {
+    /// The code and the text on one line, lines separated by ` / ` and control bytes
+    /// escaped: safe for logs and error messages whatever the server sent.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.code)?;
+        for (index, line) in self.lines().enumerate() {
+            f.write_str(if index == 0 { " " } else { " / " })?;
+            for chunk in line.utf8_chunks() {
+                for character in chunk.valid().chars() {
+                    if character.is_control() {
+                        write!(f, "{}", character.escape_default())?;
+                    } else {
+                        write!(f, "{character}")?;
+                    }
+                }
+                if !chunk.invalid().is_empty() {
+                    write!(f, "{}", chunk.invalid().escape_ascii())?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// One line of a FEAT reply: `EPSV`, `REST STREAM`, `MLST type*;size*;modify*;`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Feature<'a> {
@@ -598,6 +622,14 @@ pub struct Feature<'a> {
 }
 
 impl Feature<'_> {
+    /// An owned copy that no longer borrows from the reply.
+    pub fn into_owned(self) -> Feature<'static> {
+        Feature {
+            name: self.name.into_owned(),
+            parameters: self.parameters.map(Text::into_owned),
+        }
+    }
+
     /// Whether the feature has this name, ignoring ASCII case.
     pub fn is(&self, name: &str) -> bool {
         self.name.as_bytes().eq_ignore_ascii_case(name.as_bytes())

@@ -835,3 +835,17 @@ fn overlong_command_lines_are_refused_and_skipped() {
         Some(Err(CommandError::LineTooLong { limit: 8 }))
     );
 }
+
+#[test]
+fn replies_display_on_one_safe_line() {
+    let reply = Reply::new(
+        ReplyCode::FILE_UNAVAILABLE,
+        Text::borrowed(b"caf\xc3\xa9\r\x1b[31m\nsecond \xff"),
+    );
+    assert_eq!(reply.to_string(), "550 café\\r\\u{1b}[31m / second \\xff");
+    let owned: Feature<'static> = {
+        let reply = parse_reply(b"211-x\r\n MLST size*;\r\n211 E\r\n").unwrap();
+        reply.features().unwrap().remove(0).into_owned()
+    };
+    assert!(owned.is("mlst"));
+}
