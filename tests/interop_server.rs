@@ -613,3 +613,55 @@ fn connections_over_the_per_ip_limit_get_421() {
     }
     assert!(again.is_some(), "a place freed up");
 }
+
+#[test]
+fn login_and_idle_deadlines_close_sessions() {
+    let mut config = ftp_proto::tokio::ServerConfig::default();
+    config.session.login_timeout = Duration::from_millis(300);
+    config.session.idle_timeout = Duration::from_millis(300);
+    let server = TestServer::start_with(config);
+    // Never logs in: a byte at a time is not a command, so it does not count as activity.
+    let mut slow = RawClient::connect(&server);
+    slow.send(b"US");
+    assert!(slow.reply().starts_with("421"));
+    let mut eof = String::new();
+    assert_eq!(slow.reader.read_line(&mut eof).unwrap(), 0, "closed after 421");
+
+    let mut idle = RawClient::connect(&server);
+    idle.login();
+    assert!(idle.reply().starts_with("421"), "idle timeout");
+}
+
+#[test]
+fn shutdown_lets_a_running_transfer_finish() {
+    let mut server = TestServer::start();
+    let data = pattern(20 << 20, 9);
+    server.write("big.bin", &data);
+    let mut client = RawClient::connect(&server);
+    client.login();
+    let reply = client.command("EPSV");
+    let port: u16 = reply
+        .split("|||")
+        .nth(1)
+        .and_then(|rest| rest.split('|').next())
+        .and_then(|port| port.parse().ok())
+        .unwrap();
+    let mut data_connection = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    assert!(client.command("RETR big.bin").starts_with("150"));
+    // Shut down while the data is (at most partly) read: the transfer still completes.
+    server.begin_shutdown();
+    let mut received = Vec::new();
+    std::io::Read::read_to_end(&mut data_connection, &mut received).unwrap();
+    assert!(received == data, "transfer cut short by shutdown");
+    assert!(client.reply().starts_with("226"));
+    assert!(client.reply().starts_with("421"), "then the session ends");
+    // New connections are no longer accepted.
+    assert!(
+        TcpStream::connect(server.address)
+            .map(|stream| {
+                let mut line = String::new();
+                BufReader::new(stream).read_line(&mut line).map(|n| n == 0).unwrap_or(true)
+            })
+            .unwrap_or(true)
+    );
+}
