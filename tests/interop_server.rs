@@ -625,7 +625,11 @@ fn login_and_idle_deadlines_close_sessions() {
     slow.send(b"US");
     assert!(slow.reply().starts_with("421"));
     let mut eof = String::new();
-    assert_eq!(slow.reader.read_line(&mut eof).unwrap(), 0, "closed after 421");
+    assert_eq!(
+        slow.reader.read_line(&mut eof).unwrap(),
+        0,
+        "closed after 421"
+    );
 
     let mut idle = RawClient::connect(&server);
     idle.login();
@@ -660,7 +664,10 @@ fn shutdown_lets_a_running_transfer_finish() {
         TcpStream::connect(server.address)
             .map(|stream| {
                 let mut line = String::new();
-                BufReader::new(stream).read_line(&mut line).map(|n| n == 0).unwrap_or(true)
+                BufReader::new(stream)
+                    .read_line(&mut line)
+                    .map(|n| n == 0)
+                    .unwrap_or(true)
             })
             .unwrap_or(true)
     );

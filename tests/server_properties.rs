@@ -260,3 +260,35 @@ enum Step {
     Garbage(Vec<u8>),
     AnswerHeld,
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// The fuzz harness, run on random inputs as part of the test suite.
+    #[test]
+    fn fuzz_harness_holds_on_random_input(data in prop::collection::vec(any::<u8>(), 0..400)) {
+        ftp_proto::server::fuzz_server(&data);
+    }
+
+    /// The same, with inputs shaped like command lines so that sessions get further.
+    #[test]
+    fn fuzz_harness_holds_on_command_shaped_input(
+        flags in any::<u8>(),
+        steps in prop::collection::vec((0u8..10, any::<u8>(), line()), 0..40),
+    ) {
+        let mut data = vec![flags];
+        for (opcode, argument, line) in steps {
+            let line = format!("{line}\r\n");
+            let bytes = line.as_bytes();
+            if opcode < 4 {
+                data.push(opcode);
+                data.push(bytes.len().min(255) as u8);
+                data.extend_from_slice(&bytes[..bytes.len().min(255)]);
+            } else {
+                data.push(opcode);
+                data.push(argument);
+            }
+        }
+        ftp_proto::server::fuzz_server(&data);
+    }
+}

@@ -11,6 +11,7 @@
 mod config;
 mod events;
 mod format;
+mod fuzz;
 mod path;
 mod session;
 
@@ -22,3 +23,6 @@ pub use events::{
 pub use format::{SUPPORTED_FACTS, format_entry};
 pub use path::{PathError, VirtualPath};
 pub use session::Session;
+
+#[doc(hidden)]
+pub use fuzz::fuzz_server;

@@ -1,0 +1,216 @@
+//! A harness for fuzz targets: drives a server session with arbitrary client bytes,
+//! application answers, data-connection events and the passing of time, and checks the
+//! invariants that must hold whatever the client does. Kept in the library so that the
+//! `fuzz/` target is one line and tests can run the same code.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::{
+    Config, DataEvent, DataFailure, Event, Metadata, Request, RequestId, Response, Session,
+    StorageError, VirtualPath,
+};
+use crate::parse::ReplyParser;
+use crate::reply::Reply;
+
+/// Runs one fuzz case. Panics when an invariant breaks: a panic inside the session, a
+/// reply that does not parse, a file-system request before a successful login, a
+/// request path with `.`/`..` or outside `/`, output past its bound, events after
+/// `Close`, or a deadline left in the past after `handle_timeout`.
+pub fn fuzz_server(data: &[u8]) {
+    let Some((&flags, mut input)) = data.split_first() else {
+        return;
+    };
+    let mut config = Config::default();
+    config.enable_tls = flags & 1 != 0;
+    config.require_tls_for_login = flags & 2 != 0;
+    config.require_tls_for_data = flags & 4 != 0;
+    config.allow_foreign_active_address = flags & 8 != 0;
+    if flags & 16 != 0 {
+        config.max_line_length = 32;
+        config.max_pending_input = 256;
+        config.max_pending_output = 512;
+    }
+    let output_bound = config.max_pending_output + 64 * 1024;
+    let peer: SocketAddr = if flags & 32 != 0 {
+        SocketAddr::from(([0x2001, 0xdb8, 0, 0, 0, 0, 0, 7], 40000))
+    } else {
+        SocketAddr::from(([192, 0, 2, 7], 40000))
+    };
+    let local: SocketAddr = if flags & 32 != 0 {
+        SocketAddr::from(([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1], 21))
+    } else {
+        SocketAddr::from(([192, 0, 2, 1], 21))
+    };
+    let mut now = Instant::now();
+    let mut session = Session::new(config, peer, local, now);
+    let mut replies = ReplyParser::new();
+    let mut wire = Vec::new();
+    let mut held: Vec<(RequestId, Request)> = Vec::new();
+    let mut logged_in = false;
+    let mut closed = false;
+    let mut last_transfer = RequestId(0);
+
+    let mut take = |count: usize| -> &[u8] {
+        let (head, tail) = input.split_at(count.min(input.len()));
+        input = tail;
+        head
+    };
+    while let Some(&opcode) = take(1).first() {
+        let argument = take(1).first().copied().unwrap_or(0);
+        match opcode % 10 {
+            0..=3 => {
+                let bytes = take(usize::from(argument));
+                session.handle_control_input(bytes, now);
+            }
+            4 => {
+                if !held.is_empty() {
+                    let (id, request) = held.remove(usize::from(argument) % held.len());
+                    let response = answer(&request, argument);
+                    if matches!(response, Response::LoggedIn { .. }) {
+                        logged_in = true;
+                    }
+                    session.handle_response(id, response);
+                }
+            }
+            5 => {
+                let id = if argument & 1 == 0 {
+                    last_transfer
+                } else {
+                    RequestId(u64::from(argument))
+                };
+                let event = match argument % 7 {
+                    0 => DataEvent::Listening {
+                        address: SocketAddr::new(local.ip(), 50000 + u16::from(argument)),
+                    },
+                    1 => DataEvent::ListenFailed,
+                    2 => DataEvent::Connected { peer },
+                    3 => DataEvent::Connected {
+                        peer: SocketAddr::from(([198, 51, 100, 9], 1)),
+                    },
+                    4 => DataEvent::Progress {
+                        id,
+                        bytes: u64::from(argument),
+                    },
+                    5 => DataEvent::Finished {
+                        id,
+                        bytes: u64::from(argument),
+                    },
+                    _ => DataEvent::Failed {
+                        id,
+                        reason: DataFailure::ConnectionLost,
+                    },
+                };
+                session.handle_data_event(event);
+            }
+            6 => session.handle_control_tls(argument & 1 == 0),
+            7 => {
+                now += Duration::from_millis(u64::from(argument) * 997);
+                session.handle_timeout(now);
+                if let Some(deadline) = session.poll_timeout() {
+                    assert!(
+                        deadline > now,
+                        "deadline left in the past after handle_timeout"
+                    );
+                }
+            }
+            8 => session.handle_shutdown(),
+            _ => session.handle_control_closed(),
+        }
+        // Drain, checking what comes out.
+        while let Some(bytes) = session.poll_transmit() {
+            assert!(!closed || bytes.is_empty(), "output after Close");
+            wire.extend_from_slice(&bytes);
+            assert!(wire.len() <= output_bound, "output unbounded");
+        }
+        loop {
+            let parsed = replies.parse(&wire);
+            let item = parsed.item.map(|item| item.map(Reply::into_owned));
+            wire.drain(..parsed.consumed);
+            match item {
+                Some(Ok(_)) => {}
+                Some(Err(error)) => panic!("the server wrote a malformed reply: {error}"),
+                None => break,
+            }
+        }
+        while let Some(event) = session.poll_event() {
+            assert!(!closed, "event after Close: {event:?}");
+            match event {
+                Event::Request { id, request } => {
+                    check_request(&request, logged_in);
+                    held.push((id, request));
+                }
+                Event::StartTransfer(transfer) => last_transfer = transfer.id,
+                Event::Close => closed = true,
+                _ => {}
+            }
+        }
+        assert_eq!(closed, session.is_closed());
+    }
+}
+
+fn check_request(request: &Request, logged_in: bool) {
+    let paths: Vec<&VirtualPath> = match request {
+        Request::Authenticate { .. } | Request::SelectHost { .. } => return,
+        Request::Metadata { path }
+        | Request::ListEntries { path }
+        | Request::OpenListing { path, .. }
+        | Request::OpenRead { path, .. }
+        | Request::OpenWrite { path, .. }
+        | Request::Delete { path }
+        | Request::MakeDirectory { path }
+        | Request::RemoveDirectory { path }
+        | Request::SetModified { path, .. } => vec![path],
+        Request::Rename { from, to } => vec![from, to],
+        Request::Site { .. } => vec![],
+    };
+    assert!(logged_in, "{request:?} before login");
+    for path in paths {
+        let bytes = path.as_bytes();
+        assert!(bytes.starts_with(b"/") && !bytes.contains(&0), "{path:?}");
+        assert!(
+            path.components().all(|part| part != b"." && part != b".."),
+            "{path:?} not normalised"
+        );
+    }
+}
+
+/// A plausible answer, varied by `choice`.
+fn answer(request: &Request, choice: u8) -> Response {
+    if choice % 5 == 0 {
+        return Response::Failed(StorageError::NotFound);
+    }
+    let time = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::from(choice) << 20);
+    match request {
+        Request::Authenticate { .. } => {
+            if choice % 3 == 0 {
+                Response::LoginDenied
+            } else {
+                Response::LoggedIn {
+                    writable: choice % 2 == 0,
+                }
+            }
+        }
+        Request::Metadata { .. } => Response::Metadata(if choice % 2 == 0 {
+            Metadata::directory(Some(time))
+        } else {
+            Metadata::file(u64::from(choice), Some(time))
+        }),
+        Request::ListEntries { .. } => Response::Entries {
+            entries: vec![("a\r\nb".into(), Metadata::file(1, Some(time)))],
+            now: time,
+        },
+        Request::OpenListing { .. } | Request::OpenRead { .. } | Request::OpenWrite { .. } => {
+            Response::Opened {
+                size: Some(u64::from(choice)),
+                unique_name: Some(VirtualPath::root()),
+            }
+        }
+        Request::Site { .. } => Response::Reply(Reply::new(
+            crate::reply::ReplyCode::COMMAND_OKAY,
+            "site\nreply",
+        )),
+        _ if choice % 7 == 0 => Response::Metadata(Metadata::file(0, None)),
+        _ => Response::Done,
+    }
+}
