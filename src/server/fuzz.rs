@@ -21,11 +21,13 @@ pub fn fuzz_server(data: &[u8]) {
     let Some((&flags, mut input)) = data.split_first() else {
         return;
     };
-    let mut config = Config::default();
-    config.enable_tls = flags & 1 != 0;
-    config.require_tls_for_login = flags & 2 != 0;
-    config.require_tls_for_data = flags & 4 != 0;
-    config.allow_foreign_active_address = flags & 8 != 0;
+    let mut config = Config {
+        enable_tls: flags & 1 != 0,
+        require_tls_for_login: flags & 2 != 0,
+        require_tls_for_data: flags & 4 != 0,
+        allow_foreign_active_address: flags & 8 != 0,
+        ..Config::default()
+    };
     if flags & 16 != 0 {
         config.max_line_length = 32;
         config.max_pending_input = 256;
