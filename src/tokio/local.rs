@@ -122,6 +122,11 @@ impl Storage for LocalFs {
         Capabilities::ALL
     }
 
+    fn sendfile_source(reader: &::tokio::fs::File) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd as _;
+        Some(reader.as_fd())
+    }
+
     async fn metadata(&self, path: &VirtualPath) -> Result<Metadata, StorageError> {
         let relative = relative(path)?;
         self.blocking(move |root| root.metadata(&relative).map(|m| metadata_of(&m, None)))

@@ -29,6 +29,14 @@ pub trait Storage: Send + Sync + 'static {
     /// What this back end can do.
     fn capabilities(&self) -> Capabilities;
 
+    /// A file descriptor whose bytes, from its current position on, are the reader's:
+    /// lets the server send a binary download with `sendfile(2)`, without copying it
+    /// through user space. `None` (the default) copies through a buffer.
+    fn sendfile_source(reader: &Self::Reader) -> Option<std::os::fd::BorrowedFd<'_>> {
+        let _ = reader;
+        None
+    }
+
     /// Describes one path (following symbolic links that stay inside the root).
     fn metadata(
         &self,
