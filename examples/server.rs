@@ -27,10 +27,18 @@ Options:
   --idle-timeout SECS    close sessions idle this long (default: 300)
   --max-sessions N       sessions at most in total (default: 512)
   --max-per-ip N         sessions at most from one address (default: 16)
+  --tls-cert PEM         certificate chain for FTPS (needs --features tls)
+  --tls-key PEM          its private key
+  --implicit-tls         TLS from the first byte (implicit FTPS) instead of AUTH TLS
+  --require-tls          refuse login and data connections without TLS
   -h, --help             print this help
 Logging goes to stderr; set RUST_LOG=debug for more.";
 
 struct Options {
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    implicit_tls: bool,
+    require_tls: bool,
     root: PathBuf,
     listen: SocketAddr,
     users: Vec<(String, String)>,
@@ -40,6 +48,10 @@ struct Options {
 
 fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, String> {
     let mut options = Options {
+        tls_cert: None,
+        tls_key: None,
+        implicit_tls: false,
+        require_tls: false,
         root: PathBuf::from("."),
         listen: "127.0.0.1:2121".parse().expect("a valid default address"),
         users: Vec::new(),
@@ -94,11 +106,21 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Option<Option
                     .parse()
                     .map_err(|e| format!("--max-per-ip: {e}"))?
             }
+            "--tls-cert" => options.tls_cert = Some(PathBuf::from(value("--tls-cert")?)),
+            "--tls-key" => options.tls_key = Some(PathBuf::from(value("--tls-key")?)),
+            "--implicit-tls" => options.implicit_tls = true,
+            "--require-tls" => options.require_tls = true,
             other => return Err(format!("unknown option {other}; see --help")),
         }
     }
     if options.users.is_empty() {
         options.anonymous = true;
+    }
+    let wants_tls = options.implicit_tls || options.require_tls;
+    if options.tls_cert.is_some() != options.tls_key.is_some()
+        || (wants_tls && options.tls_cert.is_none())
+    {
+        return Err("TLS needs both --tls-cert and --tls-key".into());
     }
     Ok(Some(options))
 }
@@ -131,7 +153,29 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(options: Options) -> std::io::Result<()> {
+#[cfg(feature = "tls")]
+fn configure_tls(options: &mut Options) -> std::io::Result<()> {
+    if let (Some(cert), Some(key)) = (&options.tls_cert, &options.tls_key) {
+        options.config.tls = Some(ftp_proto::tokio::tls::server_config_from_pem(cert, key)?);
+        options.config.implicit_tls = options.implicit_tls;
+        options.config.session.require_tls_for_login = options.require_tls;
+        options.config.session.require_tls_for_data = options.require_tls;
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "tls"))]
+fn configure_tls(options: &mut Options) -> std::io::Result<()> {
+    if options.tls_cert.is_some() {
+        return Err(std::io::Error::other(
+            "this build has no TLS: rebuild with --features tls",
+        ));
+    }
+    Ok(())
+}
+
+async fn run(mut options: Options) -> std::io::Result<()> {
+    configure_tls(&mut options)?;
     let root = std::fs::canonicalize(&options.root)?;
     let mut users = StaticUsers::new();
     if options.anonymous {
@@ -142,7 +186,8 @@ async fn run(options: Options) -> std::io::Result<()> {
     }
     let listener = tokio::net::TcpListener::bind(options.listen).await?;
     let address = listener.local_addr()?;
-    println!("Serving {} on ftp://{address}/", root.display());
+    let scheme = if options.implicit_tls { "ftps" } else { "ftp" };
+    println!("Serving {} on {scheme}://{address}/", root.display());
     if options.anonymous {
         println!("Anonymous users may read. Try:");
         println!("  curl ftp://{address}/");

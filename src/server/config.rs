@@ -45,6 +45,10 @@ pub struct Config {
     pub enable_active_mode: bool,
     /// Offer AUTH TLS (the adapter must be able to run the handshakes). Default off.
     pub enable_tls: bool,
+    /// The control connection is TLS from its first byte (implicit FTPS, port 990 by
+    /// tradition): the session starts protected, and AUTH is refused. Takes effect with
+    /// `enable_tls`.
+    pub implicit_tls: bool,
     /// Refuse USER and PASS before AUTH TLS. Default off; takes effect with `enable_tls`.
     pub require_tls_for_login: bool,
     /// Refuse transfers without PROT P. Default off; takes effect with `enable_tls`.
@@ -123,6 +127,7 @@ impl Default for Config {
             allow_foreign_passive_peer: false,
             enable_active_mode: true,
             enable_tls: false,
+            implicit_tls: false,
             require_tls_for_login: false,
             require_tls_for_data: false,
             allow_ccc: false,

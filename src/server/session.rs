@@ -238,6 +238,9 @@ impl Session {
             drop_pipelined_input: false,
             closed: false,
         };
+        if session.config.enable_tls && session.config.implicit_tls {
+            session.control_tls = ControlTls::Secure;
+        }
         let greeting = session.config.greeting.clone();
         session.reply(ReplyCode::SERVICE_READY, greeting);
         session

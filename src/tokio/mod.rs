@@ -9,6 +9,10 @@ mod auth;
 mod local;
 mod server;
 mod storage;
+mod stream;
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub mod tls;
 
 pub use auth::StaticUsers;
 pub use local::{LocalFs, LocalLister, LocalUpload};

@@ -20,6 +20,7 @@ use ::tokio::task::{JoinHandle, JoinSet};
 use bytes::BytesMut;
 
 use super::storage::{Account, Authenticator, Lister, Storage, Upload};
+use super::stream::MaybeTls;
 use crate::ascii::{FromNetwork, ToNetwork};
 use crate::reply::{Reply, ReplyCode};
 use crate::server::{
@@ -46,6 +47,18 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// The size of the data-copy buffer. Default 256 KiB.
     pub buffer_size: usize,
+    /// The TLS configuration for FTPS (feature `tls`): with it, AUTH TLS, PBSZ and PROT
+    /// are offered (see `session` for requiring them).
+    #[cfg(feature = "tls")]
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Run TLS from the first byte of every control connection (implicit FTPS).
+    #[cfg(feature = "tls")]
+    pub implicit_tls: bool,
+    /// Refuse (522) a protected data connection whose TLS handshake does not resume the
+    /// control connection's session, as vsftpd's `require_ssl_reuse` does. Off by
+    /// default: Python's ftplib, among others, does not resume.
+    #[cfg(feature = "tls")]
+    pub require_tls_session_reuse: bool,
 }
 
 impl Default for ServerConfig {
@@ -58,6 +71,12 @@ impl Default for ServerConfig {
             max_sessions_per_ip: 16,
             shutdown_grace: Duration::from_secs(30),
             buffer_size: 256 * 1024,
+            #[cfg(feature = "tls")]
+            tls: None,
+            #[cfg(feature = "tls")]
+            implicit_tls: false,
+            #[cfg(feature = "tls")]
+            require_tls_session_reuse: false,
         }
     }
 }
@@ -115,6 +134,11 @@ impl<A: Authenticator> Server<A> {
     /// A server with these settings and users.
     pub fn new(mut config: ServerConfig, authenticator: A) -> Server<A> {
         config.session.capabilities = authenticator.capabilities();
+        #[cfg(feature = "tls")]
+        {
+            config.session.enable_tls = config.tls.is_some();
+            config.session.implicit_tls = config.implicit_tls;
+        }
         let first_port = *config.passive_ports.start();
         Server {
             shared: Arc::new(Shared {
@@ -213,6 +237,13 @@ async fn admit<A: Authenticator>(
         Err(_) => return,
     };
     let mut connection = Connection::new(shared, peer, local);
+    let stream = match connection.open_control(stream).await {
+        Ok(stream) => stream,
+        Err(error) => {
+            tracing::info!(%peer, %error, "TLS handshake on the control connection failed");
+            return;
+        }
+    };
     if let Err(error) = connection.run(stream, stop).await {
         tracing::debug!(%peer, %error, "control connection ended with an error");
     }
@@ -248,6 +279,12 @@ struct Connection<A: Authenticator> {
     waiting_transfer: Option<Transfer>,
     running_transfer: Option<(RequestId, JoinHandle<()>)>,
     started: Instant,
+    /// The session asked for TLS on the control connection.
+    upgrade_control: bool,
+    /// This connection's own TLS configurations for control and data (see
+    /// `tls::per_connection`).
+    #[cfg(feature = "tls")]
+    tls: Option<(Arc<rustls::ServerConfig>, Arc<rustls::ServerConfig>)>,
 }
 
 impl<A: Authenticator> Connection<A> {
@@ -266,16 +303,63 @@ impl<A: Authenticator> Connection<A> {
             waiting_transfer: None,
             running_transfer: None,
             started: Instant::now(),
+            upgrade_control: false,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
-    async fn run(&mut self, stream: TcpStream, mut stop: watch::Receiver<bool>) -> io::Result<()> {
+    /// Prepares the control stream: this connection's TLS configuration, and the TLS
+    /// handshake itself for implicit FTPS.
+    async fn open_control(&mut self, stream: TcpStream) -> io::Result<MaybeTls> {
+        #[cfg(feature = "tls")]
+        if let Some(base) = &self.shared.config.tls {
+            let (config, data_config) = super::tls::per_connection(base)?;
+            self.tls = Some((Arc::clone(&config), data_config));
+            if self.shared.config.implicit_tls {
+                let handshake = super::tls::accept(&config, stream);
+                return ::tokio::time::timeout(Duration::from_secs(30), handshake)
+                    .await
+                    .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()));
+            }
+        }
+        Ok(MaybeTls::Plain(stream))
+    }
+
+    /// Runs the TLS handshake the session asked for with AUTH TLS.
+    async fn upgrade_control_stream(&mut self, stream: MaybeTls) -> Option<MaybeTls> {
+        #[cfg(feature = "tls")]
+        if let (Some((config, _)), MaybeTls::Plain(tcp)) = (&self.tls, stream) {
+            let handshake = super::tls::accept(config, tcp);
+            let upgraded = ::tokio::time::timeout(Duration::from_secs(30), handshake).await;
+            let upgraded = upgraded.ok().and_then(Result::ok);
+            self.session.handle_control_tls(upgraded.is_some());
+            return upgraded;
+        }
+        #[cfg(not(feature = "tls"))]
+        drop(stream);
+        self.session.handle_control_tls(false);
+        None
+    }
+
+    async fn run(
+        &mut self,
+        mut stream: MaybeTls,
+        mut stop: watch::Receiver<bool>,
+    ) -> io::Result<()> {
         tracing::info!(peer = %self.peer, "session started");
-        let (mut reader, mut writer) = stream.into_split();
         let mut input = BytesMut::with_capacity(4096);
+        let mut watching_stop = true;
         let result = loop {
-            if let Err(error) = self.drain(&mut writer).await {
+            if let Err(error) = self.drain(&mut stream).await {
                 break Err(error);
+            }
+            if std::mem::take(&mut self.upgrade_control) {
+                match self.upgrade_control_stream(stream).await {
+                    Some(upgraded) => stream = upgraded,
+                    None => return Ok(()),
+                }
+                continue;
             }
             self.start_transfer_if_ready();
             if self.session.is_closed() {
@@ -289,7 +373,7 @@ impl<A: Authenticator> Connection<A> {
                 }
             };
             ::tokio::select! {
-                read = reader.read_buf(&mut input) => match read {
+                read = stream.read_buf(&mut input) => match read {
                     Ok(0) | Err(_) => self.session.handle_control_closed(),
                     Ok(_) => {
                         self.session.handle_control_input(&input, Instant::now());
@@ -298,12 +382,12 @@ impl<A: Authenticator> Connection<A> {
                 },
                 Some(message) = self.internal.1.recv() => self.handle_internal(message),
                 () = sleep => self.session.handle_timeout(Instant::now()),
-                changed = stop.changed() => {
+                changed = stop.changed(), if watching_stop => {
                     if changed.is_err() || *stop.borrow() {
                         self.session.handle_shutdown();
+                        // The session now closes on its own schedule.
+                        watching_stop = false;
                     }
-                    // Stop watching: the session now closes on its own schedule.
-                    stop = watch::channel(false).1;
                 }
             }
         };
@@ -311,7 +395,7 @@ impl<A: Authenticator> Connection<A> {
         if let Some((_, task)) = self.running_transfer.take() {
             task.abort();
         }
-        let _ = writer.shutdown().await;
+        let _ = stream.shutdown().await;
         tracing::info!(peer = %self.peer, seconds = self.started.elapsed().as_secs_f64(), "session ended");
         result
     }
@@ -361,10 +445,8 @@ impl<A: Authenticator> Connection<A> {
                 self.opened = None;
             }
             Event::CloseData => self.close_data(),
-            Event::StartControlTls => {
-                // TLS is not compiled into this adapter yet: refuse, which closes.
-                self.session.handle_control_tls(false);
-            }
+            // The 234 reply is already out; the handshake runs once the drain is done.
+            Event::StartControlTls => self.upgrade_control = true,
             Event::LoggedIn { user } => {
                 tracing::info!(peer = %self.peer, user = %user, "logged in")
             }
@@ -495,11 +577,30 @@ impl<A: Authenticator> Connection<A> {
         let sender = self.internal.0.clone();
         let buffer_size = self.shared.config.buffer_size;
         let id = transfer.id;
+        let data_tls = self.data_tls(transfer.tls);
         let task = ::tokio::spawn(async move {
-            let event = run_transfer::<A::Storage>(transfer, opened, stream, buffer_size).await;
+            let event = match protect(stream, data_tls).await {
+                Ok(stream) => {
+                    run_transfer::<A::Storage>(transfer, opened, stream, buffer_size).await
+                }
+                Err(reason) => DataEvent::Failed { id, reason },
+            };
             let _ = sender.send(Internal::Transfer(event)).await;
         });
         self.running_transfer = Some((id, task));
+    }
+
+    /// What TLS a data connection needs: `None` for a clear one.
+    fn data_tls(&self, protected: bool) -> Option<DataTls> {
+        if !protected {
+            return None;
+        }
+        Some(DataTls {
+            #[cfg(feature = "tls")]
+            config: self.tls.as_ref().map(|(_, data)| Arc::clone(data)),
+            #[cfg(feature = "tls")]
+            require_reuse: self.shared.config.require_tls_session_reuse,
+        })
     }
 
     async fn answer(&mut self, id: RequestId, request: Request) -> Response {
@@ -637,20 +738,51 @@ async fn list_all<S: Storage>(
     Ok(entries)
 }
 
+/// The TLS a protected data connection runs.
+struct DataTls {
+    #[cfg(feature = "tls")]
+    config: Option<Arc<rustls::ServerConfig>>,
+    #[cfg(feature = "tls")]
+    require_reuse: bool,
+}
+
+/// Runs the data connection's TLS handshake when the transfer is protected (PROT P).
+async fn protect(stream: TcpStream, tls: Option<DataTls>) -> Result<MaybeTls, DataFailure> {
+    let Some(tls) = tls else {
+        return Ok(MaybeTls::Plain(stream));
+    };
+    #[cfg(feature = "tls")]
+    if let Some(config) = &tls.config {
+        let handshake = super::tls::accept(config, stream);
+        let protected = ::tokio::time::timeout(Duration::from_secs(30), handshake)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or(DataFailure::TlsRefused)?;
+        if tls.require_reuse && !super::tls::resumed(&protected) {
+            return Err(DataFailure::TlsRefused);
+        }
+        return Ok(protected);
+    }
+    drop((stream, tls));
+    Err(DataFailure::TlsRefused)
+}
+
 /// Runs one transfer to its end and says how it ended.
 async fn run_transfer<S: Storage>(
     transfer: Transfer,
     opened: Opened<S>,
-    mut stream: TcpStream,
+    mut stream: MaybeTls,
     buffer_size: usize,
 ) -> DataEvent {
     let id = transfer.id;
     let started = Instant::now();
     let outcome = match (transfer.direction, opened, &transfer.content) {
         (Direction::Send, Opened::Reader(reader), TransferContent::File) => {
-            match S::sendfile_source(&reader).filter(|_| !transfer.ascii) {
-                Some(source) => send_with_sendfile(source, &mut stream).await,
-                None => send_file(reader, &mut stream, transfer.ascii, buffer_size).await,
+            let sendfile = S::sendfile_source(&reader).filter(|_| !transfer.ascii);
+            match (sendfile, stream.as_plain_mut()) {
+                (Some(source), Some(tcp)) => send_with_sendfile(source, tcp).await,
+                _ => send_file(reader, &mut stream, transfer.ascii, buffer_size).await,
             }
         }
         (Direction::Send, Opened::Listing(lister), TransferContent::Listing(format)) => {
@@ -693,7 +825,7 @@ fn storage_failed(error: io::Error) -> DataFailure {
 
 async fn send_file(
     mut reader: impl AsyncRead + Unpin,
-    stream: &mut TcpStream,
+    stream: &mut MaybeTls,
     ascii: bool,
     buffer_size: usize,
 ) -> Result<u64, DataFailure> {
@@ -729,9 +861,10 @@ async fn send_with_sendfile(
     const CHUNK: usize = 1 << 20;
     let mut total = 0u64;
     loop {
-        let sent = stream
+        let socket: &TcpStream = stream;
+        let sent = socket
             .async_io(::tokio::io::Interest::WRITABLE, || {
-                rustix::fs::sendfile(&*stream, source, None, CHUNK).map_err(io::Error::from)
+                rustix::fs::sendfile(socket, source, None, CHUNK).map_err(io::Error::from)
             })
             .await;
         match sent {
@@ -748,7 +881,7 @@ async fn send_with_sendfile(
 
 async fn send_listing(
     mut lister: impl Lister,
-    stream: &mut TcpStream,
+    stream: &mut MaybeTls,
     format: &ListingFormat,
 ) -> Result<u64, DataFailure> {
     let now = SystemTime::now();
@@ -770,7 +903,7 @@ async fn send_listing(
 
 async fn receive_file(
     mut upload: impl Upload,
-    stream: &mut TcpStream,
+    stream: &mut MaybeTls,
     ascii: bool,
     buffer_size: usize,
 ) -> Result<u64, DataFailure> {
@@ -779,10 +912,14 @@ async fn receive_file(
     let mut converter = FromNetwork::new();
     let mut total = 0u64;
     loop {
-        let read = stream.read(&mut buffer).await.map_err(connection_lost)?;
-        if read == 0 {
-            break;
-        }
+        let read = match stream.read(&mut buffer).await {
+            Ok(0) => break,
+            Ok(read) => read,
+            // A TLS client that closes without close_notify: taken as the end of the
+            // data, as vsftpd does by default (see `tls`).
+            Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => break,
+            Err(error) => return Err(connection_lost(error)),
+        };
         total += read as u64;
         if ascii {
             converted.clear();
@@ -801,5 +938,7 @@ async fn receive_file(
         upload.write_all(&converted).await.map_err(storage_failed)?;
     }
     upload.commit().await.map_err(DataFailure::Storage)?;
+    // Our close_notify (with TLS) and FIN: clients that wait for them see a clean end.
+    let _ = stream.shutdown().await;
     Ok(total)
 }
