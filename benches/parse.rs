@@ -225,7 +225,11 @@ fn encoding(c: &mut Criterion) {
         .collect();
     let replies: Vec<Reply<'static>> = REPLIES
         .iter()
-        .map(|reply| ftp_proto::parse_reply(reply.as_bytes()).unwrap().into_owned())
+        .map(|reply| {
+            ftp_proto::parse_reply(reply.as_bytes())
+                .unwrap()
+                .into_owned()
+        })
         .collect();
 
     let mut buffer = Vec::with_capacity(1 << 16);

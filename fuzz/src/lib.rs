@@ -32,9 +32,9 @@ use arbitrary::Unstructured;
 use ftp_proto::{
     Allocation, AuthMechanism, Command, CommandError, CommandOptions, CommandParser,
     DEFAULT_MAX_LINE_LENGTH, EncodeError, ExtendedPassive, FileStructure, FormatControl,
-    IacEscaping, NetworkProtocol, Parsed, Password, Pathname, ProtectionLevel, Reply,
-    ReplyCode, ReplyError, ReplyParser, RepresentationType, Text, TransferMode, Verb,
-    parse_command, parse_reply,
+    IacEscaping, NetworkProtocol, Parsed, Password, Pathname, ProtectionLevel, Reply, ReplyCode,
+    ReplyError, ReplyParser, RepresentationType, Text, TransferMode, Verb, parse_command,
+    parse_reply,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -82,7 +82,7 @@ pub fn command_stream(data: &[u8]) {
         assert_eq!(chunked, whole, "chunked and one-shot command parses differ");
         assert_eq!(
             whole,
-        command_model(input, limit),
+            command_model(input, limit),
             "CommandParser differs from parse_command applied line by line"
         );
     }
@@ -134,7 +134,10 @@ pub fn reply_stream(data: &[u8]) {
     loop {
         let start = position;
         let Parsed { consumed, item } = parser.parse(&input[position..]);
-        assert!(consumed <= input.len() - position, "consumed more than given");
+        assert!(
+            consumed <= input.len() - position,
+            "consumed more than given"
+        );
         position += consumed;
         let Some(item) = item else { break };
         assert!(consumed > 0, "an item came out of no bytes");
@@ -279,7 +282,12 @@ pub fn reply_payloads(reply: &Reply<'_>) {
     }
     let lines = reply.lines().count();
     assert_eq!(lines > 1, reply.is_multiline());
-    let _ = (code.class(), code.is_final(), code.name(), format!("{code:?} {reply:?}"));
+    let _ = (
+        code.class(),
+        code.is_final(),
+        code.name(),
+        format!("{code:?} {reply:?}"),
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -314,7 +322,11 @@ fn check_command(command: &Command<'_>) {
         assert!(raw.is_empty(), "a failed encode wrote {raw:?}");
         let _ = error.to_string();
         let mut doubled = Vec::new();
-        assert!(command.encode_with(&mut doubled, IacEscaping::Double).is_err());
+        assert!(
+            command
+                .encode_with(&mut doubled, IacEscaping::Double)
+                .is_err()
+        );
         assert!(doubled.is_empty());
         return;
     }
