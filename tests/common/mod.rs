@@ -2,6 +2,7 @@
 //! a driver that feeds the session and collects its replies, with no socket.
 #![allow(dead_code)]
 
+pub mod pair;
 #[cfg(feature = "tokio")]
 pub mod peers;
 
