@@ -13,7 +13,7 @@ use std::time::SystemTime;
 use bytes::BufMut;
 
 use crate::text::{Pathname, Text};
-use crate::verb::Verb;
+use crate::verb::{ArgumentRule, Verb};
 
 /// An FTP command, borrowed from the input where possible.
 ///
@@ -327,6 +327,13 @@ pub enum EncodeError {
         /// Which part was wrong.
         part: &'static str,
     },
+    /// A verb that needs an argument was given an empty one, which the peer would
+    /// refuse (501).
+    #[error("the {verb} command needs a non-empty argument")]
+    MissingArgument {
+        /// The verb.
+        verb: String,
+    },
     /// A time outside the years 0000-9999 that RFC 3659 times can express.
     #[error("the {verb} time is outside the years 0000-9999")]
     TimeOutOfRange {
@@ -534,7 +541,15 @@ impl<'a> Command<'a> {
                 });
             }
         }
-        dst.put_slice(verb);
+        let required = self
+            .verb()
+            .is_some_and(|verb| verb.argument_rule() == ArgumentRule::Required);
+        if required && argument.is_none_or(<[u8]>::is_empty) {
+            return Err(EncodeError::MissingArgument {
+                verb: String::from_utf8_lossy(verb).into_owned(),
+            });
+        }
+        put_escaped(dst, verb, escaping);
         if let Some(argument) = argument {
             dst.put_u8(b' ');
             put_escaped(dst, argument, escaping);

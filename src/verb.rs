@@ -114,6 +114,34 @@ verbs! {
     Clnt = "CLNT", "common extension";
 }
 
+/// What a verb's argument must be, before the argument's own grammar applies. The
+/// parser and the encoder both follow it, so that they agree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ArgumentRule {
+    /// No argument (an empty one is tolerated on input: `NOOP ` is `NOOP`).
+    Nothing,
+    /// A non-empty argument.
+    Required,
+    /// An argument that may be absent or empty.
+    Optional,
+}
+
+impl Verb {
+    /// What this verb's argument must be.
+    pub(crate) fn argument_rule(self) -> ArgumentRule {
+        use Verb::*;
+        match self {
+            Cdup | Rein | Quit | Pasv | Abor | Pwd | Syst | Noop | Xcup | Xpwd | Ccc | Feat => {
+                ArgumentRule::Nothing
+            }
+            Pass | Stou | List | Nlst | Stat | Help | Lang | Mlst | Mlsd | Epsv => {
+                ArgumentRule::Optional
+            }
+            _ => ArgumentRule::Required,
+        }
+    }
+}
+
 /// Folds a 1-4 letter verb to upper case and packs it into a `u32`; `None` otherwise.
 #[inline]
 fn fold(verb: &[u8]) -> Option<u32> {

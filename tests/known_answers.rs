@@ -849,3 +849,84 @@ fn replies_display_on_one_safe_line() {
     };
     assert!(owned.is("mlst"));
 }
+
+#[test]
+fn a_long_line_does_not_swallow_the_lines_after_it() {
+    let mut parser = CommandParser::with_max_line_length(4);
+    let input = b"xxxxxxx\r\nNOOP\r\n";
+    let first = parser.parse(input);
+    assert_eq!(
+        first.item,
+        Some(Err(CommandError::LineTooLong { limit: 4 }))
+    );
+    assert_eq!(first.consumed, 9);
+    assert_eq!(parser.parse(&input[9..]).item, Some(Ok(Command::Noop)));
+    // The same with the default bound and more lines in the buffer.
+    let mut parser = CommandParser::new();
+    let mut input = vec![b'a'; 5000];
+    input.extend_from_slice(b"\r\nNOOP\r\nQUIT\r\n");
+    let first = parser.parse(&input);
+    assert_eq!(first.consumed, 5002);
+    assert_eq!(parser.parse(&input[5002..]).item, Some(Ok(Command::Noop)));
+}
+
+#[test]
+fn skipping_a_refused_reply_never_stalls_on_a_complete_one() {
+    let mut parser = ReplyParser::with_limits(8, 1);
+    let mut buffer = b"200-a\r\nb\r\nccccccccc\n200 end\r\n201 x\r\n".to_vec();
+    let mut items = Vec::new();
+    loop {
+        let parsed = parser.parse(&buffer);
+        let item = parsed.item.map(|item| item.map(Reply::into_owned));
+        buffer.drain(..parsed.consumed);
+        match item {
+            Some(item) => items.push(item),
+            None => break,
+        }
+    }
+    assert_eq!(
+        items,
+        vec![
+            Err(ReplyError::TooManyLines { limit: 1 }),
+            Ok(Reply::new(ReplyCode::new(201).unwrap(), "x"))
+        ]
+    );
+    assert!(buffer.is_empty());
+}
+
+#[test]
+fn encoding_refuses_an_empty_required_argument() {
+    for command in [
+        Command::User(text("")),
+        Command::Retr(path("")),
+        Command::Site(text("")),
+    ] {
+        let mut wire = Vec::new();
+        assert!(
+            matches!(
+                command.encode(&mut wire),
+                Err(EncodeError::MissingArgument { .. })
+            ),
+            "{command:?}"
+        );
+        assert!(wire.is_empty());
+    }
+    // Optional arguments may be empty: an empty password is a password.
+    let mut wire = Vec::new();
+    Command::Pass(Password::default())
+        .encode(&mut wire)
+        .unwrap();
+    assert_eq!(wire, b"PASS \r\n");
+}
+
+#[test]
+fn iac_doubling_covers_unknown_verbs() {
+    let command = Command::Unknown {
+        verb: Text::borrowed(b"X\xff"),
+        argument: None,
+    };
+    let mut wire = Vec::new();
+    command.encode_with(&mut wire, IacEscaping::Double).unwrap();
+    assert_eq!(wire, b"X\xff\xff\r\n");
+    assert_eq!(parse_command(&wire), Ok(command));
+}

@@ -631,7 +631,6 @@ fn store_failures() {
 }
 
 #[test]
-#[ignore = "bug: server::Session::start_transfer appends '.' (and any ' (N bytes)') after the             name in `150 FILE: name`, so client::Session reports STOU's unique name as             \"/upload.\" instead of \"/upload\" (RFC 1123 4.1.2.9 wants the bare name)"]
 fn stou_reports_the_name_the_server_chose() {
     let mut pair = logged_in();
     let result = pair.upload(b"one", |c, now| c.store_unique(now));
@@ -1079,12 +1078,11 @@ fn names_with_spaces_utf8_and_latin1_survive_the_round_trip() {
 }
 
 #[test]
-#[ignore = "bug: client::Session sends byte 0xFF in path arguments raw (Command::encode, \
-            IacEscaping::Raw, with no client::Config knob for IacEscaping::Double) while \
-            server::Session decodes Telnet (parse::telnet_decode drops IAC WILL/WONT/DO/DONT \
-            and their option byte): `DELE \\xff\\xfe readme` deletes `/readme`"]
 fn a_name_with_byte_0xff_names_the_same_file_on_both_sides() {
-    let mut pair = logged_in();
+    // This server decodes Telnet, so the client doubles 0xFF (IAC IAC) when told to.
+    let mut config = client::Config::default();
+    config.iac_escaping = ftp_proto::IacEscaping::Double;
+    let mut pair = Pair::logged_in_with(config, server::Config::default(), Pair::default_fs());
     let result = pair.run(|c, now| c.delete(path(b"\xff\xfe readme"), now));
     // There is no file named "\xff\xfe readme": the delete must fail and /readme stay.
     assert_eq!(pair.fs.file("/readme"), Some(b"read me".as_slice()));

@@ -21,6 +21,11 @@ pub struct Config {
     /// is fatal. It does not run while a transfer moves data (a large file takes as long
     /// as it takes); it starts again when the data connection ends.
     pub reply_timeout: Duration,
+    /// How to send byte 0xFF (Telnet IAC) in names. [`IacEscaping::Raw`] (the default)
+    /// is what curl, lftp and ftplib do and what vsftpd and pyftpdlib expect; servers
+    /// that decode Telnet (ProFTPD, this crate's) need [`IacEscaping::Double`] for
+    /// single-byte names containing 0xFF. UTF-8 names never contain 0xFF.
+    pub iac_escaping: crate::IacEscaping,
     /// How long a data connection may take to open, in either mode (default 30 s).
     pub data_connect_timeout: Duration,
     /// Connect to the address a 227 reply names instead of the control connection's peer
@@ -64,6 +69,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             reply_timeout: Duration::from_secs(30),
+            iac_escaping: crate::IacEscaping::Raw,
             data_connect_timeout: Duration::from_secs(30),
             trust_passive_address: false,
             prefer_extended_passive: true,
@@ -72,7 +78,7 @@ impl Default for Config {
             utf8: true,
             file_type: RepresentationType::Image,
             max_reply_line_length: crate::parse::DEFAULT_MAX_LINE_LENGTH,
-            max_reply_lines: 1024,
+            max_reply_lines: crate::DEFAULT_MAX_REPLY_LINES,
             max_pending_output: 64 * 1024,
             max_queued_operations: 1024,
             max_listing_size: 16 * 1024 * 1024,

@@ -98,7 +98,7 @@ impl Core {
     ) {
         // Arguments from the user were encoded once when the operation was accepted, and
         // the session's own commands are typed: encoding cannot fail here.
-        let encoded = command.encode(&mut self.output);
+        let encoded = command.encode_with(&mut self.output, self.config.iac_escaping);
         debug_assert!(encoded.is_ok(), "validated command failed to encode");
         if encoded.is_ok() {
             self.expect_reply(id, operation, command.verb(), now);

@@ -18,7 +18,7 @@ use crate::command::{
 };
 use crate::reply::ReplyCode;
 use crate::text::{Pathname, Text};
-use crate::verb::Verb;
+use crate::verb::{ArgumentRule, Verb};
 
 /// Why a command line was refused. Each error maps to the reply a server should send
 /// ([`CommandError::reply_code`]), and the session goes on.
@@ -228,27 +228,6 @@ impl CommandParser {
     }
 }
 
-/// What a verb's argument must be, before its own grammar applies.
-enum Shape {
-    /// No argument (an empty one is tolerated: `NOOP ` is `NOOP`).
-    Nothing,
-    /// A non-empty argument.
-    Required,
-    /// An argument that may be absent or empty.
-    Optional,
-}
-
-fn shape(verb: Verb) -> Shape {
-    use Verb::*;
-    match verb {
-        Cdup | Rein | Quit | Pasv | Abor | Pwd | Syst | Noop | Xcup | Xpwd | Ccc | Feat => {
-            Shape::Nothing
-        }
-        Pass | Stou | List | Nlst | Stat | Help | Lang | Mlst | Mlsd | Epsv => Shape::Optional,
-        _ => Shape::Required,
-    }
-}
-
 fn parse_decoded(line: &[u8]) -> Result<Command<'_>, CommandError> {
     if line.is_empty() {
         return Err(CommandError::EmptyLine);
@@ -267,9 +246,11 @@ fn parse_decoded(line: &[u8]) -> Result<Command<'_>, CommandError> {
         });
     };
     let argument = argument.filter(|argument| !argument.is_empty());
-    let argument = match (shape(verb), argument) {
-        (Shape::Nothing, Some(_)) => return Err(CommandError::UnexpectedArgument { verb }),
-        (Shape::Required, None) => return Err(CommandError::MissingArgument { verb }),
+    let argument = match (verb.argument_rule(), argument) {
+        (ArgumentRule::Nothing, Some(_)) => {
+            return Err(CommandError::UnexpectedArgument { verb });
+        }
+        (ArgumentRule::Required, None) => return Err(CommandError::MissingArgument { verb }),
         (_, argument) => argument,
     };
     let path = || Pathname::borrowed(argument.unwrap_or_default());

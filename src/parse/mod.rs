@@ -198,7 +198,14 @@ fn telnet_decode(line: &[u8]) -> Cow<'_, [u8]> {
                 }
                 // WILL, WONT, DO, DONT carry an option byte: drop all three.
                 Some(251..=254) => index += 3,
-                Some(_) | None => index += 2,
+                // IP, DM, NOP and the other Telnet commands.
+                Some(240..=250) => index += 2,
+                // Not a Telnet command: a client that sends 0xFF raw (a Latin-1 name)
+                // loses nothing.
+                Some(_) | None => {
+                    decoded.push(0xFF);
+                    index += 1;
+                }
             },
             b'\r' if line.get(index + 1) == Some(&0) => {
                 decoded.push(b'\r');
@@ -240,7 +247,8 @@ mod tests {
         assert_eq!(&*telnet_decode(b"\xff\xf4\xff\xf2ABOR"), b"ABOR");
         assert_eq!(&*telnet_decode(b"RETR a\xff\xffb"), b"RETR a\xffb");
         assert_eq!(&*telnet_decode(b"NO\xff\xfb\x01OP"), b"NOOP");
-        assert_eq!(&*telnet_decode(b"NOOP\xff"), b"NOOP");
+        assert_eq!(&*telnet_decode(b"NOOP\xff"), b"NOOP\xff");
+        assert_eq!(&*telnet_decode(b"caf\xff1"), b"caf\xff1");
         assert_eq!(&*telnet_decode(b"RETR a\r\0b"), b"RETR a\rb");
         assert!(matches!(telnet_decode(b"RETR plain"), Cow::Borrowed(_)));
     }

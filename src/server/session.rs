@@ -1260,7 +1260,11 @@ impl Session {
             ReplyCode::FILE_STATUS_OKAY
         };
         let mut text = match (&content, &unique_name) {
-            (TransferContentKind::File { unique: true }, Some(name)) => format!("FILE: {name}"),
+            // RFC 1123 §4.1.2.9: the bare name, which clients read to the line's end.
+            (TransferContentKind::File { unique: true }, Some(name)) => {
+                self.reply(code, format!("FILE: {name}"));
+                return self.begin_transfer(id, direction, content, connected);
+            }
             (TransferContentKind::Listing(_), _) => "Here comes the directory listing.".to_owned(),
             _ => format!(
                 "Opening {} mode data connection",
@@ -1272,6 +1276,17 @@ impl Session {
         }
         text.push('.');
         self.reply(code, text);
+        self.begin_transfer(id, direction, content, connected);
+    }
+
+    /// Hands the transfer to the adapter once its 1yz reply is out.
+    fn begin_transfer(
+        &mut self,
+        id: RequestId,
+        direction: Direction,
+        content: TransferContentKind,
+        connected: bool,
+    ) {
         let (content, ascii) = match content {
             TransferContentKind::File { .. } => (TransferContent::File, self.ascii),
             // Listings are written with CRLF already.
