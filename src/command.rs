@@ -686,6 +686,11 @@ impl<'a> Command<'a> {
                 }
                 scratch
             }
+            Command::Mfmt { path, .. } if path.is_empty() => {
+                return Err(EncodeError::MissingArgument {
+                    verb: Verb::Mfmt.to_string(),
+                });
+            }
             Command::Mfmt { modified, path } => {
                 if !crate::time::write_timestamp(*modified, scratch) {
                     return Err(EncodeError::TimeOutOfRange {
