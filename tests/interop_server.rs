@@ -677,3 +677,50 @@ fn shutdown_lets_a_running_transfer_finish() {
             .unwrap_or(true)
     );
 }
+
+#[test]
+fn an_upload_cut_off_midway_leaves_the_old_file_in_place() {
+    let server = TestServer::start();
+    server.write("keep.txt", b"the old content");
+    let mut client = RawClient::connect(&server);
+    client.login();
+    let reply = client.command("EPSV");
+    let port: u16 = reply
+        .split("|||")
+        .nth(1)
+        .and_then(|rest| rest.split('|').next())
+        .and_then(|port| port.parse().ok())
+        .unwrap();
+    let mut data_connection = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let opening = client.command("STOR keep.txt");
+    assert!(
+        opening.starts_with("125") || opening.starts_with("150"),
+        "{opening}"
+    );
+    data_connection.write_all(&pattern(100_000, 14)).unwrap();
+    // The client dies. Its control connection goes first here, so that the order is
+    // certain: a FIN on the data connection alone would mean a complete upload in
+    // stream mode. The server aborts the transfer and closes the data connection.
+    drop(client);
+    let mut rest = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut data_connection, &mut rest);
+    drop(data_connection);
+    // The session ends; the old file is intact and no temporary file is left behind.
+    let mut entries = Vec::new();
+    for _ in 0..200 {
+        entries = std::fs::read_dir(server.root.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        if entries.len() == 1 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(server.read("keep.txt"), b"the old content");
+    assert_eq!(
+        entries,
+        ["keep.txt"],
+        "a temporary upload file was left behind"
+    );
+}
