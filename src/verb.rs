@@ -37,6 +37,7 @@ macro_rules! verbs {
             /// assert_eq!(Verb::from_bytes(b"retr"), Some(Verb::Retr));
             /// assert_eq!(Verb::from_bytes(b"XYZZY"), None);
             /// ```
+            #[inline]
             pub fn from_bytes(verb: &[u8]) -> Option<Verb> {
                 #![allow(non_upper_case_globals)]
                 let key = fold(verb)?;

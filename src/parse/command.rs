@@ -140,6 +140,7 @@ pub fn parse_command(line: &[u8]) -> Result<Command<'_>, CommandError> {
 }
 
 /// Undoes Telnet framing, then parses; owned only when the line needed decoding.
+#[inline]
 fn parse_line(line: &[u8]) -> Result<Command<'_>, CommandError> {
     match telnet_decode(line) {
         std::borrow::Cow::Borrowed(line) => parse_decoded(line),
@@ -208,6 +209,7 @@ impl CommandParser {
 
     /// Parses the next command from `input`, which must start with the first byte not
     /// yet consumed (the same bytes as last time, plus any new ones).
+    #[inline]
     pub fn parse<'b>(&mut self, input: &'b [u8]) -> Parsed<Result<Command<'b>, CommandError>> {
         match self.framer.next_line(input) {
             LineFrame::Line { line, consumed, .. } => Parsed {
@@ -232,7 +234,13 @@ fn parse_decoded(line: &[u8]) -> Result<Command<'_>, CommandError> {
     if line.is_empty() {
         return Err(CommandError::EmptyLine);
     }
-    let (verb_bytes, argument) = match memchr::memchr(b' ', line) {
+    // Known verbs are at most four letters: look for the space there first.
+    let space = match line.iter().take(5).position(|&byte| byte == b' ') {
+        Some(space) => Some(space),
+        None if line.len() > 5 => memchr::memchr(b' ', &line[5..]).map(|space| space + 5),
+        None => None,
+    };
+    let (verb_bytes, argument) = match space {
         Some(space) => (&line[..space], Some(&line[space + 1..])),
         None => (line, None),
     };

@@ -70,6 +70,7 @@ impl LineFramer {
         }
     }
 
+    #[inline]
     fn next_frame(&mut self, input: &[u8]) -> Frame {
         let mut skipped = 0;
         if self.skipping {
@@ -140,6 +141,7 @@ impl LineFramer {
     }
 
     /// Frames `input` and slices the content of a complete line out of it.
+    #[inline]
     fn next_line<'b>(&mut self, input: &'b [u8]) -> LineFrame<'b> {
         match self.next_frame(input) {
             Frame::Line {
@@ -182,6 +184,7 @@ enum LineFrame<'b> {
 /// (IP, DM, option negotiation) are dropped, and CR NUL is a CR (RFC 2640).
 ///
 /// Borrows when there is nothing to undo, which is every line from a modern client.
+#[inline]
 fn telnet_decode(line: &[u8]) -> Cow<'_, [u8]> {
     if memchr::memchr2(0xFF, b'\r', line).is_none() {
         return Cow::Borrowed(line);
