@@ -58,7 +58,7 @@
 //! |---|---|
 //! | (none) | the sans-IO core |
 //! | `tokio` | [`codec`]: `tokio_util` codecs for both ends of a control connection |
-//! | `tls` | FTPS with rustls (planned) |
+//! | `tls` | FTPS with rustls for the tokio server |
 //!
 //! ## Wire rules this crate follows
 //!
