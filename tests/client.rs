@@ -238,6 +238,25 @@ fn greeting_timeout_is_fatal() {
     ));
 }
 
+/// Found by fuzzing: an operation refused for a missing feature must still report the
+/// sticky fatal error once the session has ended.
+#[test]
+fn an_ended_session_reports_its_fatal_error_before_anything_else() {
+    let mut client = Client::greeted(Config::default());
+    let features = client.session.features(client.now).unwrap();
+    client.server("211-Features:\r\n EPSV\r\n211 End\r\n");
+    assert!(client.completed(features).is_ok());
+    client.session.noop(client.now).unwrap();
+    client.advance(Duration::from_secs(30));
+    let sticky = client
+        .session
+        .error()
+        .cloned()
+        .expect("the reply timeout is fatal");
+    let refused = client.session.machine_list(None, client.now).unwrap_err();
+    assert_eq!(refused, sticky);
+}
+
 // ----- Login -----
 
 #[test]

@@ -794,6 +794,10 @@ impl Session {
         feature: &'static str,
         supported: fn(&Features) -> bool,
     ) -> Result<(), Error> {
+        // A session that has ended says so first, whatever the operation.
+        if let Some(error) = &self.core.ended {
+            return Err(error.clone());
+        }
         match &self.core.features {
             Some(features) if !supported(features) => {
                 Err(Error::NotSupported { operation, feature })
