@@ -53,9 +53,6 @@ pub struct Config {
     pub require_tls_for_login: bool,
     /// Refuse transfers without PROT P. Default off; takes effect with `enable_tls`.
     pub require_tls_for_data: bool,
-    /// Allow CCC (dropping TLS on the control connection). Default off: it exposes the
-    /// session to injection again.
-    pub allow_ccc: bool,
     /// What the storage back end can do; reflected in FEAT and in 502 replies.
     pub capabilities: Capabilities,
     /// Entries at most in a listing sent over the control connection (`STAT path`).
@@ -130,7 +127,6 @@ impl Default for Config {
             implicit_tls: false,
             require_tls_for_login: false,
             require_tls_for_data: false,
-            allow_ccc: false,
             capabilities: Capabilities::ALL,
             max_control_listing_entries: 10_000,
         }
