@@ -159,6 +159,7 @@ impl<A: Authenticator> Server<A> {
     ) -> io::Result<()> {
         let (stop_sender, stop) = watch::channel(false);
         let mut sessions = JoinSet::new();
+        let mut session_number = 0u64;
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             ::tokio::select! {
@@ -175,7 +176,15 @@ impl<A: Authenticator> Server<A> {
                     };
                     let shared = Arc::clone(&self.shared);
                     let stop = stop.clone();
-                    sessions.spawn(async move { admit(shared, stream, peer, stop).await });
+                    session_number += 1;
+                    // Every log line of a session carries its number and peer.
+                    let span = tracing::info_span!("session", id = session_number, %peer);
+                    sessions.spawn(
+                        tracing::Instrument::instrument(
+                            async move { admit(shared, stream, peer, stop).await },
+                            span,
+                        ),
+                    );
                 }
                 Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
                 () = &mut shutdown => break,
@@ -578,7 +587,7 @@ impl<A: Authenticator> Connection<A> {
         let buffer_size = self.shared.config.buffer_size;
         let id = transfer.id;
         let data_tls = self.data_tls(transfer.tls);
-        let task = ::tokio::spawn(async move {
+        let task = ::tokio::spawn(tracing::Instrument::in_current_span(async move {
             let event = match protect(stream, data_tls).await {
                 Ok(stream) => {
                     run_transfer::<A::Storage>(transfer, opened, stream, buffer_size).await
@@ -586,7 +595,7 @@ impl<A: Authenticator> Connection<A> {
                 Err(reason) => DataEvent::Failed { id, reason },
             };
             let _ = sender.send(Internal::Transfer(event)).await;
-        });
+        }));
         self.running_transfer = Some((id, task));
     }
 
