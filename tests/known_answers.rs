@@ -930,3 +930,35 @@ fn iac_doubling_covers_unknown_verbs() {
     assert_eq!(wire, b"X\xff\xff\r\n");
     assert_eq!(parse_command(&wire), Ok(command));
 }
+
+#[test]
+fn telnet_decoding_holds_whatever_the_split() {
+    let input: &[u8] =
+        b"DELE a\r\0b\r\nRETR \xff\xffc\r\nNOOP\r\nSTOR x\ry\r\n\xff\xf4\xff\xf2ABOR\r\n";
+    let expected: Vec<_> = input
+        .split_inclusive(|&byte| byte == b'\n')
+        .map(|line| parse_command(line).map(Command::into_owned))
+        .collect();
+    for split in 0..=input.len() {
+        let mut parser = CommandParser::new();
+        let mut buffer = Vec::new();
+        let mut items = Vec::new();
+        for chunk in [&input[..split], &input[split..]] {
+            buffer.extend_from_slice(chunk);
+            loop {
+                let parsed = parser.parse(&buffer);
+                let item = parsed.item.map(|item| item.map(Command::into_owned));
+                buffer.drain(..parsed.consumed);
+                match item {
+                    Some(item) => items.push(item),
+                    None => break,
+                }
+            }
+        }
+        assert_eq!(items, expected, "split at {split}");
+    }
+    assert_eq!(expected[0], Ok(Command::Dele(path("a\rb"))));
+    assert_eq!(expected[1], Ok(Command::Retr(Pathname::borrowed(b"\xffc"))));
+    assert_eq!(expected[3], Ok(Command::Stor(path("x\ry"))));
+    assert_eq!(expected[4], Ok(Command::Abor));
+}

@@ -212,9 +212,18 @@ impl CommandParser {
     #[inline]
     pub fn parse<'b>(&mut self, input: &'b [u8]) -> Parsed<Result<Command<'b>, CommandError>> {
         match self.framer.next_line(input) {
-            LineFrame::Line { line, consumed, .. } => Parsed {
+            LineFrame::Line {
+                line,
                 consumed,
-                item: Some(parse_line(line)),
+                clean,
+                ..
+            } => Parsed {
+                consumed,
+                item: Some(if clean {
+                    parse_decoded(line)
+                } else {
+                    parse_line(line)
+                }),
             },
             LineFrame::TooLong { consumed, .. } => Parsed {
                 consumed,

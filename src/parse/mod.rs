@@ -34,11 +34,13 @@ pub struct Parsed<T> {
 
 /// Where one line ends, found by [`LineFramer`].
 enum Frame {
-    /// A line whose content (line end stripped) is `start..end`, its LF at `consumed - 1`.
+    /// A line whose content (line end stripped) is `start..end`, its LF at `consumed - 1`;
+    /// `clean` when it needs no Telnet decoding.
     Line {
         start: usize,
         end: usize,
         consumed: usize,
+        clean: bool,
     },
     /// A line longer than the bound, starting at `start`; everything up to `consumed`
     /// has been skipped.
@@ -59,6 +61,9 @@ struct LineFramer {
     scanned: usize,
     /// Whether we are skipping the rest of an over-long line.
     skipping: bool,
+    /// Whether the current line's bytes scanned so far hold 0xFF or a CR that is not
+    /// its line end: only such lines need Telnet decoding.
+    dirty: bool,
 }
 
 impl LineFramer {
@@ -67,6 +72,7 @@ impl LineFramer {
             max_line_length,
             scanned: 0,
             skipping: false,
+            dirty: false,
         }
     }
 
@@ -90,10 +96,10 @@ impl LineFramer {
         // Content, CR and LF: the LF of a line at the bound is at index `max + 1`.
         let window = rest.len().min(self.max_line_length.saturating_add(2));
         let from = self.scanned.min(window);
-        match memchr::memchr(b'\n', &rest[from..window]) {
-            Some(offset) => {
+        match self.find_line_end(&rest[..window], from) {
+            Some(end) => {
                 self.scanned = 0;
-                let end = from + offset;
+                let clean = !std::mem::take(&mut self.dirty);
                 let content = if end > 0 && rest[end - 1] == b'\r' {
                     end - 1
                 } else {
@@ -110,6 +116,7 @@ impl LineFramer {
                         start: skipped,
                         end: skipped + content,
                         consumed,
+                        clean,
                     }
                 }
             }
@@ -119,6 +126,7 @@ impl LineFramer {
                 > self.max_line_length =>
             {
                 self.scanned = 0;
+                self.dirty = false;
                 match memchr::memchr(b'\n', &rest[window..]) {
                     Some(offset) => Frame::TooLong {
                         start: skipped,
@@ -140,6 +148,25 @@ impl LineFramer {
         }
     }
 
+    /// Finds the LF that ends the line in `window`, searching from `from`, and notes
+    /// whether the line needs Telnet decoding, in the same pass over its bytes.
+    #[inline]
+    fn find_line_end(&mut self, window: &[u8], from: usize) -> Option<usize> {
+        let mut position = from;
+        while let Some(offset) = memchr::memchr3(b'\n', b'\r', 0xFF, &window[position..]) {
+            let hit = position + offset;
+            match window[hit] {
+                b'\n' => return Some(hit),
+                // A CR right before the LF is the line end; any other (or one whose
+                // follower has not arrived yet) may be a CR NUL to decode.
+                b'\r' if window.get(hit + 1) == Some(&b'\n') => return Some(hit + 1),
+                _ => self.dirty = true,
+            }
+            position = hit + 1;
+        }
+        None
+    }
+
     /// Frames `input` and slices the content of a complete line out of it.
     #[inline]
     fn next_line<'b>(&mut self, input: &'b [u8]) -> LineFrame<'b> {
@@ -148,10 +175,12 @@ impl LineFramer {
                 start,
                 end,
                 consumed,
+                clean,
             } => LineFrame::Line {
                 start,
                 line: &input[start..end],
                 consumed,
+                clean,
             },
             Frame::TooLong { start, consumed } => LineFrame::TooLong {
                 head: &input[start..consumed],
@@ -164,11 +193,13 @@ impl LineFramer {
 
 /// A framed line, borrowed from the input.
 enum LineFrame<'b> {
-    /// A complete line starting at `start`; `line` is its content without the line end.
+    /// A complete line starting at `start`; `line` is its content without the line end;
+    /// `clean` when it holds no 0xFF and no CR, so that Telnet decoding has nothing to do.
     Line {
         start: usize,
         line: &'b [u8],
         consumed: usize,
+        clean: bool,
     },
     /// An over-long line: `head` is its start (at least the bound's worth of bytes).
     TooLong {
@@ -264,7 +295,8 @@ mod tests {
             LineFrame::Line {
                 start: 0,
                 line: b"abcd",
-                consumed: 6
+                consumed: 6,
+                clean: true
             }
         ));
         assert!(matches!(
@@ -280,7 +312,8 @@ mod tests {
             LineFrame::Line {
                 start: 2,
                 line: b"ok",
-                consumed: 5
+                consumed: 5,
+                clean: true
             }
         ));
     }

@@ -177,6 +177,7 @@ impl ReplyParser {
                 start,
                 line,
                 consumed,
+                ..
             } => {
                 let Some(code) = ReplyCode::from_digits(line.get(..3).unwrap_or_default()) else {
                     return self.error(skipped + consumed, ReplyError::Malformed);
