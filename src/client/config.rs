@@ -21,9 +21,9 @@ pub struct Config {
     /// is fatal. It does not run while a transfer moves data (a large file takes as long
     /// as it takes); it starts again when the data connection ends.
     pub reply_timeout: Duration,
-    /// How to send byte 0xFF (Telnet IAC) in names. [`IacEscaping::Raw`] (the default)
+    /// How to send byte 0xFF (Telnet IAC) in names. [`IacEscaping::Raw`](crate::IacEscaping::Raw) (the default)
     /// is what curl, lftp and ftplib do and what vsftpd and pyftpdlib expect; servers
-    /// that decode Telnet (ProFTPD, this crate's) need [`IacEscaping::Double`] for
+    /// that decode Telnet (ProFTPD, this crate's) need [`IacEscaping::Double`](crate::IacEscaping::Double) for
     /// single-byte names containing 0xFF. UTF-8 names never contain 0xFF.
     pub iac_escaping: crate::IacEscaping,
     /// How long a data connection may take to open, in either mode (default 30 s).
