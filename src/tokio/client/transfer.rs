@@ -524,3 +524,21 @@ where
     upload.finish().await?;
     Ok(bytes)
 }
+
+impl<S> std::fmt::Debug for DownloadStream<'_, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DownloadStream")
+            .field("id", &self.inner.id)
+            .field("progress", &self.inner.progress)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> std::fmt::Debug for UploadStream<'_, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UploadStream")
+            .field("id", &self.inner.id)
+            .field("progress", &self.inner.progress)
+            .finish_non_exhaustive()
+    }
+}
