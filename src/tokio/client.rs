@@ -41,9 +41,10 @@ use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
-use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use ::tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 
 use crate::client::{self, Action, Event, Features, OperationId, Output, Session, TransferKind};
@@ -777,6 +778,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
                     self.session.handle_control_closed(now);
                 }
                 Input::Control(Ok(read)) => {
+                    tracing::trace!(received = ?self.read_buffer[..read].escape_ascii().to_string(), "control");
                     self.session
                         .handle_control_input(&self.read_buffer[..read], now);
                 }
@@ -786,18 +788,51 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         }
     }
 
+    /// Reads the control connection while a transfer handle moves data, without
+    /// blocking: a server that fails the transfer (426, 451, 421...) while the data
+    /// connection stays open must not leave the caller waiting for the data timeout.
+    /// Returns whether transfer `id` has its result. Bytes to send wait for the next
+    /// flush.
+    pub(crate) fn poll_control(&mut self, cx: &mut Context<'_>, id: OperationId) -> bool {
+        while self.control_open && !self.results.contains_key(&id) {
+            let mut buffer = ReadBuf::new(&mut self.read_buffer);
+            let polled = Pin::new(&mut self.control).poll_read(cx, &mut buffer);
+            let read = buffer.filled().len();
+            let now = Instant::now();
+            match polled {
+                Poll::Pending => break,
+                Poll::Ready(Ok(())) if read > 0 => {
+                    tracing::trace!(received = ?self.read_buffer[..read].escape_ascii().to_string(), "control");
+                    self.session
+                        .handle_control_input(&self.read_buffer[..read], now);
+                }
+                Poll::Ready(_) => {
+                    self.control_open = false;
+                    self.session.handle_control_closed(now);
+                }
+            }
+            if self.pump().is_err() {
+                break;
+            }
+        }
+        self.results.contains_key(&id)
+    }
+
     /// Takes every output of the session: actions, bytes to send, events.
     fn pump(&mut self) -> Result<()> {
         loop {
             let mut progressed = false;
             while let Some(action) = self.session.poll_action() {
+                tracing::trace!(?action, "session action");
                 progressed = true;
                 self.act(action)?;
             }
             while let Some(bytes) = self.session.poll_transmit() {
+                tracing::trace!(sent = ?bytes.escape_ascii().to_string(), "control");
                 self.output.extend_from_slice(&bytes);
             }
             while let Some(event) = self.session.poll_event() {
+                tracing::trace!(?event, "session event");
                 progressed = true;
                 match event {
                     Event::Completed { id, result } => {

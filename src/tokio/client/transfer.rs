@@ -133,6 +133,28 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin + Send> Transfer<'a, S> {
         }
     }
 
+    /// Whether the session settled the transfer from control replies read while data
+    /// was pending (the server failed it); if so, stops moving data.
+    fn settled_by_control(&mut self, cx: &mut Context<'_>) -> bool {
+        let State::Moving { client, .. } = &mut self.state else {
+            return false;
+        };
+        if !client.poll_control(cx, self.id) {
+            return false;
+        }
+        let State::Moving { client, stream } = std::mem::replace(&mut self.state, State::Moved)
+        else {
+            return false;
+        };
+        drop(stream);
+        let id = self.id;
+        self.state = State::Finishing(Box::pin(async move {
+            let result = client.wait(id).await;
+            (client, result)
+        }));
+        true
+    }
+
     /// Reports the end of data (`failure` is `None`) or its failure to the session and
     /// starts waiting for the final reply.
     fn finish_data(&mut self, failure: Option<io::ErrorKind>, abort: bool) {
@@ -334,6 +356,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> AsyncRead for DownloadStream<'_, 
                             transfer.finish_data(Some(error.kind()), false);
                         }
                         Poll::Pending => {
+                            if transfer.settled_by_control(cx) {
+                                continue;
+                            }
                             if transfer.poll_idle(cx) {
                                 let error = transfer.timed_out();
                                 transfer.finish_data(None, true);
@@ -435,6 +460,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> AsyncWrite for UploadStream<'_, S
                         transfer.finish_data(Some(error.kind()), false);
                     }
                     Poll::Pending => {
+                        if transfer.settled_by_control(cx) {
+                            continue;
+                        }
                         if transfer.poll_idle(cx) {
                             let error = transfer.timed_out();
                             transfer.finish_data(None, true);
