@@ -8,8 +8,8 @@
 mod common;
 
 use common::peers::{
-    PeerServer, client_config, exercise_client, pattern, peer_available,
-    python_module_available, start_pyftpdlib, start_vsftpd,
+    PeerServer, client_config, exercise_client, pattern, peer_available, python_module_available,
+    start_pyftpdlib, start_vsftpd,
 };
 use ftp_proto::listing::EntryKind;
 use ftp_proto::tokio::Client;
@@ -62,14 +62,21 @@ async fn vsftpd_anonymous_reading() {
         .unwrap();
     client.login("anonymous", "x@").await.unwrap();
     let features = client.features().await.unwrap();
-    assert!(!features.machine_listing(), "vsftpd has no MLST: LIST is parsed");
+    assert!(
+        !features.machine_listing(),
+        "vsftpd has no MLST: LIST is parsed"
+    );
     let entries = client.list(Some("/pub")).await.unwrap();
     let file = entries.iter().find(|e| e.name == *"data.bin").unwrap();
     assert_eq!(file.size, Some(data.len() as u64));
     let link = entries.iter().find(|e| e.name == *"link").unwrap();
     assert!(matches!(link.kind, EntryKind::Symlink { .. }));
     assert_eq!(link.link_target().unwrap(), "data.bin");
-    assert!(entries.iter().any(|e| e.name == *"deep" && e.is_directory()));
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.name == *"deep" && e.is_directory())
+    );
 
     let mut download = client.get("/pub/data.bin").await.unwrap();
     let mut received = Vec::new();
@@ -81,7 +88,10 @@ async fn vsftpd_anonymous_reading() {
     download.read_to_end(&mut tail).await.unwrap();
     download.finish().await.unwrap();
     assert!(tail == data[999_000..]);
-    assert_eq!(client.size("/pub/data.bin").await.unwrap(), data.len() as u64);
+    assert_eq!(
+        client.size("/pub/data.bin").await.unwrap(),
+        data.len() as u64
+    );
 
     let target = common::peers::TempDir::new("vsftpd-tree");
     let summary = client
@@ -91,7 +101,10 @@ async fn vsftpd_anonymous_reading() {
     assert_eq!(summary.files, 2);
     assert_eq!(summary.skipped.len(), 1, "the link is skipped");
     assert!(std::fs::read(target.join("pub/data.bin")).unwrap() == data);
-    assert_eq!(std::fs::read(target.join("pub/deep/note.txt")).unwrap(), b"note\n");
+    assert_eq!(
+        std::fs::read(target.join("pub/deep/note.txt")).unwrap(),
+        b"note\n"
+    );
 
     // The anonymous root itself is read-only: refused, and the client goes on.
     let refused = client
@@ -111,7 +124,10 @@ async fn pyftpdlib_writing(mode: &str) {
         .unwrap();
     client.login("user", "pass").await.expect("login");
     let features = client.features().await.unwrap();
-    assert!(features.machine_listing(), "pyftpdlib offers MLST: MLSD is used");
+    assert!(
+        features.machine_listing(),
+        "pyftpdlib offers MLST: MLSD is used"
+    );
     exercise_client(&mut client, "/", server.root.path(), mode, false).await;
     client.quit().await.expect("QUIT");
 }

@@ -90,7 +90,10 @@ async fn our_server_anonymous_reads_but_cannot_write() {
     let entries = client.list(Some("/pub")).await.unwrap();
     assert_eq!(entries.len(), 1);
     let mut text = Vec::new();
-    client.download_to("/pub/readme.txt", &mut text).await.unwrap();
+    client
+        .download_to("/pub/readme.txt", &mut text)
+        .await
+        .unwrap();
     assert_eq!(text, b"hello\n");
     let refused = client
         .upload_from("/pub/new.txt", &mut &b"x"[..])
@@ -105,7 +108,11 @@ async fn our_server_anonymous_reads_but_cannot_write() {
         .login("alice", "wrong")
         .await
         .unwrap_err();
-    assert!(wrong.reply().is_some_and(|reply| reply.code().as_u16() == 530));
+    assert!(
+        wrong
+            .reply()
+            .is_some_and(|reply| reply.code().as_u16() == 530)
+    );
 }
 
 // ----- Scripted fake servers -----
@@ -125,7 +132,10 @@ impl Fake {
 
     async fn expect(&mut self, prefix: &str) -> String {
         let line = self.line().await;
-        assert!(line.starts_with(prefix), "expected {prefix:?}, got {line:?}");
+        assert!(
+            line.starts_with(prefix),
+            "expected {prefix:?}, got {line:?}"
+        );
         line
     }
 
@@ -148,8 +158,10 @@ impl Fake {
         self.expect("EPSV").await;
         let data = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = data.local_addr().unwrap().port();
-        self.send(&format!("229 Entering Extended Passive Mode (|||{port}|)\r\n"))
-            .await;
+        self.send(&format!(
+            "229 Entering Extended Passive Mode (|||{port}|)\r\n"
+        ))
+        .await;
         data
     }
 }

@@ -322,7 +322,15 @@ pub fn start_pyftpdlib() -> PeerServer {
     let root = TempDir::new("pyftpdlib-root");
     let port = free_port();
     let mut child = Command::new("python3")
-        .args(["-m", "pyftpdlib", "-i", "127.0.0.1", "-p", &port.to_string(), "-w"])
+        .args([
+            "-m",
+            "pyftpdlib",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-w",
+        ])
         .args(["-u", "user", "-P", "pass", "-d"])
         .arg(root.path())
         .stdin(Stdio::null())
@@ -396,7 +404,10 @@ pub async fn exercise_client(
     upload.write_all(&data).await.unwrap();
     assert_eq!(progress.bytes(), data.len() as u64);
     upload.finish().await.expect("STOR finished");
-    assert!(std::fs::read(disk.join("f.bin")).unwrap() == data, "uploaded bytes differ");
+    assert!(
+        std::fs::read(disk.join("f.bin")).unwrap() == data,
+        "uploaded bytes differ"
+    );
     assert_eq!(client.size("f.bin").await.expect("SIZE"), data.len() as u64);
 
     // Download through the AsyncRead handle, with progress.
@@ -426,7 +437,10 @@ pub async fn exercise_client(
         let mut upload = client.put_from("r.bin", 120_000).await.expect("REST+STOR");
         upload.write_all(&data[120_000..]).await.unwrap();
         upload.finish().await.unwrap();
-        assert!(std::fs::read(disk.join("r.bin")).unwrap() == data, "resumed upload differs");
+        assert!(
+            std::fs::read(disk.join("r.bin")).unwrap() == data,
+            "resumed upload differs"
+        );
     } else {
         client.upload_from("r.bin", &mut &data[..]).await.unwrap();
     }
@@ -435,7 +449,10 @@ pub async fn exercise_client(
     upload.finish().await.unwrap();
     let mut expected = data.clone();
     expected.extend_from_slice(b"appended");
-    assert!(std::fs::read(disk.join("r.bin")).unwrap() == expected, "append differs");
+    assert!(
+        std::fs::read(disk.join("r.bin")).unwrap() == expected,
+        "append differs"
+    );
 
     // Times.
     let modified = client.mdtm("f.bin").await.expect("MDTM");
@@ -521,7 +538,10 @@ pub async fn exercise_client(
     std::fs::write(local.join("z.txt"), b"zed").unwrap();
     std::fs::write(local.join("a/b/empty"), b"").unwrap();
     let tree = format!("{dir}/tree");
-    let up = client.upload_tree(local.path(), &tree).await.expect("upload tree");
+    let up = client
+        .upload_tree(local.path(), &tree)
+        .await
+        .expect("upload tree");
     assert_eq!(up.files, 4);
     let fetched = TempDir::new("tree-down");
     let down = client
@@ -531,8 +551,14 @@ pub async fn exercise_client(
     assert_eq!(down.files, 4);
     for name in ["a/x.bin", "a/b/y.bin", "z.txt", "a/b/empty"] {
         let original = std::fs::read(local.join(name)).unwrap();
-        assert!(std::fs::read(disk.join("tree").join(name)).unwrap() == original, "{name}");
-        assert!(std::fs::read(fetched.join("copy").join(name)).unwrap() == original, "{name}");
+        assert!(
+            std::fs::read(disk.join("tree").join(name)).unwrap() == original,
+            "{name}"
+        );
+        assert!(
+            std::fs::read(fetched.join("copy").join(name)).unwrap() == original,
+            "{name}"
+        );
     }
 
     // Removal.
@@ -543,6 +569,10 @@ pub async fn exercise_client(
     client.rmdir("sub").await.expect("RMD");
     assert!(!disk.join("sub").exists());
     let missing = client.delete("no-such-file").await.unwrap_err();
-    assert!(missing.reply().is_some_and(|reply| reply.code().as_u16() == 550));
+    assert!(
+        missing
+            .reply()
+            .is_some_and(|reply| reply.code().as_u16() == 550)
+    );
     client.noop().await.expect("NOOP at the end");
 }
