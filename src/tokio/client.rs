@@ -131,6 +131,16 @@ pub enum ClientError {
     UnexpectedOutput(&'static str),
 }
 
+/// For `?` on the `AsyncRead`/`AsyncWrite` side of a transfer.
+impl From<io::Error> for ClientError {
+    fn from(source: io::Error) -> Self {
+        ClientError::Io {
+            context: "transfer",
+            source,
+        }
+    }
+}
+
 impl ClientError {
     fn io(context: &'static str) -> impl FnOnce(io::Error) -> ClientError {
         move |source| ClientError::Io { context, source }

@@ -294,7 +294,7 @@ pub fn start_vsftpd() -> PeerServer {
          secure_chroot_dir={empty}\nxferlog_enable=NO\nuse_localtime=NO\n\
          vsftpd_log_file={log}\ndual_log_enable=NO\nmax_per_ip=0\nmax_clients=0\n",
         root = root.path().display(),
-        pasv_max = pasv_min.saturating_add(20).min(65535),
+        pasv_max = pasv_min.saturating_add(20),
         empty = empty.display(),
         log = config_dir.join("vsftpd.log").display(),
     );
