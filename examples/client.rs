@@ -364,7 +364,7 @@ async fn get(
     };
     let mut download = client.get(path).await.map_err(|e| e.to_string())?;
     let bar = progress_bar(download.progress());
-    let mut buffer = vec![0; 256 * 1024];
+    let mut buffer = vec![0; 1024 * 1024];
     let outcome = async {
         loop {
             let read = download
