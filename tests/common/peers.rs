@@ -224,3 +224,364 @@ pub fn pattern(length: usize, seed: u64) -> Vec<u8> {
     data.truncate(length);
     data
 }
+
+// ----- Real servers for the client's interop tests, and the client checks they share -----
+
+/// A free TCP port on 127.0.0.1: bound to port 0, then released.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until something accepts connections on 127.0.0.1:`port`.
+pub fn wait_for_port(port: u16, child: &mut std::process::Child, name: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while std::time::Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{name} exited early with {status}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{name} did not accept connections on port {port}");
+}
+
+/// A server program started by a test, killed on drop.
+pub struct PeerServer {
+    pub port: u16,
+    /// What the server serves.
+    pub root: TempDir,
+    child: std::process::Child,
+    _config: Option<TempDir>,
+}
+
+impl PeerServer {
+    pub fn address(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+}
+
+impl Drop for PeerServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// vsftpd on a free loopback port, anonymous only (vsftpd's local users need a real
+/// account with a password, which a sandbox running as root does not have). `root` is
+/// the root-owned, read-only anonymous root; `root/upload` is owned by the `ftp` user and
+/// writable through anonymous upload, mkdir and the "other write" rights (DELE, RNFR,
+/// RMD). Ports 2 apart from `port` are the passive range.
+pub fn start_vsftpd() -> PeerServer {
+    let root = TempDir::new("vsftpd-root");
+    let config_dir = TempDir::new("vsftpd-config");
+    let empty = config_dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let upload = root.join("upload");
+    std::fs::create_dir_all(&upload).unwrap();
+    let uid = String::from_utf8(run_ok(Command::new("id").args(["-u", "ftp"])))
+        .unwrap()
+        .trim()
+        .parse::<u32>()
+        .expect("the ftp user exists");
+    std::os::unix::fs::chown(&upload, Some(uid), None).unwrap();
+    let port = free_port();
+    let pasv_min = free_port();
+    let config = format!(
+        "listen=YES\nlisten_ipv6=NO\nlisten_address=127.0.0.1\nlisten_port={port}\n\
+         anonymous_enable=YES\nlocal_enable=NO\nno_anon_password=YES\nanon_root={root}\n\
+         write_enable=YES\nanon_upload_enable=YES\nanon_mkdir_write_enable=YES\n\
+         anon_other_write_enable=YES\nanon_umask=022\nanon_world_readable_only=NO\n\
+         pasv_enable=YES\npasv_min_port={pasv_min}\npasv_max_port={pasv_max}\n\
+         port_enable=YES\nconnect_from_port_20=NO\nseccomp_sandbox=NO\nbackground=NO\n\
+         secure_chroot_dir={empty}\nxferlog_enable=NO\nuse_localtime=NO\n\
+         vsftpd_log_file={log}\ndual_log_enable=NO\nmax_per_ip=0\nmax_clients=0\n",
+        root = root.path().display(),
+        pasv_max = pasv_min.saturating_add(20),
+        empty = empty.display(),
+        log = config_dir.join("vsftpd.log").display(),
+    );
+    let file = config_dir.join("vsftpd.conf");
+    std::fs::write(&file, config).unwrap();
+    let mut child = Command::new("vsftpd")
+        .arg(&file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("vsftpd starts");
+    wait_for_port(port, &mut child, "vsftpd");
+    PeerServer {
+        port,
+        root,
+        child,
+        _config: Some(config_dir),
+    }
+}
+
+/// pyftpdlib on a free loopback port: user `user`, password `pass`, writable, serving
+/// a fresh directory.
+pub fn start_pyftpdlib() -> PeerServer {
+    let root = TempDir::new("pyftpdlib-root");
+    let port = free_port();
+    let mut child = Command::new("python3")
+        .args([
+            "-m",
+            "pyftpdlib",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-w",
+        ])
+        .args(["-u", "user", "-P", "pass", "-d"])
+        .arg(root.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("pyftpdlib starts");
+    wait_for_port(port, &mut child, "pyftpdlib");
+    PeerServer {
+        port,
+        root,
+        child,
+        _config: None,
+    }
+}
+
+/// A client configuration for one data connection mode: `"epsv"`, `"pasv"` (EPSV
+/// switched off) or `"active"`.
+pub fn client_config(mode: &str) -> ftp_proto::tokio::ClientConfig {
+    use ftp_proto::client::DataConnectionMode;
+    let mut config = ftp_proto::tokio::ClientConfig::default();
+    config.session.reply_timeout = Duration::from_secs(10);
+    config.session.data_connect_timeout = Duration::from_secs(10);
+    config.data_timeout = Duration::from_secs(10);
+    match mode {
+        "epsv" => {}
+        "pasv" => config.session.prefer_extended_passive = false,
+        "active" => config.session.data_connection_mode = DataConnectionMode::Active,
+        other => panic!("unknown mode {other}"),
+    }
+    config
+}
+
+/// Runs every client operation in the remote directory `base/mode` (created here),
+/// which is `disk/mode` on the server's disk, checking results against the disk byte
+/// for byte. MFMT and resumed transfers are checked when the server advertises them.
+/// `skip_aborted_upload` leaves out the dropped upload (a bug of our server adapter).
+pub async fn exercise_client(
+    client: &mut ftp_proto::tokio::Client<tokio::net::TcpStream>,
+    base: &str,
+    disk: &Path,
+    mode: &str,
+    skip_aborted_upload: bool,
+) {
+    use ftp_proto::client::Error as SessionError;
+    use ftp_proto::listing::EntryKind;
+    use ftp_proto::tokio::ClientError;
+    use std::time::{SystemTime, UNIX_EPOCH};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let dir = format!("{}/{mode}", base.trim_end_matches('/'));
+    let disk = disk.join(mode);
+    let features = client.features().await.expect("FEAT");
+    assert!(client.pwd().await.unwrap().as_bytes().starts_with(b"/"));
+
+    // Directories.
+    client.mkdir(dir.as_str()).await.expect("MKD");
+    assert!(disk.is_dir());
+    client.cwd(dir.as_str()).await.expect("CWD");
+    assert_eq!(client.pwd().await.unwrap(), *dir.as_str());
+    client.mkdir("sub").await.expect("MKD sub");
+    assert!(disk.join("sub").is_dir());
+    client.cwd("sub").await.unwrap();
+    client.cdup().await.expect("CDUP");
+    assert_eq!(client.pwd().await.unwrap(), *dir.as_str());
+
+    // Upload through the AsyncWrite handle, with progress.
+    let data = pattern(300_000, 7);
+    let mut upload = client.put("f.bin").await.expect("STOR");
+    let progress = upload.progress();
+    upload.write_all(&data).await.unwrap();
+    assert_eq!(progress.bytes(), data.len() as u64);
+    upload.finish().await.expect("STOR finished");
+    assert!(
+        std::fs::read(disk.join("f.bin")).unwrap() == data,
+        "uploaded bytes differ"
+    );
+    assert_eq!(client.size("f.bin").await.expect("SIZE"), data.len() as u64);
+
+    // Download through the AsyncRead handle, with progress.
+    let mut download = client.get("f.bin").await.expect("RETR");
+    let mut received = Vec::new();
+    download.read_to_end(&mut received).await.unwrap();
+    assert_eq!(download.bytes_transferred(), data.len() as u64);
+    download.finish().await.expect("RETR finished");
+    assert!(received == data, "downloaded bytes differ");
+    let mut copied = Vec::new();
+    let bytes = client.download_to("f.bin", &mut copied).await.unwrap();
+    assert_eq!(bytes, data.len() as u64);
+    assert!(copied == data);
+
+    // Resume both ways, and append.
+    if features.restart_stream() {
+        let mut tail = Vec::new();
+        let mut download = client.get_from("f.bin", 100_000).await.expect("REST+RETR");
+        download.read_to_end(&mut tail).await.unwrap();
+        download.finish().await.unwrap();
+        assert!(tail == data[100_000..], "resumed download differs");
+
+        client
+            .upload_from("r.bin", &mut &data[..120_000])
+            .await
+            .unwrap();
+        let mut upload = client.put_from("r.bin", 120_000).await.expect("REST+STOR");
+        upload.write_all(&data[120_000..]).await.unwrap();
+        upload.finish().await.unwrap();
+        assert!(
+            std::fs::read(disk.join("r.bin")).unwrap() == data,
+            "resumed upload differs"
+        );
+    } else {
+        client.upload_from("r.bin", &mut &data[..]).await.unwrap();
+    }
+    let mut upload = client.append("r.bin").await.expect("APPE");
+    upload.write_all(b"appended").await.unwrap();
+    upload.finish().await.unwrap();
+    let mut expected = data.clone();
+    expected.extend_from_slice(b"appended");
+    assert!(
+        std::fs::read(disk.join("r.bin")).unwrap() == expected,
+        "append differs"
+    );
+
+    // Times.
+    let modified = client.mdtm("f.bin").await.expect("MDTM");
+    let age = SystemTime::now()
+        .duration_since(modified)
+        .unwrap_or_default();
+    assert!(age < Duration::from_secs(3600), "MDTM {modified:?}");
+    let then = UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    if features.set_modification_time() {
+        client.mfmt("f.bin", then).await.expect("MFMT");
+        assert_eq!(client.mdtm("f.bin").await.unwrap(), then);
+    } else {
+        let refused = client.mfmt("f.bin", then).await.unwrap_err();
+        assert!(matches!(
+            refused,
+            ClientError::Protocol(SessionError::NotSupported { .. })
+        ));
+    }
+
+    // Listings.
+    let entries = client.list(Some(dir.as_str())).await.expect("list");
+    let file = entries
+        .iter()
+        .find(|entry| entry.name == *"f.bin")
+        .unwrap_or_else(|| panic!("f.bin not in {entries:?}"));
+    assert_eq!(file.kind, EntryKind::File);
+    assert_eq!(file.size, Some(data.len() as u64));
+    let sub = entries.iter().find(|entry| entry.name == *"sub").unwrap();
+    assert!(sub.is_directory());
+    assert_eq!(entries.len(), 3, "{entries:?}");
+    let raw = client.list_raw(None).await.expect("LIST");
+    assert!(String::from_utf8_lossy(&raw).contains("f.bin"));
+    let names = client.nlst(None).await.expect("NLST");
+    assert!(
+        names.iter().any(|name| name.as_bytes().ends_with(b"f.bin")),
+        "{names:?}"
+    );
+
+    // Rename.
+    client.rename("f.bin", "g.bin").await.expect("rename");
+    assert!(!disk.join("f.bin").exists() && disk.join("g.bin").exists());
+
+    // Abort midway, and drop midway: the client stays usable either way.
+    let big = pattern(16 << 20, 3);
+    std::fs::write(disk.join("big.bin"), &big).unwrap();
+    let mut download = client.get("big.bin").await.unwrap();
+    let mut start = vec![0; 65536];
+    download.read_exact(&mut start).await.unwrap();
+    assert!(start == big[..65536]);
+    download.abort().await.expect("ABOR");
+    client.noop().await.expect("NOOP after ABOR");
+    let mut download = client.get("big.bin").await.unwrap();
+    download.read_exact(&mut start).await.unwrap();
+    drop(download);
+    client.noop().await.expect("NOOP after a dropped download");
+    // Our server's adapter sometimes fails the transfer after an aborted upload (see
+    // client_tokio::our_server_download_after_aborted_upload).
+    if !skip_aborted_upload {
+        let mut upload = client.put("partial.bin").await.unwrap();
+        upload.write_all(&data[..1000]).await.unwrap();
+        drop(upload);
+        client.noop().await.expect("NOOP after a dropped upload");
+    }
+    let mut whole = Vec::new();
+    client.download_to("big.bin", &mut whole).await.unwrap();
+    assert!(whole == big, "big download differs");
+
+    // Control-only commands.
+    let system = client.raw("SYST").await.expect("SYST");
+    assert_eq!(system.code().as_u16(), 215);
+    match client.site("HELP").await {
+        Ok(reply) => assert!(reply.code().is_positive_completion()),
+        Err(ClientError::Protocol(SessionError::Refused { .. })) => {}
+        Err(error) => panic!("SITE HELP: {error}"),
+    }
+    assert!(client.raw("NOOP\r\nDELE g.bin").await.is_err());
+
+    // Trees.
+    let local = TempDir::new("tree-up");
+    std::fs::create_dir_all(local.join("a/b")).unwrap();
+    std::fs::write(local.join("a/x.bin"), pattern(70_000, 11)).unwrap();
+    std::fs::write(local.join("a/b/y.bin"), pattern(5, 12)).unwrap();
+    std::fs::write(local.join("z.txt"), b"zed").unwrap();
+    std::fs::write(local.join("a/b/empty"), b"").unwrap();
+    let tree = format!("{dir}/tree");
+    let up = client
+        .upload_tree(local.path(), &tree)
+        .await
+        .expect("upload tree");
+    assert_eq!(up.files, 4);
+    let fetched = TempDir::new("tree-down");
+    let down = client
+        .download_tree(&tree, &fetched.join("copy"))
+        .await
+        .expect("download tree");
+    assert_eq!(down.files, 4);
+    for name in ["a/x.bin", "a/b/y.bin", "z.txt", "a/b/empty"] {
+        let original = std::fs::read(local.join(name)).unwrap();
+        assert!(
+            std::fs::read(disk.join("tree").join(name)).unwrap() == original,
+            "{name}"
+        );
+        assert!(
+            std::fs::read(fetched.join("copy").join(name)).unwrap() == original,
+            "{name}"
+        );
+    }
+
+    // Removal.
+    for name in ["g.bin", "r.bin", "big.bin"] {
+        client.delete(name).await.expect("DELE");
+        assert!(!disk.join(name).exists());
+    }
+    client.rmdir("sub").await.expect("RMD");
+    assert!(!disk.join("sub").exists());
+    let missing = client.delete("no-such-file").await.unwrap_err();
+    assert!(
+        missing
+            .reply()
+            .is_some_and(|reply| reply.code().as_u16() == 550)
+    );
+    client.noop().await.expect("NOOP at the end");
+}

@@ -1,0 +1,440 @@
+//! A minimal FTP client over ftp-proto's tokio adapter: list, download, upload, delete,
+//! make a directory.
+//!
+//! ```text
+//! cargo run --example client --features tokio -- ls ftp://127.0.0.1:2121/
+//! cargo run --example client --features tokio -- get ftp://alice:secret@127.0.0.1:2121/a.txt -o a.txt
+//! ```
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime};
+
+use ftp_proto::Pathname;
+use ftp_proto::client::DataConnectionMode;
+use ftp_proto::listing::{Entry, EntryKind};
+use ftp_proto::tokio::{Client, ClientConfig, Progress, check_listing_name};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const HELP: &str = "\
+A minimal FTP client.
+
+Usage: client [OPTIONS] COMMAND ARGS
+
+Commands:
+  ls URL               list a directory, one entry a line like ls -l
+  get URL [-o FILE]    download a file (default: the URL's last segment, here)
+  put FILE URL         upload a file (a URL ending in / gets FILE's name)
+  rm URL               delete a file
+  mkdir URL            make a directory
+
+URLs: ftp://[user[:password]@]host[:port]/path, percent-encoded as curl reads them;
+anonymous login without a user. The path is relative to the login directory; start it
+with // (or %2F) for an absolute path. ftps:// is implicit TLS.
+
+Options:
+  --active             active mode (the server connects back) instead of passive
+  --tls                explicit TLS (AUTH TLS)
+  --insecure           do not verify the server's TLS certificate
+  --ca PEM             trust the certificates in this PEM file
+  -o FILE              where get writes (- for stdout)
+  -h, --help           print this help";
+
+struct Url {
+    host: String,
+    port: u16,
+    user: Option<Vec<u8>>,
+    password: Option<Vec<u8>>,
+    /// Decoded, relative to the login directory unless it starts with `/`.
+    path: Vec<u8>,
+    implicit_tls: bool,
+}
+
+/// Decodes `%XX` sequences, as curl does for the parts of an FTP URL.
+fn percent_decode(text: &str) -> Result<Vec<u8>, String> {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'%' {
+            let hex = bytes
+                .get(index + 1..index + 3)
+                .and_then(|hex| std::str::from_utf8(hex).ok())
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+                .ok_or_else(|| format!("bad percent-encoding in {text:?}"))?;
+            decoded.push(hex);
+            index += 3;
+        } else {
+            decoded.push(bytes[index]);
+            index += 1;
+        }
+    }
+    Ok(decoded)
+}
+
+fn parse_url(text: &str) -> Result<Url, String> {
+    let (implicit_tls, rest) = if let Some(rest) = text.strip_prefix("ftp://") {
+        (false, rest)
+    } else if let Some(rest) = text.strip_prefix("ftps://") {
+        (true, rest)
+    } else {
+        return Err(format!("{text}: not an ftp:// or ftps:// URL"));
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let (credentials, host_port) = match authority.rfind('@') {
+        Some(at) => (Some(&authority[..at]), &authority[at + 1..]),
+        None => (None, authority),
+    };
+    let (user, password) = match credentials {
+        None => (None, None),
+        Some(credentials) => match credentials.split_once(':') {
+            Some((user, password)) => {
+                (Some(percent_decode(user)?), Some(percent_decode(password)?))
+            }
+            None => (Some(percent_decode(credentials)?), None),
+        },
+    };
+    let (host, port) = if let Some(bracketed) = host_port.strip_prefix('[') {
+        let (host, after) = bracketed
+            .split_once(']')
+            .ok_or_else(|| format!("{text}: unclosed [ in the host"))?;
+        (host.to_owned(), after.strip_prefix(':'))
+    } else {
+        match host_port.rsplit_once(':') {
+            Some((host, port)) => (host.to_owned(), Some(port)),
+            None => (host_port.to_owned(), None),
+        }
+    };
+    if host.is_empty() {
+        return Err(format!("{text}: no host"));
+    }
+    let port = match port {
+        Some(port) => port
+            .parse()
+            .map_err(|_| format!("{text}: bad port {port:?}"))?,
+        None if implicit_tls => 990,
+        None => 21,
+    };
+    // The first `/` separates the host; what follows is relative to the login directory.
+    let path = percent_decode(path.strip_prefix('/').unwrap_or(path))?;
+    Ok(Url {
+        host,
+        port,
+        user,
+        password,
+        path,
+        implicit_tls,
+    })
+}
+
+struct Options {
+    command: String,
+    arguments: Vec<String>,
+    output: Option<String>,
+    active: bool,
+    tls: bool,
+    insecure: bool,
+    ca: Option<PathBuf>,
+}
+
+fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, String> {
+    let mut positional = Vec::new();
+    let mut options = Options {
+        command: String::new(),
+        arguments: Vec::new(),
+        output: None,
+        active: false,
+        tls: false,
+        insecure: false,
+        ca: None,
+    };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--active" => options.active = true,
+            "--tls" => options.tls = true,
+            "--insecure" => options.insecure = true,
+            "--ca" => options.ca = Some(args.next().ok_or("--ca needs a file")?.into()),
+            "-o" => options.output = Some(args.next().ok_or("-o needs a file")?),
+            flag if flag.starts_with('-') && flag.len() > 1 => {
+                return Err(format!("unknown option {flag}"));
+            }
+            _ => positional.push(arg),
+        }
+    }
+    let mut positional = positional.into_iter();
+    options.command = positional.next().ok_or("no command given")?;
+    options.arguments = positional.collect();
+    let wanted = match options.command.as_str() {
+        "ls" | "get" | "rm" | "mkdir" => 1,
+        "put" => 2,
+        other => return Err(format!("unknown command {other}")),
+    };
+    if options.arguments.len() != wanted {
+        return Err(format!("{} takes {wanted} argument(s)", options.command));
+    }
+    Ok(Some(options))
+}
+
+/// `drwxr-xr-x` from an entry's kind and Unix mode (dashes where unknown).
+fn mode_string(entry: &Entry) -> String {
+    let kind = match entry.kind {
+        EntryKind::Directory | EntryKind::CurrentDirectory | EntryKind::ParentDirectory => 'd',
+        EntryKind::Symlink { .. } => 'l',
+        EntryKind::BlockDevice => 'b',
+        EntryKind::CharDevice => 'c',
+        EntryKind::Pipe => 'p',
+        EntryKind::Socket => 's',
+        EntryKind::Door => 'D',
+        _ => '-',
+    };
+    let mut text = String::from(kind);
+    match entry.permissions.unix_mode {
+        Some(mode) => {
+            for shift in [6, 3, 0] {
+                let bits = (mode >> shift) & 7;
+                text.push(if bits & 4 != 0 { 'r' } else { '-' });
+                text.push(if bits & 2 != 0 { 'w' } else { '-' });
+                text.push(if bits & 1 != 0 { 'x' } else { '-' });
+            }
+        }
+        None => text.push_str("?????????"),
+    }
+    text
+}
+
+fn date_string(time: Option<SystemTime>) -> String {
+    time.and_then(|time| jiff::Timestamp::try_from(time).ok())
+        .map(|time| time.strftime("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|| "????-??-?? ??:??".to_owned())
+}
+
+fn human(bytes: f64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < units.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", units[unit])
+}
+
+/// Draws a progress bar on stderr until aborted.
+fn progress_bar(progress: Progress) -> Option<tokio::task::JoinHandle<()>> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        let started = Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let bytes = progress.bytes();
+            let rate = bytes as f64 / started.elapsed().as_secs_f64().max(0.001);
+            let line = match progress.total() {
+                Some(total) if total > 0 => {
+                    let done = (progress.offset() + bytes).min(total);
+                    let filled = (done * 30 / total) as usize;
+                    format!(
+                        "[{}{}] {:3}% {} / {}  {}/s",
+                        "#".repeat(filled),
+                        " ".repeat(30 - filled),
+                        done * 100 / total,
+                        human(done as f64),
+                        human(total as f64),
+                        human(rate)
+                    )
+                }
+                _ => format!("{}  {}/s", human(bytes as f64), human(rate)),
+            };
+            eprint!("\r{line}\x1b[K");
+        }
+    }))
+}
+
+fn stop_bar(bar: Option<tokio::task::JoinHandle<()>>) {
+    if let Some(bar) = bar {
+        bar.abort();
+        eprint!("\r\x1b[K");
+    }
+}
+
+async fn run(options: Options) -> Result<(), String> {
+    let url_text = if options.command == "put" {
+        &options.arguments[1]
+    } else {
+        &options.arguments[0]
+    };
+    let url = parse_url(url_text)?;
+    if url.implicit_tls || options.tls || options.insecure || options.ca.is_some() {
+        return Err("FTPS (--tls, --insecure, --ca, ftps://) is not supported yet".into());
+    }
+    let mut config = ClientConfig::default();
+    if options.active {
+        config.session.data_connection_mode = DataConnectionMode::Active;
+    }
+    let mut client = Client::connect((url.host.as_str(), url.port), config)
+        .await
+        .map_err(|e| format!("{}:{}: {e}", url.host, url.port))?;
+    let user = url.user.clone().unwrap_or_else(|| b"anonymous".to_vec());
+    let password = url
+        .password
+        .clone()
+        .unwrap_or_else(|| b"ftp-proto@example.org".to_vec());
+    let user = String::from_utf8(user).map_err(|_| "the user name is not UTF-8")?;
+    let password = String::from_utf8(password).map_err(|_| "the password is not UTF-8")?;
+    client
+        .login(&user, &password)
+        .await
+        .map_err(|e| e.to_string())?;
+    let path = Pathname::from(url.path.clone());
+    let result = match options.command.as_str() {
+        "ls" => list(&mut client, &url.path).await,
+        "get" => get(&mut client, path, &url.path, options.output.as_deref()).await,
+        "put" => put(&mut client, &url.path, &options.arguments[0]).await,
+        "rm" => client
+            .delete(path)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string()),
+        "mkdir" => client
+            .mkdir(path)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string()),
+        _ => unreachable!("commands are checked when parsed"),
+    };
+    let _ = client.quit().await;
+    result
+}
+
+async fn list(client: &mut Client<TcpStream>, path: &[u8]) -> Result<(), String> {
+    let path = (!path.is_empty()).then(|| Pathname::from(path));
+    let entries = client.list_path(path).await.map_err(|e| e.to_string())?;
+    let width = entries
+        .iter()
+        .filter_map(|entry| entry.size)
+        .map(|size| size.to_string().len())
+        .max()
+        .unwrap_or(1);
+    for entry in entries {
+        let size = entry.size.map_or("-".to_owned(), |size| size.to_string());
+        let date = date_string(entry.modified.map(|modified| modified.time));
+        let name = entry.name.to_string_lossy().escape_debug().to_string();
+        match entry.link_target() {
+            Some(target) => println!(
+                "{} {size:>width$} {date} {name} -> {}",
+                mode_string(&entry),
+                target.to_string_lossy().escape_debug()
+            ),
+            None => println!("{} {size:>width$} {date} {name}", mode_string(&entry)),
+        }
+    }
+    Ok(())
+}
+
+async fn get(
+    client: &mut Client<TcpStream>,
+    path: Pathname<'_>,
+    raw_path: &[u8],
+    output: Option<&str>,
+) -> Result<(), String> {
+    let mut writer: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = match output {
+        Some("-") => Box::new(tokio::io::stdout()),
+        Some(file) => Box::new(
+            tokio::fs::File::create(file)
+                .await
+                .map_err(|e| format!("{file}: {e}"))?,
+        ),
+        None => {
+            let name = raw_path
+                .rsplit(|&byte| byte == b'/')
+                .next()
+                .unwrap_or_default();
+            check_listing_name(name).map_err(|_| "the URL names no file; use -o FILE")?;
+            let name = String::from_utf8_lossy(name).into_owned();
+            Box::new(
+                tokio::fs::File::create(&name)
+                    .await
+                    .map_err(|e| format!("{name}: {e}"))?,
+            )
+        }
+    };
+    let mut download = client.get(path).await.map_err(|e| e.to_string())?;
+    let bar = progress_bar(download.progress());
+    let mut buffer = vec![0; 1024 * 1024];
+    let outcome = async {
+        loop {
+            let read = download
+                .read(&mut buffer)
+                .await
+                .map_err(|e| e.to_string())?;
+            if read == 0 {
+                break;
+            }
+            writer
+                .write_all(&buffer[..read])
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        writer.flush().await.map_err(|e| e.to_string())
+    }
+    .await;
+    stop_bar(bar);
+    outcome?;
+    download.finish().await.map(drop).map_err(|e| e.to_string())
+}
+
+async fn put(client: &mut Client<TcpStream>, path: &[u8], file: &str) -> Result<(), String> {
+    let mut source = tokio::fs::File::open(file)
+        .await
+        .map_err(|e| format!("{file}: {e}"))?;
+    let size = source.metadata().await.map(|m| m.len()).ok();
+    let mut remote = path.to_vec();
+    if remote.is_empty() || remote.ends_with(b"/") {
+        let name = std::path::Path::new(file)
+            .file_name()
+            .ok_or("the file has no name")?;
+        remote.extend_from_slice(name.to_string_lossy().as_bytes());
+    }
+    let mut upload = client
+        .put(Pathname::from(remote))
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(size) = size {
+        upload.set_total(size);
+    }
+    let bar = progress_bar(upload.progress());
+    let copied = tokio::io::copy_buf(
+        &mut tokio::io::BufReader::with_capacity(256 * 1024, &mut source),
+        &mut upload,
+    )
+    .await;
+    stop_bar(bar);
+    copied.map_err(|e| e.to_string())?;
+    upload.finish().await.map(drop).map_err(|e| e.to_string())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let options = match parse_options(std::env::args().skip(1)) {
+        Ok(Some(options)) => options,
+        Ok(None) => {
+            println!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            eprintln!("client: {error}\n\n{HELP}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(options).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("client: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
