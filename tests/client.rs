@@ -859,9 +859,30 @@ fn active_mode_port_and_eprt() {
     client.drain();
     assert_eq!(client.sent(), "TYPE A\r\nEPRT |2|2001:db8::1|50002|\r\n");
     client.server("200 EPRT ok\r\n");
-    // The server had nothing to send and never connected: an empty listing.
+    // The 226 may overtake the server's data connection, still in our listener's
+    // queue: the transfer waits for it.
     client.server("150 ok\r\n226 ok\r\n");
+    assert!(client.is_pending(list));
+    // A server that had nothing to send and never connects: an empty listing once the
+    // data connection's deadline has passed.
+    client.advance(Duration::from_secs(30));
     assert_eq!(client.completed(list), Ok(Output::Listing(Vec::new())));
+
+    // Active mode, 226 before the connection is accepted: the data still counts.
+    let mut config = Config::default();
+    config.data_connection_mode = DataConnectionMode::Active;
+    let mut client = Client::logged_in(config);
+    let retr = client.op(|s, now| s.retrieve("f", now));
+    client.server("200 ok\r\n");
+    client
+        .session
+        .handle_data_listening(retr, "192.0.2.100:50001".parse().unwrap(), client.now);
+    client.drain();
+    client.server("200 PORT ok\r\n150 ok\r\n226 done\r\n");
+    assert!(client.is_pending(retr));
+    client.data_connected(retr);
+    client.data_end(retr);
+    assert!(client.completed(retr).is_ok());
 }
 
 #[test]

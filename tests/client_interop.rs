@@ -30,7 +30,7 @@ async fn vsftpd_writing(mode: &str) {
         .unwrap();
     client.login("anonymous", "guest@").await.expect("login");
     let disk = server.root.join("upload");
-    exercise_client(&mut client, "/upload", &disk, mode, false).await;
+    exercise_client(&mut client, "/upload", &disk, mode).await;
     client.quit().await.expect("QUIT");
 }
 
@@ -128,7 +128,7 @@ async fn pyftpdlib_writing(mode: &str) {
         features.machine_listing(),
         "pyftpdlib offers MLST: MLSD is used"
     );
-    exercise_client(&mut client, "/", server.root.path(), mode, false).await;
+    exercise_client(&mut client, "/", server.root.path(), mode).await;
     client.quit().await.expect("QUIT");
 }
 

@@ -431,6 +431,18 @@ impl Operation {
                 core.forget_in_flight(self.id, Verb::Abor);
                 Step::Done(Err(Error::Aborted { operation }))
             }
+            Wait::DataConnection if self.final_reply_without_data() => {
+                // The server said the transfer was complete and never connected: some
+                // send nothing at all for an empty listing. An empty result.
+                let id = self.id;
+                let transfer = self.transfer_mut();
+                transfer.close_data(core, id);
+                let reply = transfer
+                    .final_reply
+                    .take()
+                    .unwrap_or_else(|| unreachable!());
+                Step::Done(Ok(transfer.output(reply)))
+            }
             Wait::DataConnection | Wait::EndOfData => {
                 let waiting_for = if wait == Wait::EndOfData {
                     Waiting::EndOfData
@@ -768,25 +780,48 @@ impl Operation {
                 self.deadline = Some((now + core.config.reply_timeout, Wait::EndOfData));
                 Step::Pending
             }
-            Data::None | Data::Opening | Data::Ended | Data::Closed => {
-                // Never connected (the server had nothing to send, in active mode): stop
-                // listening and report an empty result.
+            Data::Opening => {
+                // The 226 overtook the data connection: in active mode the server's
+                // connection can still wait in our listener's queue with all its data.
+                // Wait for it (and its end) as for any data connection.
+                transfer.final_reply = Some(reply);
+                self.deadline =
+                    Some((now + core.config.data_connect_timeout, Wait::DataConnection));
+                Step::Pending
+            }
+            Data::None | Data::Ended | Data::Closed => {
+                // Ended already, or never asked for: the transfer is complete.
                 transfer.close_data(core, id);
-                let output = match transfer.kind {
-                    TransferKind::Listing => Output::Listing(std::mem::take(&mut transfer.listing)),
-                    _ => Output::Transferred {
-                        reply,
-                        unique_name: transfer.unique_name.take(),
-                    },
-                };
+                let output = transfer.output(reply);
                 self.deadline = None;
                 Step::Done(Ok(output))
             }
         }
     }
+
+    /// Whether a transfer has its final reply but its data connection never opened.
+    fn final_reply_without_data(&self) -> bool {
+        match &self.plan {
+            Plan::Transfer(transfer) => {
+                transfer.final_reply.is_some() && transfer.data == Data::Opening
+            }
+            _ => false,
+        }
+    }
 }
 
 impl Transfer {
+    /// The operation's result, given its final reply.
+    fn output(&mut self, reply: Reply<'static>) -> Output {
+        match self.kind {
+            TransferKind::Listing => Output::Listing(std::mem::take(&mut self.listing)),
+            _ => Output::Transferred {
+                reply,
+                unique_name: self.unique_name.take(),
+            },
+        }
+    }
+
     fn wanted_type(&self, core: &Core) -> RepresentationType {
         match self.kind {
             TransferKind::Listing => RepresentationType::Ascii(FormatControl::NonPrint),

@@ -260,10 +260,11 @@ async fn admit<A: Authenticator>(
 
 /// Messages from a connection's background tasks to its loop.
 enum Internal {
-    /// A passive listener accepted a connection.
-    Accepted(TcpStream, SocketAddr),
-    /// An active connection was made (or failed) for the transfer with this id.
-    Connected(RequestId, io::Result<TcpStream>, SocketAddr),
+    /// A passive listener of this data generation accepted a connection.
+    Accepted(u64, TcpStream, SocketAddr),
+    /// An active connection of this data generation was made (or failed) for the
+    /// transfer with this id.
+    Connected(u64, RequestId, io::Result<TcpStream>, SocketAddr),
     /// A transfer ended.
     Transfer(DataEvent),
 }
@@ -283,6 +284,10 @@ struct Connection<A: Authenticator> {
     account: Option<Account<A::Storage>>,
     internal: (mpsc::Sender<Internal>, mpsc::Receiver<Internal>),
     accept_task: Option<JoinHandle<()>>,
+    /// Counts data set-ups: a connection that a background task made for an older one
+    /// (its message still in flight when the session moved on) is dropped, never used
+    /// for a later transfer.
+    data_generation: u64,
     data_stream: Option<TcpStream>,
     opened: Option<(RequestId, Opened<A::Storage>)>,
     waiting_transfer: Option<Transfer>,
@@ -307,6 +312,7 @@ impl<A: Authenticator> Connection<A> {
             account: None,
             internal: mpsc::channel(8),
             accept_task: None,
+            data_generation: 0,
             data_stream: None,
             opened: None,
             waiting_transfer: None,
@@ -465,14 +471,16 @@ impl<A: Authenticator> Connection<A> {
 
     fn handle_internal(&mut self, message: Internal) {
         match message {
-            Internal::Accepted(stream, peer) => {
+            Internal::Accepted(generation, _, _) | Internal::Connected(generation, ..)
+                if generation != self.data_generation => {}
+            Internal::Accepted(_, stream, peer) => {
                 self.accept_task = None;
                 let _ = stream.set_nodelay(true);
                 self.data_stream = Some(stream);
                 self.session
                     .handle_data_event(DataEvent::Connected { peer });
             }
-            Internal::Connected(id, result, address) => match result {
+            Internal::Connected(_, id, result, address) => match result {
                 Ok(stream) => {
                     let _ = stream.set_nodelay(true);
                     self.data_stream = Some(stream);
@@ -506,6 +514,7 @@ impl<A: Authenticator> Connection<A> {
             task.abort();
         }
         self.data_stream = None;
+        self.data_generation += 1;
     }
 
     async fn listen_passive(&mut self, family: AddressFamily) {
@@ -538,9 +547,12 @@ impl<A: Authenticator> Connection<A> {
         );
         let sender = self.internal.0.clone();
         self.close_data();
+        let generation = self.data_generation;
         self.accept_task = Some(::tokio::spawn(async move {
             if let Ok((stream, peer)) = listener.accept().await {
-                let _ = sender.send(Internal::Accepted(stream, peer)).await;
+                let _ = sender
+                    .send(Internal::Accepted(generation, stream, peer))
+                    .await;
             }
         }));
         self.session.handle_data_event(DataEvent::Listening {
@@ -551,12 +563,15 @@ impl<A: Authenticator> Connection<A> {
     fn connect_active(&mut self, address: SocketAddr) {
         let sender = self.internal.0.clone();
         let id = self.session_transfer_hint();
+        let generation = self.data_generation;
         ::tokio::spawn(async move {
             let result =
                 ::tokio::time::timeout(Duration::from_secs(30), TcpStream::connect(address))
                     .await
                     .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()));
-            let _ = sender.send(Internal::Connected(id, result, address)).await;
+            let _ = sender
+                .send(Internal::Connected(generation, id, result, address))
+                .await;
         });
     }
 

@@ -376,13 +376,11 @@ pub fn client_config(mode: &str) -> ftp_proto::tokio::ClientConfig {
 /// Runs every client operation in the remote directory `base/mode` (created here),
 /// which is `disk/mode` on the server's disk, checking results against the disk byte
 /// for byte. MFMT and resumed transfers are checked when the server advertises them.
-/// `skip_aborted_upload` leaves out the dropped upload (a bug of our server adapter).
 pub async fn exercise_client(
     client: &mut ftp_proto::tokio::Client<tokio::net::TcpStream>,
     base: &str,
     disk: &Path,
     mode: &str,
-    skip_aborted_upload: bool,
 ) {
     use ftp_proto::client::Error as SessionError;
     use ftp_proto::listing::EntryKind;
@@ -517,14 +515,10 @@ pub async fn exercise_client(
     download.read_exact(&mut start).await.unwrap();
     drop(download);
     client.noop().await.expect("NOOP after a dropped download");
-    // Our server's adapter sometimes fails the transfer after an aborted upload (see
-    // client_tokio::our_server_download_after_aborted_upload).
-    if !skip_aborted_upload {
-        let mut upload = client.put("partial.bin").await.unwrap();
-        upload.write_all(&data[..1000]).await.unwrap();
-        drop(upload);
-        client.noop().await.expect("NOOP after a dropped upload");
-    }
+    let mut upload = client.put("partial.bin").await.unwrap();
+    upload.write_all(&data[..1000]).await.unwrap();
+    drop(upload);
+    client.noop().await.expect("NOOP after a dropped upload");
     let mut whole = Vec::new();
     client.download_to("big.bin", &mut whole).await.unwrap();
     assert!(whole == big, "big download differs");
