@@ -239,6 +239,7 @@ impl CommandParser {
     }
 }
 
+#[inline]
 fn parse_decoded(line: &[u8]) -> Result<Command<'_>, CommandError> {
     if line.is_empty() {
         return Err(CommandError::EmptyLine);
@@ -377,6 +378,13 @@ fn typed_argument<'a>(
         ArgumentParser::Port => {
             Command::Port(finish(argument, port_argument).ok_or(invalid("h1,h2,h3,h4,p1,p2"))?)
         }
+        // The two types every client sends, without the general grammar.
+        ArgumentParser::Type if argument.eq_ignore_ascii_case(b"I") => {
+            Command::Type(RepresentationType::Image)
+        }
+        ArgumentParser::Type if argument.eq_ignore_ascii_case(b"A") => {
+            Command::Type(RepresentationType::Ascii(FormatControl::NonPrint))
+        }
         ArgumentParser::Type => {
             Command::Type(representation_type(argument).map_err(|error| match error {
                 TypeError::Unsupported => CommandError::UnsupportedParameter { verb },
@@ -402,9 +410,7 @@ fn typed_argument<'a>(
         ArgumentParser::Allo => Command::Allo(
             finish(argument, allocation).ok_or(invalid("a byte count, optionally R <size>"))?,
         ),
-        ArgumentParser::Rest => {
-            Command::Rest(finish(argument, decimal_u64).ok_or(invalid("a byte offset"))?)
-        }
+        ArgumentParser::Rest => Command::Rest(decimal(argument).ok_or(invalid("a byte offset"))?),
         ArgumentParser::Pbsz => {
             Command::Pbsz(finish(argument, decimal_u32).ok_or(invalid("a 32-bit buffer size"))?)
         }
@@ -417,6 +423,17 @@ fn typed_argument<'a>(
                 Command::Epsv(ExtendedPassive::Protocol(NetworkProtocol(protocol)))
             }
         }
+    })
+}
+
+/// A plain decimal `u64` (digits only, no sign, no overflow): REST's offset, which
+/// every resumed transfer sends, read without the general grammar.
+fn decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |value, &digit| {
+        value.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
     })
 }
 
