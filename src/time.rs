@@ -16,7 +16,7 @@ const MAX_FRACTION_DIGITS: usize = 9;
 /// Parses `YYYYMMDDHHMMSS` with an optional `.` and 1 or more fraction digits, as UTC.
 ///
 /// Returns `None` for anything else: wrong length, a non-digit, an impossible date or
-/// time (month 13, February 30, second 61).
+/// time (month 13, February 30, second 61), or a time after 9999-12-30T22:00:00Z.
 pub fn parse_timestamp(input: &[u8]) -> Option<SystemTime> {
     if input.len() < 14 || !input[..14].iter().all(u8::is_ascii_digit) {
         return None;
@@ -70,7 +70,9 @@ pub(crate) fn to_system_time(timestamp: Timestamp) -> SystemTime {
 /// zeros when it has one, so that [`parse_timestamp`] reads back the same instant.
 ///
 /// Returns `false` (and writes nothing) for a time outside years 0000 to 9999, which
-/// the format cannot express.
+/// the format cannot express, and for the last 26 hours of 9999 (after
+/// 9999-12-30T22:00:00Z), past the calendar library's range; [`parse_timestamp`]
+/// refuses those too, so the two stay inverses.
 pub fn write_timestamp(time: SystemTime, out: &mut Vec<u8>) -> bool {
     let Some(datetime) = utc_datetime(time) else {
         return false;
@@ -174,6 +176,21 @@ mod tests {
         ] {
             assert_eq!(parse_timestamp(bad), None, "{}", bad.escape_ascii());
         }
+    }
+
+    #[test]
+    fn the_end_of_the_range_is_refused_both_ways() {
+        let last = parse_timestamp(b"99991230215959").unwrap();
+        let mut written = Vec::new();
+        assert!(write_timestamp(last, &mut written));
+        assert_eq!(written, b"99991230215959");
+        assert_eq!(parse_timestamp(b"99991231000000"), None);
+        let mut none = Vec::new();
+        assert!(!write_timestamp(
+            last + Duration::from_secs(3 * 3600),
+            &mut none
+        ));
+        assert!(none.is_empty());
     }
 
     #[test]

@@ -466,6 +466,15 @@ impl RawClient {
         self.reply()
     }
 
+    /// Sends EPSV and returns the port of the 229 reply.
+    fn extended_passive_port(&mut self) -> u16 {
+        let reply = self.command("EPSV");
+        ftp_proto::parse_reply(reply.as_bytes())
+            .ok()
+            .and_then(|reply| reply.extended_passive_port().ok())
+            .unwrap_or_else(|| panic!("no port in {reply}"))
+    }
+
     fn login(&mut self) {
         assert!(self.command("USER alice").starts_with("331"));
         assert!(self.command("PASS secret").starts_with("230"));
@@ -519,13 +528,7 @@ fn port_bounce_and_port_stealing_are_refused() {
         return;
     }
     server.write("secret.bin", b"do not steal");
-    let reply = client.command("EPSV");
-    let port = reply
-        .split("|||")
-        .nth(1)
-        .and_then(|rest| rest.split('|').next())
-        .and_then(|port| port.parse::<u16>().ok())
-        .unwrap_or_else(|| panic!("no port in {reply}"));
+    let port = client.extended_passive_port();
     let thief_script = format!(
         "import socket,sys\n\
          s=socket.socket(); s.bind(('127.0.0.2',0)); s.connect(('127.0.0.1',{port}))\n\
@@ -643,13 +646,7 @@ fn shutdown_lets_a_running_transfer_finish() {
     server.write("big.bin", &data);
     let mut client = RawClient::connect(&server);
     client.login();
-    let reply = client.command("EPSV");
-    let port: u16 = reply
-        .split("|||")
-        .nth(1)
-        .and_then(|rest| rest.split('|').next())
-        .and_then(|port| port.parse().ok())
-        .unwrap();
+    let port = client.extended_passive_port();
     let mut data_connection = TcpStream::connect(("127.0.0.1", port)).unwrap();
     // 125 when the data connection was accepted before RETR arrived, 150 otherwise.
     let opening = client.command("RETR big.bin");
@@ -684,13 +681,7 @@ fn an_upload_cut_off_midway_leaves_the_old_file_in_place() {
     server.write("keep.txt", b"the old content");
     let mut client = RawClient::connect(&server);
     client.login();
-    let reply = client.command("EPSV");
-    let port: u16 = reply
-        .split("|||")
-        .nth(1)
-        .and_then(|rest| rest.split('|').next())
-        .and_then(|port| port.parse().ok())
-        .unwrap();
+    let port = client.extended_passive_port();
     let mut data_connection = TcpStream::connect(("127.0.0.1", port)).unwrap();
     let opening = client.command("STOR keep.txt");
     assert!(

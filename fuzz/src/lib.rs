@@ -434,7 +434,8 @@ fn is_word(word: &[u8]) -> bool {
 /// Years 0000 to 9999, the range of `YYYYMMDDHHMMSS`.
 fn time_in_range(time: SystemTime) -> bool {
     const FIRST: i64 = -62_167_219_200; // 0000-01-01T00:00:00Z
-    const END: i64 = 253_402_300_800; // 10000-01-01T00:00:00Z
+    // jiff's last instant, 9999-12-30T22:00:00.999999999Z, bounds the calendar maths.
+    const END: i64 = 253_402_207_201;
     match time.duration_since(UNIX_EPOCH) {
         Ok(after) => after.as_secs() < END as u64,
         Err(before) => {
