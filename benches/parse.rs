@@ -171,6 +171,28 @@ fn command_group(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime
     });
 }
 
+/// Prints command parsing's throughput as a share of the line splitter's, from the best
+/// of 20 timed rounds of each, interleaved so that both see the same machine load.
+fn print_ratio(input: &[u8]) {
+    let rounds = |work: &dyn Fn() -> usize| {
+        let started = std::time::Instant::now();
+        for _ in 0..200 {
+            black_box(work());
+        }
+        started.elapsed()
+    };
+    let mut baseline = std::time::Duration::MAX;
+    let mut parser = std::time::Duration::MAX;
+    for _ in 0..20 {
+        baseline = baseline.min(rounds(&|| split_lines(black_box(input))));
+        parser = parser.min(rounds(&|| stream_commands(black_box(input))));
+    }
+    println!(
+        "command parsing runs at {:.1}% of the memchr line-splitting baseline",
+        100.0 * baseline.as_secs_f64() / parser.as_secs_f64()
+    );
+}
+
 fn commands(c: &mut Criterion) {
     let (input, count) = command_buffer();
     assert_eq!(stream_commands(&input) as u64, count);
@@ -184,6 +206,8 @@ fn commands(c: &mut Criterion) {
     } {
         assert!(item.is_ok(), "the command mix parses: {item:?}");
     }
+
+    print_ratio(&input);
 
     let mut group = c.benchmark_group("commands_bytes");
     group.throughput(Throughput::Bytes(input.len() as u64));
