@@ -10,6 +10,9 @@ RUNS=${1:-5}
 cd "$(dirname "$0")/.."
 cargo build --release --quiet --features tokio --example client
 CLIENT=$PWD/target/release/examples/client
+# suppaftp, the most used Rust FTP client, from its own bench-only crate.
+(cd benches/suppaftp-client && cargo build --release --quiet)
+SUPPAFTP=$PWD/benches/suppaftp-client/target/release/suppaftp-client
 
 WORK=$(mktemp -d /tmp/ftp-proto-bench.XXXXXX)
 VSFTPD_PID=
@@ -50,6 +53,7 @@ URL=ftp://127.0.0.1:$PORT/big.bin
 # One untimed download each warms the page cache.
 "$CLIENT" get "$URL" -o /dev/null
 curl -s -o /dev/null "$URL"
+"$SUPPAFTP" "127.0.0.1:$PORT" big.bin >/dev/null
 
 time_once() {
     python3 - "$@" <<'PY'
@@ -61,14 +65,17 @@ PY
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-OURS=$WORK/ours; CURL=$WORK/curl
-: > "$OURS"; : > "$CURL"
+OURS=$WORK/ours; CURL=$WORK/curl; SUPPA=$WORK/suppaftp
+: > "$OURS"; : > "$CURL"; : > "$SUPPA"
 for _ in $(seq "$RUNS"); do
     time_once "$CLIENT" get "$URL" -o /dev/null >> "$OURS"
     time_once curl -s -o /dev/null "$URL" >> "$CURL"
+    time_once "$SUPPAFTP" "127.0.0.1:$PORT" big.bin >> "$SUPPA"
 done
-O=$(median < "$OURS"); C=$(median < "$CURL")
+O=$(median < "$OURS"); C=$(median < "$CURL"); S=$(median < "$SUPPA")
 echo "RETR 1 GiB from vsftpd over loopback, median of $RUNS:"
 echo "  ftp-proto example client: ${O} s"
 echo "  curl:                     ${C} s"
+echo "  suppaftp (sync):          ${S} s"
 python3 -c "print(f'  ratio (ours / curl):      {$O / $C:.2f}')"
+python3 -c "print(f'  ratio (ours / suppaftp):  {$O / $S:.2f}')"
