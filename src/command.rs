@@ -13,7 +13,7 @@ use std::time::SystemTime;
 use bytes::BufMut;
 
 use crate::text::{Pathname, Text};
-use crate::verb::{ArgumentRule, Verb};
+use crate::verb::Verb;
 
 /// An FTP command, borrowed from the input where possible.
 ///
@@ -541,9 +541,7 @@ impl<'a> Command<'a> {
                 });
             }
         }
-        let required = self
-            .verb()
-            .is_some_and(|verb| verb.argument_rule() == ArgumentRule::Required);
+        let required = self.verb().is_some_and(Verb::requires_argument);
         if required && argument.is_none_or(<[u8]>::is_empty) {
             return Err(EncodeError::MissingArgument {
                 verb: String::from_utf8_lossy(verb).into_owned(),

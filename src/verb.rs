@@ -128,6 +128,19 @@ pub(crate) enum ArgumentRule {
 }
 
 impl Verb {
+    /// Whether the verb needs a non-empty argument (`RETR`, `CWD`, `USER`...): the
+    /// parser answers 501 without one and the encoder refuses to send one empty.
+    ///
+    /// ```
+    /// use ftp_proto::Verb;
+    /// assert!(Verb::Retr.requires_argument());
+    /// assert!(!Verb::List.requires_argument());
+    /// assert!(!Verb::Pass.requires_argument()); // an empty password is a password
+    /// ```
+    pub fn requires_argument(self) -> bool {
+        self.argument_rule() == ArgumentRule::Required
+    }
+
     /// What this verb's argument must be.
     pub(crate) fn argument_rule(self) -> ArgumentRule {
         use Verb::*;

@@ -395,35 +395,12 @@ fn expected_encoding(command: &Command<'_>) -> Expected {
 }
 
 /// Whether a verb that needs an argument has an empty one (the peer would answer 501).
+/// For those verbs the argument is the command's only octet-string field.
 fn required_argument_is_empty(command: &Command<'_>) -> bool {
-    match command {
-        Command::User(text)
-        | Command::Acct(text)
-        | Command::Site(text)
-        | Command::Adat(text)
-        | Command::Mic(text)
-        | Command::Conf(text)
-        | Command::Enc(text)
-        | Command::Host(text)
-        | Command::Clnt(text) => text.is_empty(),
-        Command::Cwd(path)
-        | Command::Smnt(path)
-        | Command::Retr(path)
-        | Command::Stor(path)
-        | Command::Appe(path)
-        | Command::Rnfr(path)
-        | Command::Rnto(path)
-        | Command::Dele(path)
-        | Command::Rmd(path)
-        | Command::Mkd(path)
-        | Command::Xcwd(path)
-        | Command::Xmkd(path)
-        | Command::Xrmd(path)
-        | Command::Size(path)
-        | Command::Mdtm(path)
-        | Command::Hash(path) => path.is_empty(),
-        _ => false,
-    }
+    command.verb().is_some_and(Verb::requires_argument)
+        && fields(command)
+            .first()
+            .is_some_and(|argument| argument.is_empty())
 }
 
 /// A part that must be one word: not empty, no space, no control byte.

@@ -85,6 +85,29 @@ pub use format::{
 };
 pub use mlsx::{MlsxError, parse_mlst_entry, parse_mlsx_line};
 
+/// Whether a name from a listing can be used as one local file name without leaving
+/// the directory it is created in: not empty, not `.` or `..`, and no `/`, `\` or NUL
+/// (nor, on Windows, any of `:*?"<>|`). A hostile server's `../x` or `/etc/x` fails.
+///
+/// ```
+/// use ftp_proto::listing::is_safe_file_name;
+/// assert!(is_safe_file_name(b"report 2024.pdf"));
+/// assert!(!is_safe_file_name(b".."));
+/// assert!(!is_safe_file_name(b"../etc/passwd"));
+/// assert!(!is_safe_file_name(b"dir\\file"));
+/// ```
+pub fn is_safe_file_name(name: &[u8]) -> bool {
+    !name.is_empty()
+        && name != b"."
+        && name != b".."
+        && !name.iter().any(|&byte| {
+            byte == b'/'
+                || byte == b'\\'
+                || byte == 0
+                || (cfg!(windows) && b":*?\"<>|".contains(&byte))
+        })
+}
+
 /// One file, directory or other object of a listing, whatever format it came from.
 ///
 /// Fields a format does not carry are `None` (or empty). Build one for formatting with

@@ -166,7 +166,11 @@ enum Purpose {
 
 #[derive(Debug)]
 enum TransferContentKind {
-    File { unique: bool },
+    /// A file; for uploads, `unique` is STOU and `append` is APPE.
+    File {
+        unique: bool,
+        append: bool,
+    },
     Listing(ListingFormat),
 }
 
@@ -692,26 +696,42 @@ impl Session {
             Command::Retr(path) => self.open_transfer(
                 &path,
                 Direction::Send,
-                TransferContentKind::File { unique: false },
+                TransferContentKind::File {
+                    unique: false,
+                    append: false,
+                },
             ),
             Command::Stor(path) => self.open_transfer(
                 &path,
                 Direction::Receive,
-                TransferContentKind::File { unique: false },
+                TransferContentKind::File {
+                    unique: false,
+                    append: false,
+                },
             ),
             Command::Appe(path) => {
                 if !self.config.capabilities.append {
                     return self.not_supported("APPE");
                 }
                 self.restart_offset = 0;
-                self.open_upload_append(&path)
+                self.open_transfer(
+                    &path,
+                    Direction::Receive,
+                    TransferContentKind::File {
+                        unique: false,
+                        append: true,
+                    },
+                )
             }
             Command::Stou(name) => {
                 let name = name.unwrap_or_else(|| Pathname::from("upload"));
                 self.open_transfer(
                     &name,
                     Direction::Receive,
-                    TransferContentKind::File { unique: true },
+                    TransferContentKind::File {
+                        unique: true,
+                        append: false,
+                    },
                 )
             }
             Command::List(argument) => self.listing(argument, ListingFormat::Unix),
@@ -751,12 +771,6 @@ impl Session {
             Command::Unknown { verb, .. } => self.reply(
                 ReplyCode::SYNTAX_ERROR,
                 format!("Unknown command {}.", printable(verb.as_bytes())),
-            ),
-            // Command is non-exhaustive for users; every variant of this crate is above.
-            #[allow(unreachable_patterns)]
-            _ => self.reply(
-                ReplyCode::COMMAND_NOT_IMPLEMENTED,
-                "Command not implemented.",
             ),
         }
     }
@@ -1145,25 +1159,16 @@ impl Session {
 
     fn listing(&mut self, argument: Option<Pathname<'static>>, format: ListingFormat) {
         // `ls`-style options (`LIST -la dir`) are accepted and ignored, as vsftpd does.
-        let path = argument.map(|argument| {
-            let mut bytes = argument.as_bytes();
+        let mut path = argument.unwrap_or_default();
+        if path.as_bytes().first() == Some(&b'-') {
+            let mut bytes = path.as_bytes();
             while bytes.first() == Some(&b'-') {
                 let end = bytes.iter().position(|&b| b == b' ').unwrap_or(bytes.len());
                 bytes = bytes.get(end + 1..).unwrap_or_default();
             }
-            Pathname::from(bytes.to_vec())
-        });
-        let path = path.unwrap_or_default();
+            path = Pathname::from(bytes.to_vec());
+        }
         self.open_transfer(&path, Direction::Send, TransferContentKind::Listing(format));
-    }
-
-    fn open_upload_append(&mut self, path: &Pathname<'_>) {
-        self.open_transfer_with(
-            path,
-            Direction::Receive,
-            TransferContentKind::File { unique: false },
-            true,
-        );
     }
 
     fn open_transfer(
@@ -1171,16 +1176,6 @@ impl Session {
         path: &Pathname<'_>,
         direction: Direction,
         content: TransferContentKind,
-    ) {
-        self.open_transfer_with(path, direction, content, false);
-    }
-
-    fn open_transfer_with(
-        &mut self,
-        path: &Pathname<'_>,
-        direction: Direction,
-        content: TransferContentKind,
-        append: bool,
     ) {
         let offset = std::mem::take(&mut self.restart_offset);
         if direction == Direction::Receive && !self.may_write() {
@@ -1212,10 +1207,10 @@ impl Session {
             (TransferContentKind::File { .. }, Direction::Send) => {
                 Request::OpenRead { path, offset }
             }
-            (TransferContentKind::File { unique }, Direction::Receive) => {
+            (TransferContentKind::File { unique, append }, Direction::Receive) => {
                 let mode = if *unique {
                     WriteMode::Unique
-                } else if append {
+                } else if *append {
                     WriteMode::Append
                 } else if offset > 0 {
                     if !self.config.capabilities.write_at_offset {
@@ -1261,7 +1256,13 @@ impl Session {
         };
         let mut text = match (&content, &unique_name) {
             // RFC 1123 §4.1.2.9: the bare name, which clients read to the line's end.
-            (TransferContentKind::File { unique: true }, Some(name)) => {
+            (
+                TransferContentKind::File {
+                    unique: true,
+                    append: false,
+                },
+                Some(name),
+            ) => {
                 self.reply(code, format!("FILE: {name}"));
                 return self.begin_transfer(id, direction, content, connected);
             }

@@ -44,16 +44,7 @@ pub struct TreeSummary {
 /// assert!(check_listing_name(b"/etc/passwd").is_err());
 /// ```
 pub fn check_listing_name(name: &[u8]) -> Result<()> {
-    let unsafe_name = name.is_empty()
-        || name == b"."
-        || name == b".."
-        || name.iter().any(|&byte| {
-            byte == b'/'
-                || byte == b'\\'
-                || byte == 0
-                || (cfg!(windows) && b":*?\"<>|".contains(&byte))
-        });
-    if unsafe_name {
+    if !crate::listing::is_safe_file_name(name) {
         return Err(ClientError::UnsafeName {
             name: Pathname::from(name.to_vec()),
         });
