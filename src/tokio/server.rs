@@ -9,15 +9,17 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use ::tokio::net::{TcpListener, TcpStream};
-use ::tokio::sync::{mpsc, watch};
+use ::tokio::sync::mpsc;
 use ::tokio::task::{JoinHandle, JoinSet};
-use bytes::BytesMut;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::storage::{Account, Authenticator, Lister, Storage, Upload};
 use super::stream::MaybeTls;
@@ -101,6 +103,8 @@ pub struct Server<A> {
 
 struct Shared<A> {
     config: ServerConfig,
+    /// `config.session`, shared by every session rather than copied into each.
+    session_config: Arc<server::Config>,
     authenticator: A,
     limits: Mutex<Limits>,
     next_passive_port: AtomicU16,
@@ -143,6 +147,7 @@ impl<A: Authenticator> Server<A> {
         let first_port = *config.passive_ports.start();
         Server {
             shared: Arc::new(Shared {
+                session_config: Arc::new(config.session.clone()),
                 config,
                 authenticator,
                 limits: Mutex::new(Limits::default()),
@@ -158,7 +163,7 @@ impl<A: Authenticator> Server<A> {
         listener: TcpListener,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> io::Result<()> {
-        let (stop_sender, stop) = watch::channel(false);
+        let stop = CancellationToken::new();
         let mut sessions = JoinSet::new();
         let mut session_number = 0u64;
         let mut shutdown = std::pin::pin!(shutdown);
@@ -178,8 +183,10 @@ impl<A: Authenticator> Server<A> {
                     let shared = Arc::clone(&self.shared);
                     let stop = stop.clone();
                     session_number += 1;
-                    // Every log line of a session carries its number and peer.
-                    let span = tracing::info_span!("session", id = session_number, %peer);
+                    // At debug level every log line of a session carries its number and
+                    // peer. Not at info: a span costs some 400 bytes per idle session
+                    // with the usual subscriber, and the info lines name the peer.
+                    let span = tracing::debug_span!("session", id = session_number, %peer);
                     sessions.spawn(
                         tracing::Instrument::instrument(
                             async move { admit(shared, stream, peer, stop).await },
@@ -192,7 +199,7 @@ impl<A: Authenticator> Server<A> {
             }
         }
         drop(listener);
-        let _ = stop_sender.send(true);
+        stop.cancel();
         let grace = self.shared.config.shutdown_grace;
         let drained = ::tokio::time::timeout(grace, async {
             while sessions.join_next().await.is_some() {}
@@ -210,7 +217,7 @@ async fn admit<A: Authenticator>(
     shared: Arc<Shared<A>>,
     mut stream: TcpStream,
     peer: SocketAddr,
-    stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) {
     let ip = peer.ip();
     let admitted = {
@@ -270,6 +277,109 @@ enum Internal {
     Transfer(DataEvent),
 }
 
+thread_local! {
+    /// Where plain control connections read into: one buffer per worker thread instead
+    /// of one per session, so that an idle session holds no read buffer (4 KiB each
+    /// would be 40 MiB at 10,000 sessions). Used only between an await and the next.
+    static CONTROL_SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 16 * 1024]);
+}
+
+/// What a connection's loop waits on between two drains, polled by hand rather than
+/// with `select!`: a `select!` keeps every branch's future inside the session's task
+/// (some 600 bytes of readiness, timer and channel futures per idle session), where
+/// these polls need none but the timer and the stop signal, made once.
+struct Waits {
+    /// Only a TLS stream reads into a buffer of its own (4 KiB, made on first use); a
+    /// plain one waits for readiness and reads into the worker thread's scratch buffer.
+    tls_input: Vec<u8>,
+    /// The session's next deadline, reset in place as it moves.
+    timer: Option<Pin<Box<::tokio::time::Sleep>>>,
+    /// The server's shutdown signal, until it fires.
+    stop: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+}
+
+/// Why a connection's loop woke up.
+enum Wake {
+    /// A plain control stream is readable: read it now (`Connection::read_control_input`).
+    ControlReadable,
+    /// A TLS control stream gave this many bytes, in `Waits::tls_input`.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    ControlBuffered(usize),
+    /// End of the control stream, or an error on it.
+    ControlClosed,
+    /// A message from a background task.
+    Internal(Internal),
+    /// The session's deadline passed.
+    Deadline,
+    /// The server is shutting down.
+    Stop,
+}
+
+impl Waits {
+    fn set_deadline(&mut self, deadline: Option<Instant>) {
+        match (deadline, &mut self.timer) {
+            (None, timer) => *timer = None,
+            (Some(deadline), Some(timer)) => {
+                if timer.deadline() != deadline.into() {
+                    timer.as_mut().reset(deadline.into());
+                }
+            }
+            (Some(deadline), timer) => {
+                *timer = Some(Box::pin(::tokio::time::sleep_until(deadline.into())));
+            }
+        }
+    }
+
+    fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+        stream: &mut MaybeTls,
+        internal: &mut Option<(mpsc::Sender<Internal>, mpsc::Receiver<Internal>)>,
+    ) -> Poll<Wake> {
+        if let Some(stop) = &mut self.stop {
+            if stop.as_mut().poll(cx).is_ready() {
+                self.stop = None;
+                return Poll::Ready(Wake::Stop);
+            }
+        }
+        if let Some((_, receiver)) = internal {
+            if let Poll::Ready(Some(message)) = receiver.poll_recv(cx) {
+                return Poll::Ready(Wake::Internal(message));
+            }
+        }
+        match stream {
+            MaybeTls::Plain(tcp) => match tcp.poll_read_ready(cx) {
+                Poll::Ready(Ok(())) => return Poll::Ready(Wake::ControlReadable),
+                Poll::Ready(Err(_)) => return Poll::Ready(Wake::ControlClosed),
+                Poll::Pending => {}
+            },
+            #[cfg(feature = "tls")]
+            MaybeTls::Tls(tls) => {
+                if self.tls_input.is_empty() {
+                    self.tls_input = vec![0; 4096];
+                }
+                let mut buffer = ::tokio::io::ReadBuf::new(&mut self.tls_input);
+                match Pin::new(tls).poll_read(cx, &mut buffer) {
+                    Poll::Ready(Ok(())) if buffer.filled().is_empty() => {
+                        return Poll::Ready(Wake::ControlClosed);
+                    }
+                    Poll::Ready(Ok(())) => {
+                        return Poll::Ready(Wake::ControlBuffered(buffer.filled().len()));
+                    }
+                    Poll::Ready(Err(_)) => return Poll::Ready(Wake::ControlClosed),
+                    Poll::Pending => {}
+                }
+            }
+        }
+        if let Some(timer) = &mut self.timer {
+            if timer.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Wake::Deadline);
+            }
+        }
+        Poll::Pending
+    }
+}
+
 /// A resource opened for a request, waiting for its transfer to start.
 enum Opened<S: Storage> {
     Reader(S::Reader),
@@ -283,14 +393,18 @@ struct Connection<A: Authenticator> {
     peer: SocketAddr,
     local: SocketAddr,
     account: Option<Account<A::Storage>>,
-    internal: (mpsc::Sender<Internal>, mpsc::Receiver<Internal>),
+    /// Messages from this connection's background tasks (data connections, transfers).
+    /// Made on first use: a channel's first block is a few KiB, and most idle sessions
+    /// never open a data connection.
+    internal: Option<(mpsc::Sender<Internal>, mpsc::Receiver<Internal>)>,
     accept_task: Option<JoinHandle<()>>,
     /// Counts data set-ups: a connection that a background task made for an older one
     /// (its message still in flight when the session moved on) is dropped, never used
     /// for a later transfer.
     data_generation: u64,
     data_stream: Option<TcpStream>,
-    opened: Option<(RequestId, Opened<A::Storage>)>,
+    /// Boxed: a reader or an upload is large, and an idle session has none.
+    opened: Option<Box<(RequestId, Opened<A::Storage>)>>,
     waiting_transfer: Option<Transfer>,
     running_transfer: Option<(RequestId, JoinHandle<()>)>,
     started: Instant,
@@ -304,14 +418,19 @@ struct Connection<A: Authenticator> {
 
 impl<A: Authenticator> Connection<A> {
     fn new(shared: Arc<Shared<A>>, peer: SocketAddr, local: SocketAddr) -> Connection<A> {
-        let session = Session::new(shared.config.session.clone(), peer, local, Instant::now());
+        let session = Session::new(
+            Arc::clone(&shared.session_config),
+            peer,
+            local,
+            Instant::now(),
+        );
         Connection {
             shared,
             session,
             peer,
             local,
             account: None,
-            internal: mpsc::channel(8),
+            internal: None,
             accept_task: None,
             data_generation: 0,
             data_stream: None,
@@ -358,14 +477,13 @@ impl<A: Authenticator> Connection<A> {
         None
     }
 
-    async fn run(
-        &mut self,
-        mut stream: MaybeTls,
-        mut stop: watch::Receiver<bool>,
-    ) -> io::Result<()> {
+    async fn run(&mut self, mut stream: MaybeTls, stop: CancellationToken) -> io::Result<()> {
         tracing::info!(peer = %self.peer, "session started");
-        let mut input = BytesMut::with_capacity(4096);
-        let mut watching_stop = true;
+        let mut waits = Waits {
+            tls_input: Vec::new(),
+            timer: None,
+            stop: Some(Box::pin(stop.cancelled_owned())),
+        };
         let result = loop {
             if let Err(error) = self.drain(&mut stream).await {
                 break Err(error);
@@ -381,30 +499,18 @@ impl<A: Authenticator> Connection<A> {
             if self.session.is_closed() {
                 break Ok(());
             }
-            let deadline = self.session.poll_timeout();
-            let sleep = async {
-                match deadline {
-                    Some(deadline) => ::tokio::time::sleep_until(deadline.into()).await,
-                    None => std::future::pending().await,
-                }
-            };
-            ::tokio::select! {
-                read = stream.read_buf(&mut input) => match read {
-                    Ok(0) | Err(_) => self.session.handle_control_closed(),
-                    Ok(_) => {
-                        self.session.handle_control_input(&input, Instant::now());
-                        input.clear();
-                    }
-                },
-                Some(message) = self.internal.1.recv() => self.handle_internal(message),
-                () = sleep => self.session.handle_timeout(Instant::now()),
-                changed = stop.changed(), if watching_stop => {
-                    if changed.is_err() || *stop.borrow() {
-                        self.session.handle_shutdown();
-                        // The session now closes on its own schedule.
-                        watching_stop = false;
-                    }
-                }
+            waits.set_deadline(self.session.poll_timeout());
+            let woken = std::future::poll_fn(|cx| waits.poll(cx, &mut stream, &mut self.internal));
+            match woken.await {
+                Wake::ControlReadable => self.read_control_input(&mut stream),
+                Wake::ControlBuffered(read) => self
+                    .session
+                    .handle_control_input(&waits.tls_input[..read], Instant::now()),
+                Wake::ControlClosed => self.session.handle_control_closed(),
+                Wake::Internal(message) => self.handle_internal(message),
+                Wake::Deadline => self.session.handle_timeout(Instant::now()),
+                // The session now closes on its own schedule.
+                Wake::Stop => self.session.handle_shutdown(),
             }
         };
         self.close_data();
@@ -414,6 +520,30 @@ impl<A: Authenticator> Connection<A> {
         let _ = stream.shutdown().await;
         tracing::info!(peer = %self.peer, seconds = self.started.elapsed().as_secs_f64(), "session ended");
         result
+    }
+
+    /// Reads what a plain control stream has ready into the worker thread's scratch
+    /// buffer and hands it to the session.
+    fn read_control_input(&mut self, stream: &mut MaybeTls) {
+        let Some(tcp) = stream.as_plain_mut() else {
+            return;
+        };
+        CONTROL_SCRATCH.with_borrow_mut(|scratch| match tcp.try_read(scratch) {
+            Ok(0) => self.session.handle_control_closed(),
+            Ok(read) => self
+                .session
+                .handle_control_input(&scratch[..read], Instant::now()),
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+            Err(_) => self.session.handle_control_closed(),
+        });
+    }
+
+    /// The sender for this connection's background tasks, made on first use.
+    fn internal_sender(&mut self) -> mpsc::Sender<Internal> {
+        self.internal
+            .get_or_insert_with(|| mpsc::channel(8))
+            .0
+            .clone()
     }
 
     /// Sends every pending reply and carries out every pending event, until the session
@@ -427,7 +557,7 @@ impl<A: Authenticator> Connection<A> {
             }
             while let Some(event) = self.session.poll_event() {
                 progressed = true;
-                self.handle_event(event).await;
+                Box::pin(self.handle_event(event)).await;
             }
             if !progressed {
                 return Ok(());
@@ -546,7 +676,7 @@ impl<A: Authenticator> Connection<A> {
             self.shared.config.public_address.unwrap_or(ip),
             bound.port(),
         );
-        let sender = self.internal.0.clone();
+        let sender = self.internal_sender();
         self.close_data();
         let generation = self.data_generation;
         self.accept_task = Some(::tokio::spawn(async move {
@@ -562,7 +692,7 @@ impl<A: Authenticator> Connection<A> {
     }
 
     fn connect_active(&mut self, address: SocketAddr) {
-        let sender = self.internal.0.clone();
+        let sender = self.internal_sender();
         let id = self.session_transfer_hint();
         let generation = self.data_generation;
         ::tokio::spawn(async move {
@@ -580,7 +710,7 @@ impl<A: Authenticator> Connection<A> {
     fn session_transfer_hint(&self) -> RequestId {
         self.opened
             .as_ref()
-            .map_or(RequestId(u64::MAX), |(id, _)| *id)
+            .map_or(RequestId(u64::MAX), |opened| opened.0)
     }
 
     fn start_transfer_if_ready(&mut self) {
@@ -590,16 +720,17 @@ impl<A: Authenticator> Connection<A> {
         let Some(transfer) = self.waiting_transfer.take() else {
             return;
         };
-        let Some((opened_id, opened)) = self.opened.take() else {
+        let Some(opened) = self.opened.take() else {
             return;
         };
+        let (opened_id, opened) = *opened;
         if opened_id != transfer.id {
             return;
         }
         let Some(stream) = self.data_stream.take() else {
             return;
         };
-        let sender = self.internal.0.clone();
+        let sender = self.internal_sender();
         let buffer_size = self.shared.config.buffer_size;
         let id = transfer.id;
         let data_tls = self.data_tls(transfer.tls);
@@ -669,7 +800,7 @@ impl<A: Authenticator> Connection<A> {
                 now: SystemTime::now(),
             }),
             Request::OpenListing { path, .. } => storage.list(&path).await.map(|lister| {
-                self.opened = Some((id, Opened::Listing(lister)));
+                self.opened = Some(Box::new((id, Opened::Listing(lister))));
                 Response::Opened {
                     size: None,
                     unique_name: None,
@@ -681,7 +812,7 @@ impl<A: Authenticator> Connection<A> {
                     .await
                     .map(|(reader, size)| {
                         tracing::info!(peer = %self.peer, path = %path, offset, "download");
-                        self.opened = Some((id, Opened::Reader(reader)));
+                        self.opened = Some(Box::new((id, Opened::Reader(reader))));
                         Response::Opened {
                             size,
                             unique_name: None,
@@ -694,7 +825,7 @@ impl<A: Authenticator> Connection<A> {
                     .await
                     .map(|(upload, final_path)| {
                         tracing::info!(peer = %self.peer, path = %final_path, ?mode, "upload");
-                        self.opened = Some((id, Opened::Upload(upload)));
+                        self.opened = Some(Box::new((id, Opened::Upload(upload))));
                         Response::Opened {
                             size: None,
                             unique_name: Some(final_path),
