@@ -997,6 +997,35 @@ fn tls_requirements() {
 }
 
 #[test]
+fn a_session_closed_during_the_tls_handshake_says_close_once() {
+    // Found by the server_session fuzzer (seeded from real traffic): the login
+    // deadline closed the session while AUTH TLS's handshake ran, and the handshake's
+    // failure then closed it a second time.
+    let mut server = ServerDriver::new(tls_config(), ServerDriver::default_fs());
+    server.send("AUTH TLS\r\n");
+    assert_eq!(server.codes(), [220, 234]);
+    server.advance(Duration::from_secs(3600));
+    assert!(server.session.is_closed());
+    server.session.handle_control_tls(false);
+    server.drain();
+    let closes = server
+        .actions
+        .iter()
+        .filter(|event| matches!(event, Event::Close))
+        .count();
+    assert_eq!(closes, 1);
+}
+
+#[test]
+fn the_fuzzers_double_close_input_passes_the_harness() {
+    // The minimised crash input itself, through the harness that found it.
+    ftp_proto::server::fuzz_server(&[
+        0x69, 0xff, 0x02, 0x04, 0x02, 0x00, 0x0a, b'A', b'U', b'T', b'H', b' ', b'T', b'L', b'S',
+        b'\r', b'\n', 0x02, 0x02, 0x05, 0xff, 0x7f, 0xff, 0xff, 0x20, 0x4c, 0x2f, 0x02,
+    ]);
+}
+
+#[test]
 fn pipelined_commands_are_answered_in_order() {
     let mut server = anonymous();
     let mut burst = String::new();

@@ -357,7 +357,9 @@ impl Session {
     /// [`Event::StartControlTls`], ended: `true` when it succeeded. A failure closes the
     /// session.
     pub fn handle_control_tls(&mut self, established: bool) {
-        if !matches!(self.pending, Some(Pending::ControlTlsHandshake)) {
+        // A session closed during the handshake (its login deadline passed) has said
+        // Close already, and says nothing more.
+        if self.closed || !matches!(self.pending, Some(Pending::ControlTlsHandshake)) {
             return;
         }
         self.pending = None;
