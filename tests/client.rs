@@ -961,7 +961,10 @@ fn implicit_tls_sends_no_auth_and_protects_data_after_login() {
     assert!(!client.session.is_data_protected());
     let login = client.op(|s, now| s.login("user", "secret", now));
     assert_eq!(client.sent(), "USER user\r\n");
-    assert!(client.actions().is_empty(), "no handshake: TLS already runs");
+    assert!(
+        client.actions().is_empty(),
+        "no handshake: TLS already runs"
+    );
     client.server("331 Please specify the password.\r\n230 Login successful.\r\n");
     client.server("200 PBSZ set to 0.\r\n200 PROT now Private.\r\n");
     assert!(
