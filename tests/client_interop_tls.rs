@@ -20,7 +20,7 @@ use ftp_proto::tokio::{Client, ClientConfig, ClientError, DataTlsHandshakes, Ser
 use rustls::ProtocolVersion;
 use rustls::SupportedProtocolVersion;
 use rustls::version::{TLS12, TLS13};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A client configuration for `mode` that trusts `files`' CA and offers only `versions`.
 fn tls_config(
@@ -259,6 +259,195 @@ async fn our_server_every_operation_over_tls() {
     exercise_client(&mut client, "/", server.root.path(), "epsv").await;
     assert_all_resumed(&client, 20);
     client.quit().await.unwrap();
+}
+
+// ----- The end of a protected data connection, against a scripted server -----
+
+/// How the scripted server ends a download's data connection.
+#[derive(Clone, Copy)]
+enum DataEnd {
+    /// close_notify, then the TCP close.
+    CloseNotify,
+    /// The TCP close alone, after `bytes` of the file.
+    BareClose { bytes: usize },
+}
+
+/// A one-session FTPS server (implicit TLS) that answers a login, one `RETR` or `STOR`
+/// and `QUIT`. A download ends as `end` says and is answered `final_reply`. For an
+/// upload, the task returns whether the client's data ended with close_notify (a bare
+/// TCP close reads as `UnexpectedEof`) and how many bytes came.
+async fn scripted_server(
+    files: &TlsFiles,
+    payload: Vec<u8>,
+    end: DataEnd,
+    final_reply: &'static str,
+) -> (
+    std::net::SocketAddr,
+    tokio::task::JoinHandle<Option<(bool, usize)>>,
+) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let config = ftp_proto::tokio::tls::server_config_from_pem(&files.cert, &files.key).unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut control = BufReader::new(acceptor.accept(tcp).await.unwrap());
+        control.write_all(b"220 scripted\r\n").await.unwrap();
+        let mut data_listener = None;
+        let mut upload = None;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if control.read_line(&mut line).await.unwrap() == 0 {
+                return upload;
+            }
+            let verb = line
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_ascii_uppercase();
+            let reply: String = match verb.as_str() {
+                "USER" => "331 password\r\n".into(),
+                "PASS" => "230 in\r\n".into(),
+                "PBSZ" | "PROT" | "TYPE" => "200 ok\r\n".into(),
+                "EPSV" => {
+                    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                    let port = listener.local_addr().unwrap().port();
+                    data_listener = Some(listener);
+                    format!("229 Entering Extended Passive Mode (|||{port}|)\r\n")
+                }
+                "RETR" | "STOR" => {
+                    control.write_all(b"150 go\r\n").await.unwrap();
+                    let (tcp, _) = data_listener.take().unwrap().accept().await.unwrap();
+                    let mut data = acceptor.accept(tcp).await.unwrap();
+                    if verb == "STOR" {
+                        let mut received = Vec::new();
+                        let clean = match data.read_to_end(&mut received).await {
+                            Ok(_) => true,
+                            Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+                                false
+                            }
+                            Err(error) => panic!("upload: {error}"),
+                        };
+                        upload = Some((clean, received.len()));
+                        data.shutdown().await.unwrap();
+                        "226 stored\r\n".into()
+                    } else {
+                        match end {
+                            DataEnd::CloseNotify => {
+                                data.write_all(&payload).await.unwrap();
+                                data.shutdown().await.unwrap();
+                            }
+                            DataEnd::BareClose { bytes } => {
+                                data.write_all(&payload[..bytes]).await.unwrap();
+                                data.flush().await.unwrap();
+                                let (mut tcp, _) = data.into_inner();
+                                tcp.shutdown().await.unwrap();
+                            }
+                        }
+                        final_reply.into()
+                    }
+                }
+                "QUIT" => {
+                    control.write_all(b"221 bye\r\n").await.unwrap();
+                    return upload;
+                }
+                _ => "502 not here\r\n".into(),
+            };
+            control.write_all(reply.as_bytes()).await.unwrap();
+        }
+    });
+    (address, task)
+}
+
+fn implicit_config(files: &TlsFiles) -> ClientConfig {
+    let mut config = tls_config(files, &[&TLS13], "epsv");
+    config.tls = config.tls.map(ClientTls::implicit);
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_without_close_notify_counts_only_when_226_confirms_it() {
+    let files = TlsFiles::new();
+    let data = pattern(300_000, 31);
+
+    // The whole file, a bare TCP close, and 226: the transfer is complete.
+    let (address, server) = scripted_server(
+        &files,
+        data.clone(),
+        DataEnd::BareClose { bytes: data.len() },
+        "226 ok\r\n",
+    )
+    .await;
+    let mut client = Client::connect(address, implicit_config(&files))
+        .await
+        .unwrap();
+    client.login("u", "p").await.unwrap();
+    let mut received = Vec::new();
+    client
+        .download_to("f", &mut received)
+        .await
+        .expect("confirmed by 226");
+    assert!(received == data);
+    client.quit().await.unwrap();
+    server.await.unwrap();
+
+    // Part of the file, a bare TCP close (a forged FIN looks the same), and 426: the
+    // download fails, whatever the data connection said.
+    let (address, server) = scripted_server(
+        &files,
+        data.clone(),
+        DataEnd::BareClose { bytes: 100_000 },
+        "426 cut\r\n",
+    )
+    .await;
+    let mut client = Client::connect(address, implicit_config(&files))
+        .await
+        .unwrap();
+    client.login("u", "p").await.unwrap();
+    let mut received = Vec::new();
+    let error = client.download_to("f", &mut received).await.unwrap_err();
+    assert!(
+        error
+            .reply()
+            .is_some_and(|reply| reply.code().as_u16() == 426),
+        "{error}"
+    );
+    client.quit().await.unwrap();
+    server.await.unwrap();
+
+    // close_notify and 226: the ordinary case.
+    let (address, server) =
+        scripted_server(&files, data.clone(), DataEnd::CloseNotify, "226 ok\r\n").await;
+    let mut client = Client::connect(address, implicit_config(&files))
+        .await
+        .unwrap();
+    client.login("u", "p").await.unwrap();
+    let mut download = client.get("f").await.unwrap();
+    let mut received = Vec::new();
+    download.read_to_end(&mut received).await.unwrap();
+    download.finish().await.unwrap();
+    assert!(received == data);
+    client.quit().await.unwrap();
+    server.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_ends_with_close_notify() {
+    let files = TlsFiles::new();
+    let data = pattern(250_000, 32);
+    let (address, server) =
+        scripted_server(&files, Vec::new(), DataEnd::CloseNotify, "226 ok\r\n").await;
+    let mut client = Client::connect(address, implicit_config(&files))
+        .await
+        .unwrap();
+    client.login("u", "p").await.unwrap();
+    let mut upload = client.put("f").await.unwrap();
+    upload.write_all(&data).await.unwrap();
+    upload.finish().await.unwrap();
+    client.quit().await.unwrap();
+    assert_eq!(server.await.unwrap(), Some((true, data.len())));
 }
 
 // ----- Certificates -----
