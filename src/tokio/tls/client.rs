@@ -26,11 +26,12 @@ use crate::tokio::stream::MaybeTls;
 /// TLS, and the name the server's certificate must carry. Set it as
 /// [`ClientConfig::tls`](crate::tokio::ClientConfig::tls).
 ///
-/// ```
+/// ```no_run
 /// use ftp_proto::tokio::tls::ClientTls;
 ///
 /// # fn main() -> std::io::Result<()> {
-/// // Explicit TLS (AUTH TLS on port 21), the system's trusted roots, TLS 1.2 or 1.3.
+/// // Explicit TLS (AUTH TLS on port 21), the system's trusted roots (building fails if
+/// // the system has none), TLS 1.2 or 1.3.
 /// let tls = ClientTls::builder().build()?.with_server_name("ftp.example.org")?;
 /// assert!(!tls.is_implicit());
 ///
