@@ -512,6 +512,31 @@ async fn an_untrusted_certificate_fails_with_a_certificate_error() {
     client.quit().await.unwrap();
 }
 
+#[test]
+fn bad_tls_settings_are_reported_when_built() {
+    let dir = TempDir::new("tls-settings");
+    let empty = dir.join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    let error = ClientTls::builder().ca_file(&empty).unwrap_err();
+    assert!(error.to_string().contains("no certificate"), "{error}");
+    assert!(
+        ClientTls::builder()
+            .ca_file(dir.join("missing.pem"))
+            .is_err()
+    );
+    assert!(ClientTls::builder().protocol_versions(&[]).build().is_err());
+    let tls = ClientTls::builder()
+        .insecure_accept_any_certificate()
+        .build()
+        .unwrap();
+    assert!(tls.clone().with_server_name("not a host name!").is_err());
+    let named = tls.with_server_name("127.0.0.1").unwrap();
+    assert!(matches!(
+        named.server_name(),
+        Some(rustls::pki_types::ServerName::IpAddress(_))
+    ));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_certificate_for_another_name_is_refused() {
     let files = TlsFiles::new();
