@@ -4,7 +4,13 @@
 //! ```text
 //! cargo run --example client --features tokio -- ls ftp://127.0.0.1:2121/
 //! cargo run --example client --features tokio -- get ftp://alice:secret@127.0.0.1:2121/a.txt -o a.txt
+//! cargo run --example client --features tls -- --tls --ca ca.pem ls ftp://127.0.0.1:2121/
+//! cargo run --example client --features tls -- --ca ca.pem get ftps://127.0.0.1:9900/a.txt
 //! ```
+//!
+//! FTPS needs feature `tls`: `--tls` for explicit TLS (AUTH TLS), `ftps://` URLs for
+//! implicit TLS (default port 990). The server's certificate is checked against the
+//! system's roots, or against `--ca PEM`; `--insecure` checks nothing (tests only).
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -32,13 +38,16 @@ Commands:
 
 URLs: ftp://[user[:password]@]host[:port]/path, percent-encoded as curl reads them;
 anonymous login without a user. The path is relative to the login directory; start it
-with // (or %2F) for an absolute path. ftps:// is implicit TLS.
+with // (or %2F) for an absolute path. ftps:// is implicit TLS (default port 990).
 
 Options:
   --active             active mode (the server connects back) instead of passive
-  --tls                explicit TLS (AUTH TLS)
-  --insecure           do not verify the server's TLS certificate
-  --ca PEM             trust the certificates in this PEM file
+  --tls                explicit TLS (AUTH TLS before login, then PROT P); needs a
+                       build with --features tls
+  --ca PEM             with --tls or ftps://: trust the certificates in this PEM file
+                       instead of the system's roots
+  --insecure           with --tls or ftps://: accept any certificate (for tests
+                       only: anyone on the path can read and change everything)
   -o FILE              where get writes (- for stdout)
   -h, --help           print this help";
 
@@ -268,16 +277,18 @@ async fn run(options: Options) -> Result<(), String> {
         &options.arguments[0]
     };
     let url = parse_url(url_text)?;
-    if url.implicit_tls || options.tls || options.insecure || options.ca.is_some() {
-        return Err("FTPS (--tls, --insecure, --ca, ftps://) is not supported yet".into());
-    }
     let mut config = ClientConfig::default();
     if options.active {
         config.session.data_connection_mode = DataConnectionMode::Active;
     }
+    if url.implicit_tls || options.tls {
+        configure_tls(&mut config, &url, &options)?;
+    } else if options.insecure || options.ca.is_some() {
+        return Err("--ca and --insecure apply to --tls or ftps:// URLs".into());
+    }
     let mut client = Client::connect((url.host.as_str(), url.port), config)
         .await
-        .map_err(|e| format!("{}:{}: {e}", url.host, url.port))?;
+        .map_err(|e| format!("{}:{}: {e}{}", url.host, url.port, hint(&e)))?;
     let user = url.user.clone().unwrap_or_else(|| b"anonymous".to_vec());
     let password = url
         .password
@@ -288,7 +299,7 @@ async fn run(options: Options) -> Result<(), String> {
     client
         .login(&user, &password)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("{e}{}", hint(&e)))?;
     let path = Pathname::from(url.path.clone());
     let result = match options.command.as_str() {
         "ls" => list(&mut client, &url.path).await,
@@ -308,6 +319,48 @@ async fn run(options: Options) -> Result<(), String> {
     };
     let _ = client.quit().await;
     result
+}
+
+#[cfg(feature = "tls")]
+fn configure_tls(config: &mut ClientConfig, url: &Url, options: &Options) -> Result<(), String> {
+    use ftp_proto::tokio::tls::ClientTls;
+    let mut builder = ClientTls::builder();
+    match (options.insecure, &options.ca) {
+        (true, Some(_)) => return Err("--insecure and --ca exclude each other".into()),
+        (true, None) => builder = builder.insecure_accept_any_certificate(),
+        (false, Some(ca)) => {
+            builder = builder
+                .ca_file(ca)
+                .map_err(|e| format!("--ca {}: {e}", ca.display()))?
+        }
+        (false, None) => {}
+    }
+    let tls = builder
+        .build()
+        .and_then(|tls| tls.with_server_name(&url.host))
+        .map_err(|e| format!("TLS: {e}"))?;
+    config.tls = Some(if url.implicit_tls {
+        tls.implicit()
+    } else {
+        tls
+    });
+    Ok(())
+}
+
+#[cfg(not(feature = "tls"))]
+fn configure_tls(_: &mut ClientConfig, _: &Url, _: &Options) -> Result<(), String> {
+    Err("this build has no TLS (--tls, ftps://): rebuild with --features tls".into())
+}
+
+/// A hint after a certificate error (from connecting with implicit TLS, or from login
+/// with explicit TLS).
+fn hint(error: &ftp_proto::tokio::ClientError) -> &'static str {
+    #[cfg(feature = "tls")]
+    if let Some(rustls::Error::InvalidCertificate(_)) = error.tls_error() {
+        return " (trust the server's CA with --ca PEM)";
+    }
+    let _ = error;
+    ""
 }
 
 async fn list(client: &mut Client<TcpStream>, path: &[u8]) -> Result<(), String> {

@@ -58,7 +58,7 @@
 //! |---|---|
 //! | (none) | the sans-IO core |
 //! | `tokio` | [`codec`]: `tokio_util` codecs for both ends of a control connection |
-//! | `tls` | FTPS with rustls for the tokio server |
+//! | `tls` | FTPS with rustls for the tokio server and client ([`tokio::tls`]) |
 //!
 //! ## Wire rules this crate follows
 //!

@@ -953,6 +953,33 @@ fn explicit_tls_login_and_protected_data() {
 }
 
 #[test]
+fn implicit_tls_sends_no_auth_and_protects_data_after_login() {
+    let mut config = Config::default();
+    config.implicit_tls = true;
+    let mut client = Client::greeted(config);
+    assert!(client.session.is_control_secure());
+    assert!(!client.session.is_data_protected());
+    let login = client.op(|s, now| s.login("user", "secret", now));
+    assert_eq!(client.sent(), "USER user\r\n");
+    assert!(
+        client.actions().is_empty(),
+        "no handshake: TLS already runs"
+    );
+    client.server("331 Please specify the password.\r\n230 Login successful.\r\n");
+    client.server("200 PBSZ set to 0.\r\n200 PROT now Private.\r\n");
+    assert!(
+        matches!(client.completed(login), Ok(Output::LoggedIn(reply)) if reply.code().as_u16() == 230)
+    );
+    assert_eq!(client.sent(), "PASS secret\r\nPBSZ 0\r\nPROT P\r\n");
+    assert!(client.session.is_data_protected());
+    let list = client.op(|s, now| s.list(None, now));
+    client.server("200 ok\r\n229 ok (|||5000|)\r\n");
+    client.actions();
+    client.data_connected(list);
+    assert_eq!(client.actions(), vec![Action::StartDataTls { id: list }]);
+}
+
+#[test]
 fn tls_refused_means_no_password_in_clear() {
     let mut config = Config::default();
     config.tls = true;

@@ -4,35 +4,17 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
 
-use common::peers::{TempDir, TestServer, pattern, peer_available, run, run_ok};
+use common::peers::{TempDir, TestServer, TlsFiles, pattern, peer_available, run, run_ok};
 use ftp_proto::tokio::ServerConfig;
 
 /// A self-signed certificate for 127.0.0.1 and localhost, in PEM files.
-struct Certificate {
-    _dir: TempDir,
-    cert: PathBuf,
-    key: PathBuf,
+fn certificate() -> TlsFiles {
+    TlsFiles::self_signed()
 }
 
-fn certificate() -> Certificate {
-    let certified =
-        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
-    let dir = TempDir::new("tls");
-    let cert = dir.join("cert.pem");
-    let key = dir.join("key.pem");
-    std::fs::write(&cert, certified.cert.pem()).unwrap();
-    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
-    Certificate {
-        _dir: dir,
-        cert,
-        key,
-    }
-}
-
-fn tls_server(certificate: &Certificate, configure: impl FnOnce(&mut ServerConfig)) -> TestServer {
+fn tls_server(certificate: &TlsFiles, configure: impl FnOnce(&mut ServerConfig)) -> TestServer {
     let mut config = ServerConfig::default();
     config.tls = Some(
         ftp_proto::tokio::tls::server_config_from_pem(&certificate.cert, &certificate.key).unwrap(),
@@ -41,7 +23,7 @@ fn tls_server(certificate: &Certificate, configure: impl FnOnce(&mut ServerConfi
     TestServer::start_with(config)
 }
 
-fn curl(certificate: &Certificate) -> Command {
+fn curl(certificate: &TlsFiles) -> Command {
     let mut command = Command::new("curl");
     command.args([
         "--silent",

@@ -42,6 +42,13 @@ pub struct Config {
     /// connections with `PBSZ 0` and `PROT P` (default `false`). With it, credentials
     /// are never sent in clear: a server that refuses `AUTH TLS` fails the login.
     pub tls: bool,
+    /// The control connection is protected from its first byte (implicit FTPS, `ftps://`,
+    /// usually port 990): the adapter ran the TLS handshake before the greeting
+    /// (default `false`). The session then sends no `AUTH TLS`, reports
+    /// [`is_control_secure`](super::Session::is_control_secure) from the start, and
+    /// protects data connections with `PBSZ 0` and `PROT P` after login, as with
+    /// [`tls`](Self::tls).
+    pub implicit_tls: bool,
     /// Send `OPTS UTF8 ON` after `FEAT` when the server advertises `UTF8` (default `true`).
     pub utf8: bool,
     /// The representation type for file transfers (default `TYPE I`, bytes as they are).
@@ -75,6 +82,7 @@ impl Default for Config {
             prefer_extended_passive: true,
             data_connection_mode: DataConnectionMode::Passive,
             tls: false,
+            implicit_tls: false,
             utf8: true,
             file_type: RepresentationType::Image,
             max_reply_line_length: crate::parse::DEFAULT_MAX_LINE_LENGTH,

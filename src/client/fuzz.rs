@@ -23,6 +23,7 @@ pub fn fuzz_client(data: &[u8]) {
     let defaults = Config::default();
     let config = Config {
         tls: flags & 1 != 0,
+        implicit_tls: flags & 64 != 0,
         data_connection_mode: if flags & 2 != 0 {
             DataConnectionMode::Active
         } else {

@@ -153,6 +153,7 @@ impl Session {
     /// may be asked for at once; they are sent after the greeting.
     pub fn new(config: Config, peer: SocketAddr, now: Instant) -> Session {
         let parser = ReplyParser::with_limits(config.max_reply_line_length, config.max_reply_lines);
+        let control_tls = config.implicit_tls;
         let mut session = Session {
             core: Core {
                 config,
@@ -166,7 +167,7 @@ impl Session {
                 next_id: 1,
                 features: None,
                 extended_passive_refused: false,
-                control_tls: false,
+                control_tls,
                 awaiting_control_tls: false,
                 data_protected: false,
                 logged_in: false,
@@ -415,7 +416,8 @@ impl Session {
     /// Logs in: `USER`, then `PASS` if asked (331). Yields [`Output::LoggedIn`].
     ///
     /// With [`Config::tls`], `AUTH TLS` comes first (and the login fails rather than
-    /// send the password in clear), and `PBSZ 0`, `PROT P` follow.
+    /// send the password in clear), and `PBSZ 0`, `PROT P` follow. With
+    /// [`Config::implicit_tls`], only `PBSZ 0` and `PROT P` follow.
     pub fn login<'a>(
         &mut self,
         user: impl Into<Text<'a>>,

@@ -8,6 +8,13 @@
 //! EPSV/PASV fallback, which reply means what and every deadline on the control
 //! connection are the session's.
 //!
+//! With feature `tls` and [`ClientConfig::tls`] set, the client speaks FTPS (RFC 4217):
+//! explicit (`AUTH TLS` before login, then `PBSZ 0` and `PROT P`, all sent by the
+//! session) or implicit (TLS from the first byte). The adapter only runs the handshakes
+//! the session asks for; every data connection offers the control connection's TLS
+//! session for resumption. The [`tls`](super::tls) module says what is sent and accepted
+//! at the end of a protected data connection.
+//!
 //! File bytes do not pass through the session: [`DownloadStream`] and [`UploadStream`] hand the
 //! data connection to the caller as an `AsyncRead`/`AsyncWrite`, and report its end (or
 //! its failure) back to the session. A transfer dropped midway is aborted (`ABOR`) before
@@ -47,6 +54,9 @@ use std::time::{Duration, Instant, SystemTime};
 use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use ::tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 
+use super::stream::{ControlStream, MaybeTls};
+#[cfg(feature = "tls")]
+use super::tls::{ClientTls, TlsConnection};
 use crate::client::{self, Action, Event, Features, OperationId, Output, Session, TransferKind};
 use crate::listing::{self, Entry, EntryKind, ListLine};
 use crate::reply::Reply;
@@ -74,6 +84,12 @@ pub struct ClientConfig {
     /// The address to listen on in active mode; default: the control connection's
     /// local address (known after [`Client::connect`]), else any address.
     pub active_address: Option<IpAddr>,
+    /// FTPS (feature `tls`): whom to trust, explicit or implicit TLS. When set, the
+    /// client sets the session's [`tls`](client::Config::tls) (explicit) or
+    /// [`implicit_tls`](client::Config::implicit_tls) to match; without it, asking the
+    /// session for TLS is refused with [`ClientError::TlsNotConfigured`].
+    #[cfg(feature = "tls")]
+    pub tls: Option<ClientTls>,
 }
 
 impl Default for ClientConfig {
@@ -84,6 +100,8 @@ impl Default for ClientConfig {
             data_timeout: Duration::from_secs(60),
             buffer_size: 256 * 1024,
             active_address: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -123,9 +141,21 @@ pub enum ClientError {
     /// A command line given to [`Client::raw`] could not be read.
     #[error("invalid command: {0}")]
     InvalidCommand(#[from] crate::CommandError),
-    /// The feature is not built into this adapter yet (FTPS).
-    #[error("{0} is not supported yet")]
-    Unsupported(&'static str),
+    /// FTPS was asked for ([`client::Config::tls`] or
+    /// [`client::Config::implicit_tls`]) without a TLS configuration
+    /// (`ClientConfig::tls`, feature `tls`).
+    #[error("FTPS needs a TLS configuration (ClientConfig::tls, feature `tls`)")]
+    TlsNotConfigured,
+    /// A TLS handshake failed, or TLS broke on the control connection: an untrusted
+    /// or mismatched certificate, no common version or cipher suite, a server that
+    /// does not speak TLS. [`ClientError::tls_error`] gives the rustls error.
+    #[error("TLS on the {connection} connection failed: {source}")]
+    Tls {
+        /// `"control"` or `"data"`.
+        connection: &'static str,
+        /// The error, wrapping a `rustls::Error` when rustls found the fault.
+        source: io::Error,
+    },
     /// The server's reply was successful but not of the kind the operation needs.
     #[error("unexpected result for {0}")]
     UnexpectedOutput(&'static str),
@@ -154,6 +184,18 @@ impl ClientError {
         }
     }
 
+    /// The rustls error behind a failed handshake (feature `tls`), such as
+    /// `rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)` for a
+    /// certificate no trusted root signed.
+    #[cfg(feature = "tls")]
+    pub fn tls_error(&self) -> Option<&rustls::Error> {
+        let source = match self {
+            ClientError::Tls { source, .. } | ClientError::Io { source, .. } => source,
+            _ => return None,
+        };
+        source.get_ref()?.downcast_ref::<rustls::Error>()
+    }
+
     /// An `io::Error` carrying this error's message, for `AsyncRead`/`AsyncWrite`.
     pub(crate) fn to_io(&self) -> io::Error {
         match self {
@@ -180,7 +222,10 @@ struct DataSlot {
 enum DataState {
     Connecting(Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>),
     Listening(TcpListener),
-    Open(TcpStream),
+    /// The TLS handshake runs (`PROT P`).
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    Securing(Pin<Box<dyn Future<Output = io::Result<MaybeTls>> + Send>>),
+    Open(MaybeTls),
 }
 
 /// A transfer whose [`DownloadStream`] or [`UploadStream`] went away before its end: the next
@@ -202,7 +247,18 @@ enum Input {
 enum DataReady {
     Connected(TcpStream),
     Accepted(TcpStream),
+    Secured(MaybeTls),
     Bytes(usize),
+}
+
+/// How the data connections' TLS handshakes went in one session (feature `tls`): a
+/// server that insists on session reuse refuses every full handshake.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DataTlsHandshakes {
+    /// Handshakes that resumed the control connection's TLS session.
+    pub resumed: u64,
+    /// Handshakes that did not (a full handshake).
+    pub full: u64,
 }
 
 /// An FTP client over a control stream `S` (a `TcpStream` from [`Client::connect`], or
@@ -214,7 +270,7 @@ enum DataReady {
 /// ([`get`](Self::get), [`put`](Self::put)...) return a handle that borrows the client
 /// until the transfer ends.
 pub struct Client<S> {
-    control: S,
+    control: ControlStream<S>,
     session: Session,
     config: ClientConfig,
     local: Option<SocketAddr>,
@@ -230,6 +286,14 @@ pub struct Client<S> {
     listing: Vec<u8>,
     orphan: Option<Orphan>,
     greeting: Option<Reply<'static>>,
+    /// The session asked for TLS on the control connection (after 234).
+    upgrade_control: bool,
+    /// This control connection's TLS state, shared with its data connections.
+    #[cfg(feature = "tls")]
+    tls: Option<TlsConnection>,
+    data_tls: DataTlsHandshakes,
+    /// Why the last data connection's TLS handshake failed, for the transfer's error.
+    data_tls_failure: Option<(OperationId, io::Error)>,
 }
 
 impl<S> std::fmt::Debug for Client<S> {
@@ -243,8 +307,11 @@ impl<S> std::fmt::Debug for Client<S> {
 }
 
 impl Client<TcpStream> {
-    /// Connects to `address` (within [`ClientConfig::connect_timeout`]) and waits for
-    /// the greeting.
+    /// Connects to `address` (within [`ClientConfig::connect_timeout`]), runs the TLS
+    /// handshake first with implicit TLS, and waits for the greeting.
+    ///
+    /// With TLS, the server's certificate is checked against the name set with
+    /// [`ClientTls::with_server_name`], else against the IP address connected to.
     pub async fn connect(address: impl ToSocketAddrs, config: ClientConfig) -> Result<Self> {
         let timeout = config.connect_timeout;
         let stream = ::tokio::time::timeout(timeout, TcpStream::connect(address))
@@ -261,26 +328,41 @@ impl Client<TcpStream> {
         let local = stream.local_addr().ok();
         let mut client = Client::build(stream, peer, config)?;
         client.local = local;
-        client.wait_for_greeting().await?;
+        client.start().await?;
         Ok(client)
     }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     /// A client over an open control stream to `peer` (the address passive data
-    /// connections go to); waits for the server's greeting.
+    /// connections go to); runs the TLS handshake first with implicit TLS, and waits
+    /// for the server's greeting.
     pub async fn new(control: S, peer: SocketAddr, config: ClientConfig) -> Result<Self> {
         let mut client = Client::build(control, peer, config)?;
-        client.wait_for_greeting().await?;
+        client.start().await?;
         Ok(client)
     }
 
-    fn build(control: S, peer: SocketAddr, config: ClientConfig) -> Result<Self> {
-        if config.session.tls {
-            return Err(ClientError::Unsupported("FTPS (TLS)"));
+    #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
+    fn build(control: S, peer: SocketAddr, mut config: ClientConfig) -> Result<Self> {
+        #[cfg(feature = "tls")]
+        let tls = match &config.tls {
+            Some(tls) => {
+                config.session.implicit_tls = tls.is_implicit();
+                config.session.tls = !tls.is_implicit();
+                Some(tls.connection(peer.ip()))
+            }
+            None => None,
+        };
+        #[cfg(feature = "tls")]
+        let wants_tls = tls.is_none();
+        #[cfg(not(feature = "tls"))]
+        let wants_tls = true;
+        if wants_tls && (config.session.tls || config.session.implicit_tls) {
+            return Err(ClientError::TlsNotConfigured);
         }
         Ok(Client {
-            control,
+            control: ControlStream::Plain(control),
             session: Session::new(config.session.clone(), peer, Instant::now()),
             config,
             local: None,
@@ -293,7 +375,52 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
             listing: Vec::new(),
             orphan: None,
             greeting: None,
+            upgrade_control: false,
+            #[cfg(feature = "tls")]
+            tls,
+            data_tls: DataTlsHandshakes::default(),
+            data_tls_failure: None,
         })
+    }
+
+    /// Implicit TLS's handshake, then the greeting.
+    async fn start(&mut self) -> Result<()> {
+        if self.config.session.implicit_tls {
+            let timeout = self.config.connect_timeout;
+            ::tokio::time::timeout(timeout, self.secure_control())
+                .await
+                .map_err(|_| ClientError::Timeout {
+                    waiting_for: "the control connection's TLS handshake",
+                    after: timeout,
+                })??;
+        }
+        self.wait_for_greeting().await
+    }
+
+    /// Runs the client side of the control connection's TLS handshake.
+    async fn secure_control(&mut self) -> Result<()> {
+        #[cfg(feature = "tls")]
+        if let (Some(tls), ControlStream::Plain(_)) = (&self.tls, &self.control) {
+            let ControlStream::Plain(plain) =
+                std::mem::replace(&mut self.control, ControlStream::Gone)
+            else {
+                unreachable!("matched above");
+            };
+            let secured = tls
+                .connect_control(plain)
+                .await
+                .map_err(|source| ClientError::Tls {
+                    connection: "control",
+                    source,
+                })?;
+            tracing::debug!(
+                version = ?secured.get_ref().1.protocol_version(),
+                "control connection secured"
+            );
+            self.control = ControlStream::Tls(Box::new(secured));
+            return Ok(());
+        }
+        Err(ClientError::TlsNotConfigured)
     }
 
     async fn wait_for_greeting(&mut self) -> Result<()> {
@@ -333,6 +460,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     /// Whether the session is over (after `QUIT` or a fatal error).
     pub fn is_closed(&self) -> bool {
         self.session.error().is_some()
+    }
+
+    /// The TLS version the control connection runs (feature `tls`), once it runs TLS.
+    #[cfg(feature = "tls")]
+    pub fn tls_version(&self) -> Option<rustls::ProtocolVersion> {
+        match &self.control {
+            ControlStream::Tls(stream) => stream.get_ref().1.protocol_version(),
+            _ => None,
+        }
+    }
+
+    /// How many data connections' TLS handshakes resumed the control connection's
+    /// session, and how many did not, so far in this session.
+    pub fn data_tls_handshakes(&self) -> DataTlsHandshakes {
+        self.data_tls
     }
 
     // ----- Operations -----
@@ -702,7 +844,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
 
     /// Drives the session until transfer `id` has its data connection open and the
     /// server's `1yz`, then takes the data connection out of the run loop.
-    async fn open_transfer(&mut self, id: OperationId) -> Result<(TcpStream, Option<u64>)> {
+    async fn open_transfer(&mut self, id: OperationId) -> Result<(MaybeTls, Option<u64>)> {
         self.orphan = Some(Orphan { id, abort: true });
         let opened = self
             .run_until(|client| {
@@ -758,8 +900,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
             self.orphan = None;
         }
         self.started.remove(&id);
+        let failure = self
+            .data_tls_failure
+            .take_if(|(failed, _)| *failed == id)
+            .map(|(_, source)| source);
         match self.results.remove(&id) {
-            Some(result) => Ok(result?),
+            Some(Ok(output)) => Ok(output),
+            // The session only knows the data connection failed; say why.
+            Some(Err(client::Error::DataConnectionFailed { .. })) if failure.is_some() => {
+                Err(ClientError::Tls {
+                    connection: "data",
+                    source: failure.unwrap_or_else(|| unreachable!()),
+                })
+            }
+            Some(Err(error)) => Err(error.into()),
             None => Err(ClientError::UnexpectedOutput("operation")),
         }
     }
@@ -777,6 +931,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         loop {
             self.pump()?;
             self.flush().await?;
+            if std::mem::take(&mut self.upgrade_control) {
+                self.upgrade_control_stream().await?;
+                continue;
+            }
             if done(self) {
                 return Ok(());
             }
@@ -794,6 +952,40 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
                 }
                 Input::Timeout => self.session.handle_timeout(now),
                 Input::Data(ready) => self.on_data(ready, now),
+            }
+        }
+    }
+
+    /// Runs the control connection's handshake after `234`, within the session's
+    /// deadline. A failed handshake ends the session: the connection is unusable.
+    async fn upgrade_control_stream(&mut self) -> Result<()> {
+        let deadline = self.session.poll_timeout();
+        let handshake = self.secure_control();
+        let secured = match deadline {
+            Some(deadline) => ::tokio::time::timeout_at(deadline.into(), handshake)
+                .await
+                .ok(),
+            None => Some(handshake.await),
+        };
+        let now = Instant::now();
+        match secured {
+            Some(Ok(())) => {
+                self.session.handle_control_tls_established(now);
+                Ok(())
+            }
+            Some(Err(error)) => {
+                self.control = ControlStream::Gone;
+                self.control_open = false;
+                self.session.handle_control_closed(now);
+                self.pump()?;
+                Err(error)
+            }
+            // The session's own deadline passed: it reports the timeout.
+            None => {
+                self.control = ControlStream::Gone;
+                self.control_open = false;
+                self.session.handle_timeout(now);
+                Ok(())
             }
         }
     }
@@ -903,14 +1095,43 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
                     self.data = None;
                 }
             }
-            Action::StartControlTls | Action::StartDataTls { .. } => {
-                return Err(ClientError::Unsupported("FTPS (TLS)"));
-            }
+            // The 234 reply is read; the handshake runs before anything else is sent.
+            Action::StartControlTls => self.upgrade_control = true,
+            Action::StartDataTls { id } => self.secure_data(id, now),
             Action::CloseControl => {
                 self.control_open = false;
             }
         }
         Ok(())
+    }
+
+    /// Starts the TLS handshake on transfer `id`'s open data connection.
+    fn secure_data(&mut self, id: OperationId, now: Instant) {
+        let Some(slot) = self.data.take_if(|slot| slot.id == id) else {
+            return;
+        };
+        #[cfg(feature = "tls")]
+        if let (Some(tls), DataState::Open(MaybeTls::Plain(tcp))) = (&self.tls, slot.state) {
+            let timeout = self.config.data_timeout;
+            let handshake = tls.connect_data(tcp);
+            let handshake = async move {
+                ::tokio::time::timeout(timeout, handshake)
+                    .await
+                    .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
+            };
+            self.data = Some(DataSlot {
+                id,
+                kind: slot.kind,
+                state: DataState::Securing(Box::pin(handshake)),
+            });
+            return;
+        }
+        // No TLS configuration (the session cannot ask without one), or no open
+        // connection: the transfer cannot be protected.
+        #[cfg(not(feature = "tls"))]
+        drop(slot);
+        self.session
+            .handle_data_failed(id, io::ErrorKind::Unsupported, now);
     }
 
     fn start_data(&mut self, id: OperationId, kind: TransferKind, state: DataState) {
@@ -985,13 +1206,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         let id = slot.id;
         match ready {
             Ok(DataReady::Connected(stream)) => {
-                slot.state = DataState::Open(stream);
+                slot.state = DataState::Open(MaybeTls::Plain(stream));
                 self.session.handle_data_connected(id, now);
             }
             Ok(DataReady::Accepted(stream)) => {
                 let _ = stream.set_nodelay(true);
-                slot.state = DataState::Open(stream);
+                slot.state = DataState::Open(MaybeTls::Plain(stream));
                 self.session.handle_data_connected(id, now);
+            }
+            Ok(DataReady::Secured(stream)) => {
+                if stream.resumed() {
+                    self.data_tls.resumed += 1;
+                } else {
+                    self.data_tls.full += 1;
+                }
+                slot.state = DataState::Open(stream);
+                self.session.handle_data_tls_established(id, now);
             }
             Ok(DataReady::Bytes(0)) => {
                 self.data = None;
@@ -1002,11 +1232,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
                 self.listing.clear();
             }
             Err(error) => {
+                let securing = matches!(slot.state, DataState::Securing(_));
                 self.data = None;
-                self.session.handle_data_failed(id, error.kind(), now);
+                let kind = error.kind();
+                if securing {
+                    tracing::debug!(%error, "data connection's TLS handshake failed");
+                    // Kept when TLS itself found the fault (a certificate, say); a
+                    // connection the server dropped is better told by its reply.
+                    if tls_fault(&error) {
+                        self.data_tls_failure = Some((id, error));
+                    }
+                }
+                self.session.handle_data_failed(id, kind, now);
             }
         }
     }
+}
+
+/// Whether an I/O error carries an error of rustls (a TLS fault rather than a socket's).
+fn tls_fault(error: &io::Error) -> bool {
+    #[cfg(feature = "tls")]
+    if error
+        .get_ref()
+        .is_some_and(|inner| inner.is::<rustls::Error>())
+    {
+        return true;
+    }
+    let _ = error;
+    false
 }
 
 /// Waits for the data slot's next event: connected, accepted (from the control
@@ -1029,9 +1282,17 @@ async fn data_ready(
             }
             tracing::warn!(%from, "data connection from a stranger refused");
         },
+        DataState::Securing(handshake) => handshake.as_mut().await.map(DataReady::Secured),
         DataState::Open(stream) => {
             listing.reserve(64 * 1024);
-            stream.read_buf(listing).await.map(DataReady::Bytes)
+            match stream.read_buf(listing).await {
+                // The server closed without close_notify: the end of the listing, which
+                // only the final reply on the protected control connection confirms.
+                Err(error) if error.kind() == io::ErrorKind::UnexpectedEof && stream.is_tls() => {
+                    Ok(DataReady::Bytes(0))
+                }
+                read => read.map(DataReady::Bytes),
+            }
         }
     }
 }

@@ -18,8 +18,8 @@ pub mod tls;
 
 pub use auth::StaticUsers;
 pub use client::{
-    Client, ClientConfig, ClientError, DownloadStream, Progress, TreeSummary, UploadStream,
-    check_listing_name,
+    Client, ClientConfig, ClientError, DataTlsHandshakes, DownloadStream, Progress, TreeSummary,
+    UploadStream, check_listing_name,
 };
 pub use local::{LocalFs, LocalLister, LocalUpload};
 pub use server::{Server, ServerConfig};

@@ -915,7 +915,7 @@ async fn protect(stream: TcpStream, tls: Option<DataTls>) -> Result<MaybeTls, Da
             .ok()
             .and_then(Result::ok)
             .ok_or(DataFailure::TlsRefused)?;
-        if tls.require_reuse && !super::tls::resumed(&protected) {
+        if tls.require_reuse && !protected.resumed() {
             return Err(DataFailure::TlsRefused);
         }
         return Ok(protected);

@@ -1,5 +1,7 @@
-//! `MaybeTls`: a TCP stream that is plain or, with feature `tls`, wrapped in TLS, so
-//! that the control and data paths are written once for both.
+//! `MaybeTls`: a TCP stream that is plain or, with feature `tls`, wrapped in TLS (as the
+//! server or as the client), so that the control and data paths are written once for
+//! both. `ControlStream`: the client's control connection over any transport, which
+//! `AUTH TLS` upgrades in place.
 
 use std::io;
 use std::pin::Pin;
@@ -13,9 +15,9 @@ use ::tokio::net::TcpStream;
 pub(crate) enum MaybeTls {
     /// No TLS.
     Plain(TcpStream),
-    /// Server-side TLS (boxed: the TLS state is large).
+    /// Server-side or client-side TLS (boxed: the TLS state is large).
     #[cfg(feature = "tls")]
-    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    Tls(Box<tokio_rustls::TlsStream<TcpStream>>),
 }
 
 impl MaybeTls {
@@ -25,6 +27,24 @@ impl MaybeTls {
             MaybeTls::Plain(stream) => Some(stream),
             #[cfg(feature = "tls")]
             MaybeTls::Tls(_) => None,
+        }
+    }
+
+    /// Whether TLS runs on the stream.
+    pub(crate) fn is_tls(&self) -> bool {
+        !matches!(self, MaybeTls::Plain(_))
+    }
+
+    /// Whether the stream's TLS handshake resumed an earlier session (on the server, one
+    /// of this control connection's configuration, see `tls::per_connection`; on the
+    /// client, one of its control connection's store).
+    pub(crate) fn resumed(&self) -> bool {
+        match self {
+            MaybeTls::Plain(_) => false,
+            #[cfg(feature = "tls")]
+            MaybeTls::Tls(stream) => {
+                stream.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
+            }
         }
     }
 }
@@ -69,6 +89,74 @@ impl AsyncWrite for MaybeTls {
             MaybeTls::Plain(stream) => Pin::new(stream).poll_shutdown(cx),
             #[cfg(feature = "tls")]
             MaybeTls::Tls(stream) => Pin::new(stream).poll_shutdown(cx),
+        }
+    }
+}
+
+/// The client's control connection: the caller's transport, plain or under TLS.
+#[derive(Debug)]
+pub(crate) enum ControlStream<S> {
+    /// No TLS (yet).
+    Plain(S),
+    /// Client-side TLS (boxed: the TLS state is large).
+    #[cfg(feature = "tls")]
+    Tls(Box<tokio_rustls::client::TlsStream<S>>),
+    /// Taken for a TLS handshake that has not given it back (it failed): every use
+    /// fails.
+    Gone,
+}
+
+fn gone() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "the control connection was lost in a failed TLS handshake",
+    )
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for ControlStream<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ControlStream::Plain(stream) => Pin::new(stream).poll_read(cx, buf),
+            #[cfg(feature = "tls")]
+            ControlStream::Tls(stream) => Pin::new(stream).poll_read(cx, buf),
+            ControlStream::Gone => Poll::Ready(Err(gone())),
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for ControlStream<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            ControlStream::Plain(stream) => Pin::new(stream).poll_write(cx, buf),
+            #[cfg(feature = "tls")]
+            ControlStream::Tls(stream) => Pin::new(stream).poll_write(cx, buf),
+            ControlStream::Gone => Poll::Ready(Err(gone())),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ControlStream::Plain(stream) => Pin::new(stream).poll_flush(cx),
+            #[cfg(feature = "tls")]
+            ControlStream::Tls(stream) => Pin::new(stream).poll_flush(cx),
+            ControlStream::Gone => Poll::Ready(Err(gone())),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ControlStream::Plain(stream) => Pin::new(stream).poll_shutdown(cx),
+            #[cfg(feature = "tls")]
+            ControlStream::Tls(stream) => Pin::new(stream).poll_shutdown(cx),
+            ControlStream::Gone => Poll::Ready(Ok(())),
         }
     }
 }

@@ -1,22 +1,51 @@
-//! FTPS for the tokio server (feature `tls`): loading a certificate, the per-connection
-//! TLS configuration that makes data-channel session reuse checkable, and the
-//! handshakes. The protocol state (what is allowed before AUTH, PROT per transfer) is
-//! the session's; this file only runs TLS.
+//! FTPS (feature `tls`, rustls with the ring provider) for the tokio server and client.
 //!
-//! What we send and accept at the end of data (close_notify): on downloads and
-//! listings the server sends close_notify, then closes. On uploads it accepts a client
-//! that closes without close_notify as the end of the data, as vsftpd does by default,
-//! because common clients do exactly that.
+//! For the server: loading a certificate, the per-connection TLS configuration that
+//! makes data-channel session reuse checkable, and the handshakes. For the client:
+//! [`ClientTls`], which says whom to trust, which versions to speak and whether TLS is
+//! explicit (`AUTH TLS`) or implicit (`ftps://`). The protocol state (what is allowed
+//! before AUTH, PBSZ and PROT, when each handshake runs) is the sessions'; this module
+//! only runs TLS.
+//!
+//! # The end of a protected data connection (close_notify)
+//!
+//! What each side sends and accepts when a transfer's data ends:
+//!
+//! | transfer | the server (ours) | the client (ours) |
+//! |---|---|---|
+//! | download, listing | sends close_notify, then closes | reads to the end; accepts the end **with or without** the server's close_notify, but the transfer succeeds only when the control connection's final reply (`226`/`250`) confirms it; sends no close_notify of its own |
+//! | upload | reads to the end; accepts a client that closes without close_notify (as vsftpd does by default), because common clients do exactly that; answers with close_notify | sends close_notify and closes its sending side after the last byte, then reads what the server still sends (TLS 1.3 session tickets, its close_notify) until the server closes or its final reply arrives |
+//!
+//! A data connection that ends without close_notify could have been cut short by
+//! someone forging a TCP FIN; the final reply travels on the protected control
+//! connection, so a confirmed transfer is a complete one. The client's reading after an
+//! upload matters with TLS 1.3: a socket closed with unread bytes (a session ticket the
+//! server sent after the handshake) makes the kernel send a reset, which can destroy the
+//! last bytes of the upload before the server reads them.
+//!
+//! # Session reuse
+//!
+//! Servers such as vsftpd (`require_ssl_reuse=YES`) and ours
+//! ([`ServerConfig::require_tls_session_reuse`](crate::tokio::ServerConfig::require_tls_session_reuse))
+//! refuse a protected data connection whose handshake does not resume the control
+//! connection's TLS session. The client gives each control connection its own session
+//! store and offers its session on every data connection. With TLS 1.3 each resumption
+//! spends one single-use ticket, so the client asks for more with RFC 9149's
+//! `ticket_request` (four on the control connection, one per data connection) and reads
+//! the tickets that come on data connections. Our server sends two tickets on the
+//! control connection (up to eight when asked), and one on a data connection only to a
+//! client that asks for it; OpenSSL servers (vsftpd, pyftpdlib) send tickets after
+//! every handshake.
 
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
 use ::tokio::net::TcpStream;
+use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::ServerSessionMemoryCache;
-use rustls::{HandshakeKind, ServerConfig};
 
 use super::stream::MaybeTls;
 
@@ -58,9 +87,12 @@ pub fn server_config(
 /// own session cache and ticket keys: a data connection that resumes a session of these
 /// configurations can only have got it from that control connection.
 ///
-/// The data configuration issues no TLS 1.3 session tickets: a client that uploads
-/// never reads them, and closing a socket with unread bytes makes the kernel send a
-/// reset that can overtake the end of the upload.
+/// The data configuration issues TLS 1.3 session tickets only to clients that ask for
+/// them (RFC 9149 `ticket_request`, at most one): a client that uploads may never read
+/// them, and closing a socket with unread bytes makes the kernel send a reset that can
+/// overtake the end of the upload. A client that asks says it reads them; it needs them
+/// because each resumption spends a ticket. The control configuration sends its two
+/// tickets, or up to eight to a client that asks.
 pub(crate) fn per_connection(
     base: &Arc<ServerConfig>,
 ) -> io::Result<(Arc<ServerConfig>, Arc<ServerConfig>)> {
@@ -68,8 +100,10 @@ pub(crate) fn per_connection(
     control.session_storage = ServerSessionMemoryCache::new(64);
     control.ticketer = rustls::crypto::ring::Ticketer::new()
         .map_err(|error| io::Error::other(error.to_string()))?;
+    control.max_tls13_tickets = 8;
     let mut data = control.clone();
     data.send_tls13_tickets = 0;
+    data.max_tls13_tickets = 1;
     Ok((Arc::new(control), Arc::new(data)))
 }
 
@@ -77,16 +111,12 @@ pub(crate) fn per_connection(
 pub(crate) async fn accept(config: &Arc<ServerConfig>, stream: TcpStream) -> io::Result<MaybeTls> {
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(config));
     let stream = acceptor.accept(stream).await?;
-    Ok(MaybeTls::Tls(Box::new(stream)))
+    Ok(MaybeTls::Tls(Box::new(tokio_rustls::TlsStream::Server(
+        stream,
+    ))))
 }
 
-/// Whether a data connection's TLS handshake resumed a session (of this control
-/// connection's configuration, see [`per_connection`]).
-pub(crate) fn resumed(stream: &MaybeTls) -> bool {
-    match stream {
-        MaybeTls::Tls(stream) => {
-            stream.get_ref().1.handshake_kind() == Some(HandshakeKind::Resumed)
-        }
-        MaybeTls::Plain(_) => false,
-    }
-}
+mod client;
+
+pub(crate) use client::TlsConnection;
+pub use client::{ClientTls, ClientTlsBuilder};

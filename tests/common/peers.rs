@@ -279,6 +279,25 @@ impl Drop for PeerServer {
 /// writable through anonymous upload, mkdir and the "other write" rights (DELE, RNFR,
 /// RMD). Ports 2 apart from `port` are the passive range.
 pub fn start_vsftpd() -> PeerServer {
+    start_vsftpd_with("")
+}
+
+/// [`start_vsftpd`] with FTPS required for everything, as a careful site runs it:
+/// anonymous users may (and must) use TLS for login and data (the `force_local_*`
+/// settings say the same for local users, which the sandbox has none of), and a data
+/// connection must resume the control connection's TLS session.
+pub fn start_vsftpd_tls(tls: &TlsFiles) -> PeerServer {
+    start_vsftpd_with(&format!(
+        "ssl_enable=YES\nrsa_cert_file={cert}\nrsa_private_key_file={key}\n\
+         allow_anon_ssl=YES\nforce_anon_logins_ssl=YES\nforce_anon_data_ssl=YES\n\
+         force_local_logins_ssl=YES\nforce_local_data_ssl=YES\nrequire_ssl_reuse=YES\n\
+         ssl_request_cert=NO\nssl_ciphers=HIGH\n",
+        cert = tls.cert.display(),
+        key = tls.key.display(),
+    ))
+}
+
+fn start_vsftpd_with(extra: &str) -> PeerServer {
     let root = TempDir::new("vsftpd-root");
     let config_dir = TempDir::new("vsftpd-config");
     let empty = config_dir.join("empty");
@@ -301,7 +320,7 @@ pub fn start_vsftpd() -> PeerServer {
          pasv_enable=YES\npasv_min_port={pasv_min}\npasv_max_port={pasv_max}\n\
          port_enable=YES\nconnect_from_port_20=NO\nseccomp_sandbox=NO\nbackground=NO\n\
          secure_chroot_dir={empty}\nxferlog_enable=NO\nuse_localtime=NO\n\
-         vsftpd_log_file={log}\ndual_log_enable=NO\nmax_per_ip=0\nmax_clients=0\n",
+         vsftpd_log_file={log}\ndual_log_enable=NO\nmax_per_ip=0\nmax_clients=0\n{extra}",
         root = root.path().display(),
         pasv_max = pasv_min.saturating_add(20),
         empty = empty.display(),
@@ -328,6 +347,23 @@ pub fn start_vsftpd() -> PeerServer {
 /// pyftpdlib on a free loopback port: user `user`, password `pass`, writable, serving
 /// a fresh directory.
 pub fn start_pyftpdlib() -> PeerServer {
+    start_pyftpdlib_with(&[])
+}
+
+/// [`start_pyftpdlib`] with explicit FTPS (`AUTH TLS`), required for login and data.
+pub fn start_pyftpdlib_tls(tls: &TlsFiles) -> PeerServer {
+    start_pyftpdlib_with(&[
+        "--tls".as_ref(),
+        "--certfile".as_ref(),
+        tls.cert.as_os_str(),
+        "--keyfile".as_ref(),
+        tls.key.as_os_str(),
+        "--tls-control-required".as_ref(),
+        "--tls-data-required".as_ref(),
+    ])
+}
+
+fn start_pyftpdlib_with(extra: &[&std::ffi::OsStr]) -> PeerServer {
     let root = TempDir::new("pyftpdlib-root");
     let port = free_port();
     let mut child = Command::new("python3")
@@ -340,6 +376,7 @@ pub fn start_pyftpdlib() -> PeerServer {
             &port.to_string(),
             "-w",
         ])
+        .args(extra)
         .args(["-u", "user", "-P", "pass", "-d"])
         .arg(root.path())
         .stdin(Stdio::null())
@@ -353,6 +390,64 @@ pub fn start_pyftpdlib() -> PeerServer {
         root,
         child,
         _config: None,
+    }
+}
+
+/// Certificates made for a test, in PEM files: a CA, and a certificate it signed for
+/// 127.0.0.1 and localhost with its key (or, from [`TlsFiles::self_signed`], one
+/// certificate that is its own issuer, in both `ca` and `cert`).
+pub struct TlsFiles {
+    _dir: TempDir,
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl TlsFiles {
+    /// A CA and a server certificate it signed.
+    pub fn new() -> TlsFiles {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+        let dir = TempDir::new("tls");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "ftp-proto test CA");
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let mut params =
+            CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "ftp-proto test server");
+        let cert = params.signed_by(&key, &ca).unwrap();
+        let files = TlsFiles {
+            ca: dir.join("ca.pem"),
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
+            _dir: dir,
+        };
+        std::fs::write(&files.ca, ca.pem()).unwrap();
+        std::fs::write(&files.cert, cert.pem()).unwrap();
+        std::fs::write(&files.key, key.serialize_pem()).unwrap();
+        files
+    }
+
+    /// One self-signed certificate for 127.0.0.1 and localhost.
+    pub fn self_signed() -> TlsFiles {
+        let certified =
+            rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
+                .unwrap();
+        let dir = TempDir::new("tls");
+        let files = TlsFiles {
+            ca: dir.join("cert.pem"),
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
+            _dir: dir,
+        };
+        std::fs::write(&files.cert, certified.cert.pem()).unwrap();
+        std::fs::write(&files.key, certified.signing_key.serialize_pem()).unwrap();
+        files
     }
 }
 

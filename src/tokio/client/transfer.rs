@@ -17,12 +17,12 @@ use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use ::tokio::net::TcpStream;
 use ::tokio::time::Sleep;
 
 use super::{Client, ClientError, Orphan, Result};
 use crate::client::{OperationId, Output};
 use crate::reply::Reply;
+use crate::tokio::stream::MaybeTls;
 
 /// Bytes moved so far by one transfer; cheap to clone and to read from another task
 /// (a progress bar), with no callback.
@@ -63,7 +63,7 @@ enum State<'a, S> {
     /// The data connection is open.
     Moving {
         client: &'a mut Client<S>,
-        stream: TcpStream,
+        stream: MaybeTls,
     },
     /// The data connection is over; the server's final reply is awaited.
     Finishing(Finishing<'a, S>),
@@ -93,7 +93,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin + Send> Transfer<'a, S> {
     fn new(
         client: &'a mut Client<S>,
         id: OperationId,
-        stream: TcpStream,
+        stream: MaybeTls,
         offset: u64,
         total: Option<u64>,
     ) -> Self {
@@ -156,13 +156,15 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin + Send> Transfer<'a, S> {
     }
 
     /// Reports the end of data (`failure` is `None`) or its failure to the session and
-    /// starts waiting for the final reply.
-    fn finish_data(&mut self, failure: Option<io::ErrorKind>, abort: bool) {
+    /// starts waiting for the final reply. `shut` says the upload's sending side is
+    /// closed: a TLS stream is then read until the server closes it (see
+    /// [`wait_draining`]).
+    fn finish_data(&mut self, failure: Option<io::ErrorKind>, abort: bool, shut: bool) {
         let State::Moving { client, stream } = std::mem::replace(&mut self.state, State::Moved)
         else {
             return;
         };
-        drop(stream);
+        let linger = (shut && failure.is_none() && !abort && stream.is_tls()).then_some(stream);
         let id = self.id;
         let now = Instant::now();
         if abort {
@@ -176,7 +178,10 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin + Send> Transfer<'a, S> {
         // If this handle goes away before the final reply, the client waits for it.
         client.orphan = Some(Orphan { id, abort: false });
         self.state = State::Finishing(Box::pin(async move {
-            let result = client.wait(id).await;
+            let result = match linger {
+                Some(stream) => wait_draining(client, id, stream).await,
+                None => client.wait(id).await,
+            };
             (client, result)
         }));
     }
@@ -243,7 +248,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin + Send> Transfer<'a, S> {
     }
 
     async fn abort(&mut self) -> Result<()> {
-        self.finish_data(None, true);
+        self.finish_data(None, true, false);
         std::future::poll_fn(|cx| self.poll_finishing(cx)).await;
         match self.take_result() {
             Ok(_) => Ok(()),
@@ -268,7 +273,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin + Send> DownloadStream<'a, S> {
     pub(super) fn new(
         client: &'a mut Client<S>,
         id: OperationId,
-        stream: TcpStream,
+        stream: MaybeTls,
         offset: u64,
         total: Option<u64>,
     ) -> Self {
@@ -350,10 +355,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> AsyncRead for DownloadStream<'_, 
                             if buf.remaining() == 0 {
                                 return Poll::Ready(Ok(()));
                             }
-                            transfer.finish_data(None, false);
+                            transfer.finish_data(None, false, false);
+                        }
+                        // The server closed without TLS close_notify: taken as the end
+                        // of the data, which the final reply must confirm (see `tls`).
+                        Poll::Ready(Err(error))
+                            if error.kind() == io::ErrorKind::UnexpectedEof
+                                && matches!(&transfer.state, State::Moving { stream, .. } if stream.is_tls()) =>
+                        {
+                            tracing::debug!("protected download ended without close_notify");
+                            transfer.finish_data(None, false, false);
                         }
                         Poll::Ready(Err(error)) => {
-                            transfer.finish_data(Some(error.kind()), false);
+                            transfer.finish_data(Some(error.kind()), false, false);
                         }
                         Poll::Pending => {
                             if transfer.settled_by_control(cx) {
@@ -361,7 +375,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> AsyncRead for DownloadStream<'_, 
                             }
                             if transfer.poll_idle(cx) {
                                 let error = transfer.timed_out();
-                                transfer.finish_data(None, true);
+                                transfer.finish_data(None, true, false);
                                 // Settle the abort in the background of later polls.
                                 let _ = transfer.poll_finishing(cx);
                                 return Poll::Ready(Err(error));
@@ -398,7 +412,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin + Send> UploadStream<'a, S> {
     pub(super) fn new(
         client: &'a mut Client<S>,
         id: OperationId,
-        stream: TcpStream,
+        stream: MaybeTls,
         offset: u64,
     ) -> Self {
         UploadStream {
@@ -422,13 +436,13 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin + Send> UploadStream<'a, S> {
         self.inner.progress.total = Some(total);
     }
 
-    /// Closes the data connection after the last byte and waits for the server's final
-    /// reply.
+    /// Closes the data connection after the last byte (with TLS, sending close_notify
+    /// first) and waits for the server's final reply.
     pub async fn finish(mut self) -> Result<Reply<'static>> {
         if let State::Moving { stream, .. } = &mut self.inner.state {
             match stream.shutdown().await {
-                Ok(()) => self.inner.finish_data(None, false),
-                Err(error) => self.inner.finish_data(Some(error.kind()), false),
+                Ok(()) => self.inner.finish_data(None, false, true),
+                Err(error) => self.inner.finish_data(Some(error.kind()), false, true),
             }
         }
         self.inner.finish().await
@@ -457,7 +471,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> AsyncWrite for UploadStream<'_, S
                     }
                     Poll::Ready(Err(error)) => {
                         // The server closed the data connection: its reply says why.
-                        transfer.finish_data(Some(error.kind()), false);
+                        transfer.finish_data(Some(error.kind()), false, false);
                     }
                     Poll::Pending => {
                         if transfer.settled_by_control(cx) {
@@ -465,7 +479,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> AsyncWrite for UploadStream<'_, S
                         }
                         if transfer.poll_idle(cx) {
                             let error = transfer.timed_out();
-                            transfer.finish_data(None, true);
+                            transfer.finish_data(None, true, false);
                             let _ = transfer.poll_finishing(cx);
                             return Poll::Ready(Err(error));
                         }
@@ -496,7 +510,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> AsyncWrite for UploadStream<'_, S
             match &mut transfer.state {
                 State::Moving { stream, .. } => {
                     let shut = ready!(Pin::new(stream).poll_shutdown(cx));
-                    transfer.finish_data(shut.err().map(|error| error.kind()), false);
+                    transfer.finish_data(shut.err().map(|error| error.kind()), false, true);
                 }
                 State::Finishing(_) => ready!(transfer.poll_finishing(cx)),
                 State::Done { .. } => {
@@ -508,6 +522,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> AsyncWrite for UploadStream<'_, S
                 State::Moved => return Poll::Ready(Err(io::ErrorKind::Other.into())),
             }
         }
+    }
+}
+
+/// Waits for transfer `id`'s final reply while reading whatever the server still sends
+/// on the upload's TLS data connection: TLS 1.3 session tickets (which later data
+/// connections need to resume the session) and its close_notify. Dropping a socket with
+/// unread bytes makes the kernel send a reset, which can destroy the end of the upload
+/// before the server has read it. The stream is dropped when the server closes it or
+/// when the final reply arrives, whichever comes first.
+async fn wait_draining<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    client: &mut Client<S>,
+    id: OperationId,
+    mut stream: MaybeTls,
+) -> Result<Output> {
+    let drain = async move {
+        let mut sink = [0u8; 4096];
+        while let Ok(read) = stream.read(&mut sink).await {
+            if read == 0 {
+                break;
+            }
+        }
+    };
+    let wait = client.wait(id);
+    ::tokio::pin!(drain, wait);
+    ::tokio::select! {
+        biased;
+        () = &mut drain => wait.await,
+        result = &mut wait => result,
     }
 }
 
