@@ -618,6 +618,10 @@ fn what_an_object_store_cannot_do_is_refused_and_not_advertised() {
     let reply = client.command(&format!("MKD folder/{DIRECTORY_MARKER}"));
     assert!(reply.starts_with("553"), "{reply}");
     assert!(client.command("CWD a\\..\\..\\etc").starts_with("553"));
+    // Object keys are UTF-8: a Latin-1 name cannot be stored.
+    client.writer.write_all(b"MKD caf\xe9\r\n").unwrap();
+    let reply = client.reply();
+    assert!(reply.starts_with("553"), "{reply}");
     // Nothing was changed by any of it.
     assert_eq!(server.read("readme.txt"), b"read me");
     assert_eq!(

@@ -5,7 +5,8 @@
 //! How a file tree maps onto keys. A path `/a/b.txt` is the key `PREFIX/a/b.txt`;
 //! directories are key prefixes. MKD leaves a marker object
 //! ([`DIRECTORY_MARKER`]) so that an empty directory exists; a directory also exists
-//! when any key lies below it (written by another tool, say). Listings are delimiter
+//! when any key lies below it (written by another tool, say; such a directory goes away
+//! with its last file, as it does in the store). Listings are delimiter
 //! listings, streamed a page at a time where the store can page
 //! ([`ObjectStorage::paginated`]). The marker never shows, and a name equal to it is
 //! refused.
