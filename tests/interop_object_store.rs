@@ -67,6 +67,9 @@ impl MultipartUpload for CountingUpload {
     }
 
     async fn abort(&mut self) -> object_store::Result<()> {
+        // A real store takes a round trip: an abort that is not awaited before the
+        // failure is answered shows up late.
+        tokio::time::sleep(Duration::from_millis(200)).await;
         self.counts.aborted.fetch_add(1, Ordering::SeqCst);
         self.inner.abort().await
     }
@@ -897,4 +900,64 @@ ftp.quit()
         server.read(unique[0].strip_prefix(&format!("{PREFIX}/")).unwrap()),
         b"u"
     );
+}
+
+#[test]
+fn a_broken_upload_is_aborted_before_the_failure_is_answered() {
+    if !peer_available("python3") {
+        return;
+    }
+    let server = ObjectServer::start();
+    server.put("keep.txt", b"the old content");
+    // The client resets the data connection mid-upload but keeps its control connection
+    // to read the answer.
+    let script = format!(
+        r#"
+import ftplib, socket, sys
+ftp = ftplib.FTP()
+ftp.connect("127.0.0.1", {port}, timeout=30)
+ftp.login("alice", "secret")
+data = ftp.transfercmd("STOR keep.txt")
+data.sendall(b"x" * 300000)
+print("sent", flush=True)
+sys.stdin.readline()
+data.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+data.close()
+try:
+    print(ftp.voidresp()[:3], flush=True)
+except ftplib.Error as e:
+    print(str(e)[:3], flush=True)
+sys.stdin.readline()
+print(ftp.quit()[:3], flush=True)
+"#,
+        port = server.port()
+    );
+    let mut client = Command::new("python3")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = client.stdin.take().unwrap();
+    let mut said = BufReader::new(client.stdout.take().unwrap());
+    let mut line = String::new();
+    said.read_line(&mut line).unwrap();
+    assert_eq!(line, "sent\n");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.counts().0 == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(server.counts().0, 1, "no multipart upload started");
+    input.write_all(b"go\n").unwrap();
+    line.clear();
+    said.read_line(&mut line).unwrap();
+    assert_eq!(line, "426\n");
+    // Aborted already when the 426 came: no waiting here.
+    assert_eq!(server.counts(), (1, 0, 1), "started, completed, aborted");
+    input.write_all(b"go\n").unwrap();
+    line.clear();
+    said.read_line(&mut line).unwrap();
+    assert_eq!(line, "221\n");
+    assert!(client.wait().unwrap().success());
+    assert_eq!(server.read("keep.txt"), b"the old content");
 }
