@@ -174,7 +174,9 @@ fn check_endpoint(endpoint: &str) -> Result<(), String> {
         return Ok(());
     }
     let Some(rest) = endpoint.strip_prefix("http://") else {
-        return Err(format!("--s3-endpoint {endpoint}: needs http:// or https://"));
+        return Err(format!(
+            "--s3-endpoint {endpoint}: needs http:// or https://"
+        ));
     };
     let authority = rest.split('/').next().unwrap_or_default();
     let host = match authority.strip_prefix('[') {
@@ -293,7 +295,9 @@ async fn run(mut options: Options) -> std::io::Result<()> {
             let root = object_storage(&s3)?;
             let users = users(&options, root);
             let what = match &s3.prefix {
-                Some(prefix) => format!("bucket {} (below {prefix}/) at {}", s3.bucket, s3.endpoint),
+                Some(prefix) => {
+                    format!("bucket {} (below {prefix}/) at {}", s3.bucket, s3.endpoint)
+                }
                 None => format!("bucket {} at {}", s3.bucket, s3.endpoint),
             };
             serve(options, users, what).await

@@ -150,12 +150,7 @@ impl Garage {
 
     fn set_up(&mut self) {
         let node = self.cli_until_ok(&["node", "id", "-q"]);
-        let node = node
-            .trim()
-            .split('@')
-            .next()
-            .expect("a node id")
-            .to_owned();
+        let node = node.trim().split('@').next().expect("a node id").to_owned();
         self.cli_until_ok(&["layout", "assign", "-z", "dc1", "-c", "1G", &node]);
         self.cli_until_ok(&["layout", "apply", "--version", "1"]);
         let bucket = self.bucket.clone();
@@ -362,7 +357,11 @@ print("quit", ftp.quit()[:3])
     assert_eq!(output, expected);
     let info = garage.bucket_info();
     // big.bin and the marker curl's MKD left in "dir one"; no upload left unfinished.
-    assert_eq!(bucket_field(&info, "Objects:").as_deref(), Some("2"), "{info}");
+    assert_eq!(
+        bucket_field(&info, "Objects:").as_deref(),
+        Some("2"),
+        "{info}"
+    );
     assert_eq!(unfinished_uploads(&info), None, "{info}");
 }
 
@@ -430,13 +429,23 @@ print("gone", flush=True)
     loop {
         let info = garage.bucket_info();
         if unfinished_uploads(&info).is_none() {
-            assert_eq!(bucket_field(&info, "Objects:").as_deref(), Some("1"), "{info}");
+            assert_eq!(
+                bucket_field(&info, "Objects:").as_deref(),
+                Some("1"),
+                "{info}"
+            );
             break;
         }
-        assert!(Instant::now() < deadline, "the upload was never aborted: {info}");
+        assert!(
+            Instant::now() < deadline,
+            "the upload was never aborted: {info}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(run_ok(curl().arg(server.url("keep.txt"))), b"the old content");
+    assert_eq!(
+        run_ok(curl().arg(server.url("keep.txt"))),
+        b"the old content"
+    );
     assert_eq!(
         run_ok(curl().arg("--list-only").arg(server.url(""))),
         b"keep.txt\n"

@@ -19,9 +19,8 @@ use common::peers::{ServerThread, pattern, peer_available, run, run_ok};
 use ftp_proto::tokio::object_store::memory::InMemory;
 use ftp_proto::tokio::object_store::path::Path;
 use ftp_proto::tokio::object_store::{
-    self, CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta,
-    ObjectStore, ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult,
-    UploadPart,
+    self, CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult, UploadPart,
 };
 use ftp_proto::tokio::{DIRECTORY_MARKER, ObjectStorage, ServerConfig, StaticUsers};
 use futures_util::stream::BoxStream;
@@ -277,11 +276,9 @@ fn curl_lists_gets_and_puts_in_every_data_mode() {
         "{listing}"
     );
     assert!(
-        listing
-            .lines()
-            .any(|line| line.starts_with("-rw-r--r--")
-                && line.contains(" 6 ")
-                && line.ends_with(" readme.txt")),
+        listing.lines().any(|line| line.starts_with("-rw-r--r--")
+            && line.contains(" 6 ")
+            && line.ends_with(" readme.txt")),
         "{listing}"
     );
     assert_eq!(listing.lines().count(), 2, "{listing}");
@@ -643,7 +640,10 @@ fn directories_are_prefixes_with_a_marker() {
     client.login();
     assert!(client.command("MKD a").starts_with("257"));
     assert!(client.command("MKD a").starts_with("550"), "exists already");
-    assert!(client.command("MKD missing/b").starts_with("550"), "no parent");
+    assert!(
+        client.command("MKD missing/b").starts_with("550"),
+        "no parent"
+    );
     assert!(client.command("CWD a").starts_with("250"));
     assert!(client.command("CWD /nowhere").starts_with("550"));
     assert!(client.command("MKD b").starts_with("257"));
@@ -664,11 +664,23 @@ fn directories_are_prefixes_with_a_marker() {
     assert!(client.command("DELE implicit/nothing").starts_with("550"));
     assert!(client.command("RNFR implicit/nothing").starts_with("550"));
     // Renaming onto a directory is refused; into a missing directory too.
-    assert!(client.command("RNFR implicit/deep/file.txt").starts_with("350"));
+    assert!(
+        client
+            .command("RNFR implicit/deep/file.txt")
+            .starts_with("350")
+    );
     assert!(client.command("RNTO implicit").starts_with("550"));
-    assert!(client.command("RNFR implicit/deep/file.txt").starts_with("350"));
+    assert!(
+        client
+            .command("RNFR implicit/deep/file.txt")
+            .starts_with("350")
+    );
     assert!(client.command("RNTO nowhere/file.txt").starts_with("550"));
-    assert!(client.command("RNFR implicit/deep/file.txt").starts_with("350"));
+    assert!(
+        client
+            .command("RNFR implicit/deep/file.txt")
+            .starts_with("350")
+    );
     assert!(client.command("RNTO top.txt").starts_with("250"));
     assert_eq!(server.keys(), [format!("{PREFIX}/top.txt")]);
 }

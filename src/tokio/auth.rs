@@ -55,13 +55,7 @@ impl<S: Storage> StaticUsers<S> {
     }
 
     /// Adds a user with a password, a root, and whether they may write.
-    pub fn user(
-        mut self,
-        name: &str,
-        password: &str,
-        root: S,
-        writable: bool,
-    ) -> StaticUsers<S> {
+    pub fn user(mut self, name: &str, password: &str, root: S, writable: bool) -> StaticUsers<S> {
         let account = Account {
             storage: Arc::new(root),
             writable,
@@ -92,11 +86,7 @@ impl<S: Storage> Authenticator for StaticUsers<S> {
             })
     }
 
-    async fn authenticate(
-        &self,
-        user: &Text<'_>,
-        password: &Password<'_>,
-    ) -> Option<Account<S>> {
+    async fn authenticate(&self, user: &Text<'_>, password: &Password<'_>) -> Option<Account<S>> {
         if let Some((expected, account)) = self.users.get(user.as_bytes()) {
             return same_secret(expected, password.0.as_bytes()).then(|| account.clone());
         }

@@ -527,9 +527,7 @@ impl Storage for ObjectStorage {
 
     async fn make_directory(&self, path: &VirtualPath) -> Result<(), StorageError> {
         let key = self.key(path)?;
-        if key == self.prefix
-            || self.head(&key).await?.is_some()
-            || self.is_directory(&key).await?
+        if key == self.prefix || self.head(&key).await?.is_some() || self.is_directory(&key).await?
         {
             return Err(StorageError::AlreadyExists);
         }
@@ -791,9 +789,7 @@ async fn abort_multipart(multipart: Multipart) {
     }
 }
 
-fn part_result(
-    done: Result<object_store::Result<()>, ::tokio::task::JoinError>,
-) -> io::Result<()> {
+fn part_result(done: Result<object_store::Result<()>, ::tokio::task::JoinError>) -> io::Result<()> {
     match done {
         Ok(Ok(())) => Ok(()),
         Ok(Err(error)) => Err(io_error("object store refused an upload part", error)),
