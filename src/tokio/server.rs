@@ -949,7 +949,7 @@ async fn receive_file(
 
 /// Copies the data connection into the upload, up to the client's end of data.
 async fn copy_upload(
-    upload: &mut (impl Upload + Unpin),
+    upload: &mut impl Upload,
     stream: &mut MaybeTls,
     ascii: bool,
     buffer_size: usize,
