@@ -1,7 +1,8 @@
 //! The object-store back end against a real distributed object store: a Garage node
 //! on loopback, set up from scratch by each test (config, layout, bucket, key), with
 //! curl and Python's ftplib as clients. Then two of our servers share one bucket, as
-//! they would in front of one store in production.
+//! they would in front of one store in production, and a three-node cluster keeps
+//! serving two of our servers with one node down.
 //!
 //! Garage is a separate program (`.ci/run` installs it). Missing, these tests skip
 //! loudly, or fail under `CI=true`, as the other peers do.
@@ -54,13 +55,26 @@ fn random_hex() -> String {
         .collect()
 }
 
-/// A one-node Garage on free loopback ports, with a bucket and a key that may use it;
-/// killed on drop.
-struct Garage {
-    program: PathBuf,
+/// One Garage node: its config file and process, killed on drop.
+struct Node {
     config: PathBuf,
     child: Child,
     s3_port: u16,
+    rpc_port: u16,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A Garage cluster on free loopback ports (one node, or several in zones of their
+/// own, each holding a replica), with a bucket and a key that may use it.
+struct Garage {
+    program: PathBuf,
+    nodes: Vec<Node>,
     bucket: String,
     key_id: String,
     secret: String,
@@ -69,49 +83,65 @@ struct Garage {
 
 impl Garage {
     fn start() -> Option<Garage> {
+        Garage::cluster(1)
+    }
+
+    /// `count` nodes with a replication factor of `count`.
+    fn cluster(count: usize) -> Option<Garage> {
         let program = garage_program()?;
         let dir = TempDir::new("garage");
-        let (rpc, s3, admin) = (free_port(), free_port(), free_port());
-        assert!(rpc != s3 && s3 != admin && rpc != admin, "port clash");
-        let config = dir.join("garage.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "metadata_dir = \"{meta}\"\n\
-                 data_dir = \"{data}\"\n\
-                 db_engine = \"sqlite\"\n\
-                 replication_factor = 1\n\
-                 rpc_bind_addr = \"127.0.0.1:{rpc}\"\n\
-                 rpc_public_addr = \"127.0.0.1:{rpc}\"\n\
-                 rpc_secret = \"{secret}\"\n\
-                 [s3_api]\n\
-                 s3_region = \"garage\"\n\
-                 api_bind_addr = \"127.0.0.1:{s3}\"\n\
-                 root_domain = \".s3.garage.localhost\"\n\
-                 [admin]\n\
-                 api_bind_addr = \"127.0.0.1:{admin}\"\n",
-                meta = dir.join("meta").display(),
-                data = dir.join("data").display(),
-                secret = random_hex(),
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.join("garage.log")).unwrap();
-        let child = Command::new(&program)
-            .arg("-c")
-            .arg(&config)
-            .arg("server")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("garage starts");
+        let secret = random_hex();
+        let mut nodes = Vec::new();
+        for index in 0..count {
+            let (rpc, s3, admin) = (free_port(), free_port(), free_port());
+            let config = dir.join(&format!("garage-{index}.toml"));
+            std::fs::write(
+                &config,
+                format!(
+                    "metadata_dir = \"{meta}\"\n\
+                     data_dir = \"{data}\"\n\
+                     db_engine = \"sqlite\"\n\
+                     replication_factor = {count}\n\
+                     rpc_bind_addr = \"127.0.0.1:{rpc}\"\n\
+                     rpc_public_addr = \"127.0.0.1:{rpc}\"\n\
+                     rpc_secret = \"{secret}\"\n\
+                     [s3_api]\n\
+                     s3_region = \"garage\"\n\
+                     api_bind_addr = \"127.0.0.1:{s3}\"\n\
+                     root_domain = \".s3.garage.localhost\"\n\
+                     [admin]\n\
+                     api_bind_addr = \"127.0.0.1:{admin}\"\n",
+                    meta = dir.join(&format!("meta-{index}")).display(),
+                    data = dir.join(&format!("data-{index}")).display(),
+                ),
+            )
+            .unwrap();
+            let log = std::fs::File::create(dir.join(&format!("garage-{index}.log"))).unwrap();
+            let child = Command::new(&program)
+                .arg("-c")
+                .arg(&config)
+                .arg("server")
+                .env("RUST_LOG", "warn")
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("garage starts");
+            nodes.push(Node {
+                config,
+                child,
+                s3_port: s3,
+                rpc_port: rpc,
+            });
+        }
+        let ports: std::collections::HashSet<u16> = nodes
+            .iter()
+            .flat_map(|node| [node.s3_port, node.rpc_port])
+            .collect();
+        assert_eq!(ports.len(), 2 * count, "port clash");
         let mut garage = Garage {
             program,
-            config,
-            child,
-            s3_port: s3,
+            nodes,
             bucket: "ftp-test".to_owned(),
             key_id: String::new(),
             secret: String::new(),
@@ -121,23 +151,29 @@ impl Garage {
         Some(garage)
     }
 
-    fn cli(&self) -> Command {
+    fn cli(&self, node: usize) -> Command {
         let mut command = Command::new(&self.program);
-        command.arg("-c").arg(&self.config);
+        command.arg("-c").arg(&self.nodes[node].config);
         command
     }
 
-    /// Runs a CLI command until it succeeds (the node may still be starting), for at
-    /// most 30 s; returns its output.
+    /// Runs a CLI command on the first node until it succeeds (the cluster may still
+    /// be starting), for at most 30 s; returns its output.
     fn cli_until_ok(&mut self, args: &[&str]) -> String {
+        self.cli_on_until_ok(0, args)
+    }
+
+    fn cli_on_until_ok(&mut self, node: usize, args: &[&str]) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let output = run(self.cli().args(args), Duration::from_secs(30));
+            let output = run(self.cli(node).args(args), Duration::from_secs(30));
             if output.status.success() {
                 return String::from_utf8_lossy(&output.stdout).into_owned();
             }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("garage exited with {status}; see its log");
+            for node in &mut self.nodes {
+                if let Ok(Some(status)) = node.child.try_wait() {
+                    panic!("garage exited with {status}; see its log");
+                }
             }
             assert!(
                 Instant::now() < deadline,
@@ -149,9 +185,20 @@ impl Garage {
     }
 
     fn set_up(&mut self) {
-        let node = self.cli_until_ok(&["node", "id", "-q"]);
-        let node = node.trim().split('@').next().expect("a node id").to_owned();
-        self.cli_until_ok(&["layout", "assign", "-z", "dc1", "-c", "1G", &node]);
+        let mut ids = Vec::new();
+        for node in 0..self.nodes.len() {
+            let id = self.cli_on_until_ok(node, &["node", "id", "-q"]);
+            ids.push(id.trim().to_owned());
+        }
+        // Every node meets the first; the first spreads the word.
+        for id in &ids[1..] {
+            self.cli_until_ok(&["node", "connect", id]);
+        }
+        for (index, id) in ids.iter().enumerate() {
+            let node = id.split('@').next().expect("a node id").to_owned();
+            let zone = format!("dc{}", index + 1);
+            self.cli_until_ok(&["layout", "assign", "-z", &zone, "-c", "1G", &node]);
+        }
         self.cli_until_ok(&["layout", "apply", "--version", "1"]);
         let bucket = self.bucket.clone();
         self.cli_until_ok(&["bucket", "create", &bucket]);
@@ -174,13 +221,15 @@ impl Garage {
             "--key",
             "ftp-test-key",
         ]);
-        common::peers::wait_for_port(self.s3_port, &mut self.child, "garage S3 API");
+        for node in &mut self.nodes {
+            common::peers::wait_for_port(node.s3_port, &mut node.child, "garage S3 API");
+        }
     }
 
-    /// A client of the bucket, as the example server builds one.
-    fn store(&self) -> AmazonS3 {
+    /// A client of the bucket through `node`'s S3 API, as the example server builds one.
+    fn store(&self, node: usize) -> AmazonS3 {
         AmazonS3Builder::new()
-            .with_endpoint(format!("http://127.0.0.1:{}", self.s3_port))
+            .with_endpoint(format!("http://127.0.0.1:{}", self.nodes[node].s3_port))
             .with_region("garage")
             .with_bucket_name(&self.bucket)
             .with_access_key_id(&self.key_id)
@@ -190,10 +239,15 @@ impl Garage {
             .expect("an S3 client")
     }
 
-    /// Our server over the bucket (below `prefix`), with its own S3 client: user
-    /// `alice` (password `secret`) may write, `anonymous` may read.
+    /// Our server over the bucket (below `prefix`), with its own S3 client of the first
+    /// node: user `alice` (password `secret`) may write, `anonymous` may read.
     fn ftp_server(&self, prefix: &str, list_page_size: usize) -> ServerThread {
-        let store = self.store();
+        self.ftp_server_on(0, prefix, list_page_size)
+    }
+
+    /// The same, through `node`'s S3 API.
+    fn ftp_server_on(&self, node: usize, prefix: &str, list_page_size: usize) -> ServerThread {
+        let store = self.store(node);
         let prefix = prefix.to_owned();
         ServerThread::start(ServerConfig::default(), move || {
             let root = ObjectStorage::paginated(store)
@@ -211,13 +265,6 @@ impl Garage {
     fn bucket_info(&mut self) -> String {
         let bucket = self.bucket.clone();
         self.cli_until_ok(&["bucket", "info", &bucket])
-    }
-}
-
-impl Drop for Garage {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -515,4 +562,58 @@ fn two_servers_share_one_bucket() {
             .arg(first.url("")),
     );
     assert_eq!(run_ok(curl().arg("--list-only").arg(second.url(""))), b"");
+}
+
+#[test]
+fn three_nodes_two_servers_and_one_node_down() {
+    if !peers_available() {
+        return;
+    }
+    let Some(mut garage) = Garage::cluster(3) else {
+        return;
+    };
+    // Each server talks to a different node; every node holds a replica.
+    let first = garage.ftp_server_on(0, "", 1000);
+    let third = garage.ftp_server_on(2, "", 1000);
+    let local = TempDir::new("garage-cluster");
+    let data = pattern(6 << 20, 23);
+    std::fs::write(local.join("data.bin"), &data).unwrap();
+    run_ok(
+        curl()
+            .args(["--user", "alice:secret", "-T"])
+            .arg(local.join("data.bin"))
+            .arg(first.url("data.bin")),
+    );
+    assert_eq!(
+        run_ok(curl().arg("--list-only").arg(third.url(""))),
+        b"data.bin\n"
+    );
+    assert_eq!(
+        sha256(&run_ok(curl().arg(third.url("data.bin")))),
+        sha256(&data)
+    );
+
+    // One node of three goes away: a quorum of two still reads and writes.
+    let down = &mut garage.nodes[1];
+    down.child.kill().unwrap();
+    down.child.wait().unwrap();
+    assert_eq!(
+        sha256(&run_ok(curl().arg(third.url("data.bin")))),
+        sha256(&data)
+    );
+    std::fs::write(local.join("later.txt"), b"written with a node down").unwrap();
+    run_ok(
+        curl()
+            .args(["--user", "alice:secret", "-T"])
+            .arg(local.join("later.txt"))
+            .arg(third.url("later.txt")),
+    );
+    assert_eq!(
+        run_ok(curl().arg(first.url("later.txt"))),
+        b"written with a node down"
+    );
+    assert_eq!(
+        run_ok(curl().arg("--list-only").arg(first.url(""))),
+        b"data.bin\nlater.txt\n"
+    );
 }
