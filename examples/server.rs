@@ -1,18 +1,19 @@
-//! A minimal FTP server: serves a directory over ftp-proto's tokio adapter.
+//! A minimal FTP server: serves a directory, or a bucket of an S3-compatible object
+//! store, over ftp-proto's tokio adapter.
 //!
 //! With no arguments it serves the current directory read-only to anonymous users on
 //! 127.0.0.1:2121. Run `cargo run --example server --features tokio -- --help` for the
-//! flags.
+//! flags; `--s3-endpoint` and `--s3-bucket` need `--features object-store`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use ftp_proto::tokio::{LocalFs, Server, ServerConfig, StaticUsers};
+use ftp_proto::tokio::{Authenticator, LocalFs, Server, ServerConfig, StaticUsers, Storage};
 
 const HELP: &str = "\
-Serve a directory over FTP.
+Serve a directory, or a bucket of an S3-compatible object store, over FTP.
 
 Usage: server [OPTIONS]
 
@@ -31,8 +32,21 @@ Options:
   --tls-key PEM          its private key
   --implicit-tls         TLS from the first byte (implicit FTPS) instead of AUTH TLS
   --require-tls          refuse login and data connections without TLS
+  --s3-endpoint URL      serve a bucket of this S3-compatible store instead of --root
+                         (needs --features object-store); plain http:// only on loopback
+  --s3-bucket NAME       the bucket to serve
+  --s3-prefix PREFIX     serve only the keys below PREFIX/ (several roots, one bucket)
   -h, --help             print this help
+Credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (both required), the
+region from AWS_REGION (default us-east-1; Garage's is usually \"garage\").
 Logging goes to stderr; set RUST_LOG=debug for more.";
+
+/// Where an object-store root lives.
+struct S3Options {
+    endpoint: String,
+    bucket: String,
+    prefix: Option<String>,
+}
 
 struct Options {
     tls_cert: Option<PathBuf>,
@@ -40,6 +54,9 @@ struct Options {
     implicit_tls: bool,
     require_tls: bool,
     root: PathBuf,
+    s3_endpoint: Option<String>,
+    s3_bucket: Option<String>,
+    s3_prefix: Option<String>,
     listen: SocketAddr,
     users: Vec<(String, String)>,
     anonymous: bool,
@@ -53,6 +70,9 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Option<Option
         implicit_tls: false,
         require_tls: false,
         root: PathBuf::from("."),
+        s3_endpoint: None,
+        s3_bucket: None,
+        s3_prefix: None,
         listen: "127.0.0.1:2121".parse().expect("a valid default address"),
         users: Vec::new(),
         anonymous: false,
@@ -110,6 +130,9 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Option<Option
             "--tls-key" => options.tls_key = Some(PathBuf::from(value("--tls-key")?)),
             "--implicit-tls" => options.implicit_tls = true,
             "--require-tls" => options.require_tls = true,
+            "--s3-endpoint" => options.s3_endpoint = Some(value("--s3-endpoint")?),
+            "--s3-bucket" => options.s3_bucket = Some(value("--s3-bucket")?),
+            "--s3-prefix" => options.s3_prefix = Some(value("--s3-prefix")?),
             other => return Err(format!("unknown option {other}; see --help")),
         }
     }
@@ -122,7 +145,52 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Option<Option
     {
         return Err("TLS needs both --tls-cert and --tls-key".into());
     }
+    if options.s3_endpoint.is_some() != options.s3_bucket.is_some() {
+        return Err("--s3-endpoint and --s3-bucket go together".into());
+    }
+    if options.s3_prefix.is_some() && options.s3_endpoint.is_none() {
+        return Err("--s3-prefix needs --s3-endpoint and --s3-bucket".into());
+    }
+    if let Some(endpoint) = &options.s3_endpoint {
+        check_endpoint(endpoint)?;
+    }
     Ok(Some(options))
+}
+
+impl Options {
+    fn s3(&self) -> Option<S3Options> {
+        Some(S3Options {
+            endpoint: self.s3_endpoint.clone()?,
+            bucket: self.s3_bucket.clone()?,
+            prefix: self.s3_prefix.clone(),
+        })
+    }
+}
+
+/// An endpoint must be https, or plain http to a loopback address: credentials and
+/// files never cross a network in clear.
+fn check_endpoint(endpoint: &str) -> Result<(), String> {
+    if endpoint.starts_with("https://") {
+        return Ok(());
+    }
+    let Some(rest) = endpoint.strip_prefix("http://") else {
+        return Err(format!(
+            "--s3-endpoint {endpoint}: needs http:// or https://"
+        ));
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if !loopback {
+        return Err(format!(
+            "--s3-endpoint {endpoint}: plain http is allowed only on loopback; use https"
+        ));
+    }
+    Ok(())
 }
 
 #[tokio::main]
@@ -174,20 +242,79 @@ fn configure_tls(options: &mut Options) -> std::io::Result<()> {
     Ok(())
 }
 
-async fn run(mut options: Options) -> std::io::Result<()> {
-    configure_tls(&mut options)?;
-    let root = std::fs::canonicalize(&options.root)?;
+#[cfg(feature = "object-store")]
+fn object_storage(s3: &S3Options) -> std::io::Result<ftp_proto::tokio::ObjectStorage> {
+    use ftp_proto::tokio::ObjectStorage;
+    use ftp_proto::tokio::object_store::aws::AmazonS3Builder;
+
+    // Without keys in the environment the S3 client would ask a cloud metadata service
+    // for some: refuse instead.
+    for variable in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+        if std::env::var_os(variable).is_none() {
+            return Err(std::io::Error::other(format!(
+                "{variable} must be set to serve an S3 bucket"
+            )));
+        }
+    }
+    let store = AmazonS3Builder::from_env()
+        .with_endpoint(&s3.endpoint)
+        .with_bucket_name(&s3.bucket)
+        .with_allow_http(s3.endpoint.starts_with("http://"))
+        .build()
+        .map_err(std::io::Error::other)?;
+    let storage = ObjectStorage::paginated(store);
+    match &s3.prefix {
+        Some(prefix) => storage.with_prefix(prefix).map_err(std::io::Error::other),
+        None => Ok(storage),
+    }
+}
+
+#[cfg(not(feature = "object-store"))]
+fn object_storage(_: &S3Options) -> std::io::Result<LocalFs> {
+    Err(std::io::Error::other(
+        "this build has no object storage: rebuild with --features object-store",
+    ))
+}
+
+/// The users the options ask for, each over a clone of `root`.
+fn users<S: Storage + Clone>(options: &Options, root: S) -> StaticUsers<S> {
     let mut users = StaticUsers::new();
     if options.anonymous {
-        users = users.anonymous(LocalFs::new(&root)?);
+        users = users.anonymous(root.clone());
     }
     for (name, password) in &options.users {
-        users = users.user(name, password, LocalFs::new(&root)?, true);
+        users = users.user(name, password, root.clone(), true);
     }
+    users
+}
+
+async fn run(mut options: Options) -> std::io::Result<()> {
+    configure_tls(&mut options)?;
+    match options.s3() {
+        Some(s3) => {
+            let root = object_storage(&s3)?;
+            let users = users(&options, root);
+            let what = match &s3.prefix {
+                Some(prefix) => {
+                    format!("bucket {} (below {prefix}/) at {}", s3.bucket, s3.endpoint)
+                }
+                None => format!("bucket {} at {}", s3.bucket, s3.endpoint),
+            };
+            serve(options, users, what).await
+        }
+        None => {
+            let root = std::fs::canonicalize(&options.root)?;
+            let users = users(&options, LocalFs::new(&root)?);
+            serve(options, users, root.display().to_string()).await
+        }
+    }
+}
+
+async fn serve<A: Authenticator>(options: Options, users: A, what: String) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(options.listen).await?;
     let address = listener.local_addr()?;
     let scheme = if options.implicit_tls { "ftps" } else { "ftp" };
-    println!("Serving {} on {scheme}://{address}/", root.display());
+    println!("Serving {what} on {scheme}://{address}/");
     if options.anonymous {
         println!("Anonymous users may read. Try:");
         println!("  curl ftp://{address}/");

@@ -59,6 +59,7 @@
 //! | (none) | the sans-IO core |
 //! | `tokio` | [`codec`]: `tokio_util` codecs for both ends of a control connection |
 //! | `tls` | FTPS with rustls for the tokio server and client ([`tokio::tls`]) |
+//! | `object-store` | `tokio::ObjectStorage`: serve S3 and S3-compatible stores through the `object_store` crate |
 //!
 //! ## Wire rules this crate follows
 //!

@@ -743,6 +743,43 @@ fn capabilities_are_reflected_in_feat_and_502() {
 }
 
 #[test]
+fn directory_renames_are_refused_at_rnfr_when_the_back_end_cannot() {
+    let mut config = Config::default();
+    let mut capabilities = Capabilities::ALL;
+    capabilities.rename_directories = false;
+    capabilities.append = false;
+    config.capabilities = capabilities;
+    let mut server = ServerDriver::logged_in(config, "alice", "secret");
+    assert_eq!(server.command("RNFR /pub"), [504]);
+    // No rename is pending after the refusal.
+    assert_eq!(server.command("RNTO /moved"), [503]);
+    // Files still rename.
+    assert_eq!(server.command("RNFR /readme"), [350]);
+    assert_eq!(server.command("RNTO /moved"), [250]);
+    // MLSD's perm fact leaves out what cannot be done: no `f` on directories, no `a`.
+    server.command("PASV");
+    assert_eq!(server.command("MLSD /"), [150, 226]);
+    let Request::OpenListing { format, .. } = server.last_request().clone() else {
+        panic!("no listing request");
+    };
+    assert_eq!(
+        format,
+        ListingFormat::Machine {
+            facts: ftp_proto::server::SUPPORTED_FACTS,
+            writable: true,
+            capabilities,
+        }
+    );
+    server.send("MLST /pub\r\n");
+    let reply = server.reply();
+    let text = reply.text().to_string();
+    assert!(text.contains("perm=cdelmp;"), "{text}");
+    server.send("MLST /moved\r\n");
+    let text = server.reply().text().to_string();
+    assert!(text.contains("perm=dfrw;"), "{text}");
+}
+
+#[test]
 fn feat_lists_what_is_enabled() {
     let mut server = ServerDriver::new(tls_config(), MemoryFs::new());
     server.take_replies();
@@ -881,6 +918,7 @@ fn listings() {
             format: ListingFormat::Machine {
                 facts: [MlsxFact::Type, MlsxFact::Modify].into_iter().collect(),
                 writable: false,
+                capabilities: Capabilities::ALL,
             }
         }
     );

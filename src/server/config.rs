@@ -75,6 +75,10 @@ pub struct Capabilities {
     pub set_modified: bool,
     /// RNFR/RNTO on files.
     pub rename: bool,
+    /// RNFR/RNTO on directories (needs `rename` too). Object stores have no directories
+    /// to rename: their "directories" are key prefixes, and moving one would mean
+    /// copying every object below it.
+    pub rename_directories: bool,
     /// Writing at all (STOR, STOU, APPE, DELE, MKD, RMD, RNFR, MFMT).
     pub write: bool,
 }
@@ -87,6 +91,7 @@ impl Capabilities {
         read_at_offset: true,
         set_modified: true,
         rename: true,
+        rename_directories: true,
         write: true,
     };
 
@@ -97,8 +102,30 @@ impl Capabilities {
         read_at_offset: true,
         set_modified: false,
         rename: false,
+        rename_directories: false,
         write: false,
     };
+
+    /// What both `self` and `other` can do: for a server whose users have different
+    /// back ends, FEAT (answered before login) promises only what all of them keep.
+    ///
+    /// ```
+    /// use ftp_proto::server::Capabilities;
+    ///
+    /// let both = Capabilities::ALL.intersection(Capabilities::READ_ONLY);
+    /// assert_eq!(both, Capabilities::READ_ONLY);
+    /// ```
+    pub const fn intersection(self, other: Capabilities) -> Capabilities {
+        Capabilities {
+            append: self.append && other.append,
+            write_at_offset: self.write_at_offset && other.write_at_offset,
+            read_at_offset: self.read_at_offset && other.read_at_offset,
+            set_modified: self.set_modified && other.set_modified,
+            rename: self.rename && other.rename,
+            rename_directories: self.rename_directories && other.rename_directories,
+            write: self.write && other.write,
+        }
+    }
 }
 
 impl Default for Capabilities {

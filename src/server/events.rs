@@ -201,6 +201,9 @@ pub enum ListingFormat {
         facts: crate::listing::FactSet,
         /// Whether the user may change things: decides the `perm` fact's letters.
         writable: bool,
+        /// What the back end can do: a letter for what it cannot (`a` without append,
+        /// `f` on directories without directory renames) is left out of `perm`.
+        capabilities: super::config::Capabilities,
     },
 }
 

@@ -4,6 +4,7 @@
 
 use std::time::SystemTime;
 
+use super::config::Capabilities;
 use super::events::{FileKind, ListingFormat, Metadata};
 use crate::listing::{self, Entry, EntryKind, FactSet, MlsxFact, ModifiedTime, PermFact};
 use crate::text::Pathname;
@@ -40,10 +41,20 @@ pub fn format_entry(
 ) {
     match format {
         ListingFormat::Names => listing::write_nlst_line(name, out),
-        ListingFormat::Unix => listing::write_list_line(&entry(name, metadata, false), now, out),
-        ListingFormat::Machine { facts, writable } => {
-            listing::write_mlsx_line(&entry(name, metadata, *writable), *facts, out)
-        }
+        ListingFormat::Unix => listing::write_list_line(
+            &entry(name, metadata, false, Capabilities::READ_ONLY),
+            now,
+            out,
+        ),
+        ListingFormat::Machine {
+            facts,
+            writable,
+            capabilities,
+        } => listing::write_mlsx_line(
+            &entry(name, metadata, *writable, *capabilities),
+            *facts,
+            out,
+        ),
     }
 }
 
@@ -54,16 +65,25 @@ pub(crate) fn mlst_reply_line(
     metadata: &Metadata,
     facts: FactSet,
     writable: bool,
+    capabilities: Capabilities,
 ) -> Vec<u8> {
     let mut line = Vec::new();
-    listing::write_mlst_entry(&entry(name, metadata, writable), facts, &mut line);
+    listing::write_mlst_entry(
+        &entry(name, metadata, writable, capabilities),
+        facts,
+        &mut line,
+    );
     for_reply(line)
 }
 
 /// An `ls -l` line for a reply (STAT), without a line end, CR left raw.
 pub(crate) fn unix_reply_line(name: &[u8], metadata: &Metadata, now: SystemTime) -> Vec<u8> {
     let mut line = Vec::new();
-    listing::write_list_line(&entry(name, metadata, false), now, &mut line);
+    listing::write_list_line(
+        &entry(name, metadata, false, Capabilities::READ_ONLY),
+        now,
+        &mut line,
+    );
     for_reply(line)
 }
 
@@ -85,9 +105,10 @@ fn for_reply(mut line: Vec<u8>) -> Vec<u8> {
     unescaped
 }
 
-/// The listing entry for a name and its metadata. `writable` decides the MLSx `perm`
-/// letters: what this user may do, not what the file system would allow.
-fn entry(name: &[u8], metadata: &Metadata, writable: bool) -> Entry {
+/// The listing entry for a name and its metadata. `writable` and the back end's
+/// `capabilities` decide the MLSx `perm` letters: what this user may do here, not what
+/// the file system would allow.
+fn entry(name: &[u8], metadata: &Metadata, writable: bool, capabilities: Capabilities) -> Entry {
     let kind = match &metadata.kind {
         FileKind::File => EntryKind::File,
         FileKind::Directory => EntryKind::Directory,
@@ -103,14 +124,44 @@ fn entry(name: &[u8], metadata: &Metadata, writable: bool) -> Entry {
     entry.size = Some(metadata.size);
     entry.modified = metadata.modified.map(ModifiedTime::exact);
     entry.permissions.unix_mode = metadata.mode.map(|mode| mode & 0o7777);
-    let letters: &[u8] = match (directory, writable) {
-        (true, true) => b"flcdmpe",
-        (true, false) => b"el",
-        (false, true) => b"adfrw",
-        (false, false) => b"r",
-    };
-    entry.permissions.mlsx = Some(PermFact::from_letters(letters));
+    entry.permissions.mlsx = Some(PermFact::from_letters(&perm_letters(
+        directory,
+        writable,
+        capabilities,
+    )));
     entry
+}
+
+/// RFC 3659 §7.5.5 letters: `a` append, `d` delete, `f` rename, `r` retrieve, `w` store;
+/// for directories `c` create, `e` enter, `l` list, `m` make directory, `p` purge.
+fn perm_letters(directory: bool, writable: bool, capabilities: Capabilities) -> Vec<u8> {
+    let mut letters = Vec::with_capacity(7);
+    let rename = capabilities.rename && (!directory || capabilities.rename_directories);
+    if directory {
+        if writable && rename {
+            letters.push(b'f');
+        }
+        letters.push(b'l');
+        if writable {
+            letters.extend_from_slice(b"cdmp");
+        }
+        letters.push(b'e');
+    } else {
+        if writable && capabilities.append {
+            letters.push(b'a');
+        }
+        if writable {
+            letters.push(b'd');
+        }
+        if writable && rename {
+            letters.push(b'f');
+        }
+        letters.push(b'r');
+        if writable {
+            letters.push(b'w');
+        }
+    }
+    letters
 }
 
 #[cfg(test)]
@@ -168,6 +219,7 @@ mod tests {
         let all = ListingFormat::Machine {
             facts: SUPPORTED_FACTS,
             writable: true,
+            capabilities: Capabilities::ALL,
         };
         format_entry(&all, b"a b;c", &file, now, &mut out);
         assert_eq!(
@@ -178,8 +230,25 @@ mod tests {
         let few = ListingFormat::Machine {
             facts: [MlsxFact::Size, MlsxFact::Perm].into_iter().collect(),
             writable: false,
+            capabilities: Capabilities::ALL,
         };
         format_entry(&few, b"x", &file, now, &mut out);
         assert_eq!(out, b"size=7;perm=r; x\r\n");
+    }
+
+    #[test]
+    fn perm_letters_leave_out_what_the_back_end_cannot_do() {
+        let mut objects = Capabilities::ALL;
+        objects.append = false;
+        objects.rename_directories = false;
+        let letters = |directory, writable, capabilities| {
+            String::from_utf8(perm_letters(directory, writable, capabilities)).unwrap()
+        };
+        assert_eq!(letters(false, true, Capabilities::ALL), "adfrw");
+        assert_eq!(letters(true, true, Capabilities::ALL), "flcdmpe");
+        assert_eq!(letters(false, true, objects), "dfrw");
+        assert_eq!(letters(true, true, objects), "lcdmpe");
+        assert_eq!(letters(false, false, objects), "r");
+        assert_eq!(letters(true, false, Capabilities::ALL), "le");
     }
 }

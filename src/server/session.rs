@@ -751,6 +751,7 @@ impl Session {
                 let format = ListingFormat::Machine {
                     facts: self.mlst_facts,
                     writable: self.is_writable(),
+                    capabilities: self.config.capabilities,
                 };
                 self.listing(argument, format)
             }
@@ -1411,6 +1412,7 @@ impl Session {
                     &metadata,
                     self.mlst_facts,
                     self.is_writable(),
+                    self.config.capabilities,
                 );
                 let mut text = format!("Listing {path}").into_bytes();
                 text.push(b'\n');
@@ -1436,6 +1438,16 @@ impl Session {
                 }
                 text.extend_from_slice(b"\nEnd of status");
                 self.reply(ReplyCode::FILE_STATUS, Text::from(text));
+            }
+            (Purpose::RenameFrom { .. }, Response::Metadata(metadata))
+                if metadata.kind == FileKind::Directory
+                    && !self.config.capabilities.rename_directories =>
+            {
+                // Refused at RNFR, not RNTO: the client learns it before it names a target.
+                self.reply(
+                    ReplyCode::COMMAND_NOT_IMPLEMENTED_FOR_PARAMETER,
+                    "Renaming directories is not supported by this server.",
+                );
             }
             (Purpose::RenameFrom { path }, Response::Metadata(_)) => {
                 self.rename_from = Some(path);

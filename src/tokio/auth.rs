@@ -1,11 +1,11 @@
 //! `StaticUsers`: an [`Authenticator`] from a fixed table of users, each with a root
-//! directory and write permission, plus optional anonymous read-only access.
+//! (a [`Storage`]) and write permission, plus optional anonymous read-only access.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::local::LocalFs;
-use super::storage::{Account, Authenticator};
+use super::storage::{Account, Authenticator, Storage};
 use crate::command::Password;
 use crate::server::Capabilities;
 use crate::text::Text;
@@ -13,7 +13,8 @@ use crate::text::Text;
 /// User names that mean "anonymous", as every FTP client sends them.
 const ANONYMOUS_NAMES: [&[u8]; 2] = [b"anonymous", b"ftp"];
 
-/// A fixed table of users over local directories.
+/// A fixed table of users, each with a root in a storage back end of type `S` (local
+/// directories by default).
 ///
 /// ```no_run
 /// use ftp_proto::tokio::{LocalFs, StaticUsers};
@@ -23,20 +24,29 @@ const ANONYMOUS_NAMES: [&[u8]; 2] = [b"anonymous", b"ftp"];
 ///     .user("alice", "correct horse", LocalFs::new("/srv/ftp/alice")?, true);
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Default, Clone)]
-pub struct StaticUsers {
-    anonymous: Option<Account<LocalFs>>,
-    users: HashMap<Vec<u8>, (Vec<u8>, Account<LocalFs>)>,
+#[derive(Debug, Clone)]
+pub struct StaticUsers<S = LocalFs> {
+    anonymous: Option<Account<S>>,
+    users: HashMap<Vec<u8>, (Vec<u8>, Account<S>)>,
 }
 
-impl StaticUsers {
+impl<S> Default for StaticUsers<S> {
+    fn default() -> Self {
+        StaticUsers {
+            anonymous: None,
+            users: HashMap::new(),
+        }
+    }
+}
+
+impl<S: Storage> StaticUsers<S> {
     /// No users at all.
-    pub fn new() -> StaticUsers {
+    pub fn new() -> StaticUsers<S> {
         StaticUsers::default()
     }
 
     /// Lets anyone log in as `anonymous` or `ftp` (any password), read-only, to `root`.
-    pub fn anonymous(mut self, root: LocalFs) -> StaticUsers {
+    pub fn anonymous(mut self, root: S) -> StaticUsers<S> {
         self.anonymous = Some(Account {
             storage: Arc::new(root),
             writable: false,
@@ -45,13 +55,7 @@ impl StaticUsers {
     }
 
     /// Adds a user with a password, a root, and whether they may write.
-    pub fn user(
-        mut self,
-        name: &str,
-        password: &str,
-        root: LocalFs,
-        writable: bool,
-    ) -> StaticUsers {
+    pub fn user(mut self, name: &str, password: &str, root: S, writable: bool) -> StaticUsers<S> {
         let account = Account {
             storage: Arc::new(root),
             writable,
@@ -69,18 +73,20 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-impl Authenticator for StaticUsers {
-    type Storage = LocalFs;
+impl<S: Storage> Authenticator for StaticUsers<S> {
+    type Storage = S;
 
+    /// What every user's storage can do (all of it with no users).
     fn capabilities(&self) -> Capabilities {
-        Capabilities::ALL
+        self.anonymous
+            .iter()
+            .chain(self.users.values().map(|(_, account)| account))
+            .fold(Capabilities::ALL, |all, account| {
+                all.intersection(account.storage.capabilities())
+            })
     }
 
-    async fn authenticate(
-        &self,
-        user: &Text<'_>,
-        password: &Password<'_>,
-    ) -> Option<Account<LocalFs>> {
+    async fn authenticate(&self, user: &Text<'_>, password: &Password<'_>) -> Option<Account<S>> {
         if let Some((expected, account)) = self.users.get(user.as_bytes()) {
             return same_secret(expected, password.0.as_bytes()).then(|| account.clone());
         }

@@ -1,6 +1,7 @@
 //! tokio adapters (feature `tokio`): an FTP [`Server`] that drives
 //! [`server::Session`](crate::server::Session) over sockets, the [`Storage`] and
-//! [`Authenticator`] traits it serves from, a local file-system back end, and an FTP
+//! [`Authenticator`] traits it serves from, a local file-system back end (and, with the
+//! feature `object-store`, an object-store back end), and an FTP
 //! [`Client`] that drives [`client::Session`](crate::client::Session).
 //!
 //! The adapters move bytes and carry out the sessions' events; every protocol decision
@@ -9,6 +10,8 @@
 mod auth;
 mod client;
 mod local;
+#[cfg(feature = "object-store")]
+mod object;
 mod server;
 mod storage;
 mod stream;
@@ -22,5 +25,16 @@ pub use client::{
     UploadStream, check_listing_name,
 };
 pub use local::{LocalFs, LocalLister, LocalUpload};
+#[cfg(feature = "object-store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "object-store")))]
+pub use object::{
+    DEFAULT_LIST_PAGE_SIZE, DEFAULT_PART_SIZE, DEFAULT_UPLOAD_CONCURRENCY, DIRECTORY_MARKER,
+    ObjectLister, ObjectReader, ObjectStorage, ObjectUpload,
+};
+/// The `object_store` crate this back end is built on (feature `object-store`), so that
+/// stores are built with the very version [`ObjectStorage`] takes.
+#[cfg(feature = "object-store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "object-store")))]
+pub use object_store;
 pub use server::{Server, ServerConfig};
 pub use storage::{Account, Authenticator, Lister, Storage, Upload};

@@ -1065,6 +1065,26 @@ async fn receive_file(
     ascii: bool,
     buffer_size: usize,
 ) -> Result<u64, DataFailure> {
+    let total = match copy_upload(&mut upload, stream, ascii, buffer_size).await {
+        Ok(total) => total,
+        Err(failure) => {
+            upload.abort().await;
+            return Err(failure);
+        }
+    };
+    upload.commit().await.map_err(DataFailure::Storage)?;
+    // Our close_notify (with TLS) and FIN: clients that wait for them see a clean end.
+    let _ = stream.shutdown().await;
+    Ok(total)
+}
+
+/// Copies the data connection into the upload, up to the client's end of data.
+async fn copy_upload(
+    upload: &mut impl Upload,
+    stream: &mut MaybeTls,
+    ascii: bool,
+    buffer_size: usize,
+) -> Result<u64, DataFailure> {
     let mut buffer = vec![0u8; buffer_size];
     let mut converted = Vec::new();
     let mut converter = FromNetwork::new();
@@ -1095,8 +1115,5 @@ async fn receive_file(
         converter.finish(&mut converted);
         upload.write_all(&converted).await.map_err(storage_failed)?;
     }
-    upload.commit().await.map_err(DataFailure::Storage)?;
-    // Our close_notify (with TLS) and FIN: clients that wait for them see a clean end.
-    let _ = stream.shutdown().await;
     Ok(total)
 }

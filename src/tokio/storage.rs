@@ -101,6 +101,20 @@ pub trait Storage: Send + Sync + 'static {
 pub trait Upload: AsyncWrite + Send + Unpin + 'static {
     /// Makes the written bytes the file's content.
     fn commit(self) -> impl Future<Output = Result<(), StorageError>> + Send;
+
+    /// Gives the upload up, when the server knows it failed (the data connection broke,
+    /// a write failed). The default just drops it. A back end whose clean-up is a
+    /// request of its own (an object store's multipart upload) does it here, so that it
+    /// is done before the failure is answered; `Drop` must still clean up, for
+    /// transfers that are cancelled (ABOR, a closed control connection) and so never
+    /// reach this call.
+    fn abort(self) -> impl Future<Output = ()> + Send
+    where
+        Self: Sized,
+    {
+        drop(self);
+        std::future::ready(())
+    }
 }
 
 /// A directory listing, pulled one entry at a time.

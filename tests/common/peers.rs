@@ -8,7 +8,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use ftp_proto::tokio::{LocalFs, Server, ServerConfig, StaticUsers};
+use ftp_proto::tokio::{Authenticator, LocalFs, Server, ServerConfig, StaticUsers};
 
 /// Whether a peer program is installed. Outside CI a missing peer skips the test with a
 /// loud message; under `CI=true` it fails it, so that CI never passes by skipping.
@@ -78,25 +78,22 @@ impl Drop for TempDir {
     }
 }
 
-/// The library's server on 127.0.0.1 with a free port, running on its own thread until
-/// dropped. User `alice` (password `secret`) may write; `anonymous` may read.
-pub struct TestServer {
+/// The library's server on 127.0.0.1 with a free port, running on its own thread and
+/// runtime until dropped, for any authenticator (built on that runtime by `users`).
+pub struct ServerThread {
     pub address: SocketAddr,
-    pub root: TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl TestServer {
-    pub fn start() -> TestServer {
-        Self::start_with(ServerConfig::default())
-    }
-
-    pub fn start_with(config: ServerConfig) -> TestServer {
-        let root = TempDir::new("root");
+impl ServerThread {
+    pub fn start<A, F>(config: ServerConfig, users: F) -> ServerThread
+    where
+        A: Authenticator,
+        F: FnOnce() -> A + Send + 'static,
+    {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (ready_sender, ready) = std::sync::mpsc::channel();
-        let root_path = root.path().to_path_buf();
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -104,9 +101,7 @@ impl TestServer {
                 .build()
                 .unwrap();
             runtime.block_on(async move {
-                let users = StaticUsers::new()
-                    .anonymous(LocalFs::new(&root_path).unwrap())
-                    .user("alice", "secret", LocalFs::new(&root_path).unwrap(), true);
+                let users = users();
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 ready_sender.send(listener.local_addr().unwrap()).unwrap();
                 Server::new(config, users)
@@ -120,9 +115,8 @@ impl TestServer {
         let address = ready
             .recv_timeout(Duration::from_secs(10))
             .expect("server started");
-        TestServer {
+        ServerThread {
             address,
-            root,
             stop: Some(stop),
             thread: Some(thread),
         }
@@ -130,6 +124,56 @@ impl TestServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("ftp://127.0.0.1:{}/{path}", self.address.port())
+    }
+
+    /// Starts a graceful shutdown without waiting for it.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl Drop for ServerThread {
+    fn drop(&mut self) {
+        self.begin_shutdown();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The library's server over a fresh local directory. User `alice` (password `secret`)
+/// may write; `anonymous` may read.
+pub struct TestServer {
+    /// Declared first: dropped (stopped) before the root directory goes.
+    server: ServerThread,
+    pub address: SocketAddr,
+    pub root: TempDir,
+}
+
+impl TestServer {
+    pub fn start() -> TestServer {
+        Self::start_with(ServerConfig::default())
+    }
+
+    pub fn start_with(config: ServerConfig) -> TestServer {
+        let root = TempDir::new("root");
+        let root_path = root.path().to_path_buf();
+        let server = ServerThread::start(config, move || {
+            StaticUsers::new()
+                .anonymous(LocalFs::new(&root_path).unwrap())
+                .user("alice", "secret", LocalFs::new(&root_path).unwrap(), true)
+        });
+        TestServer {
+            address: server.address,
+            server,
+            root,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        self.server.url(path)
     }
 
     pub fn write(&self, name: &str, data: &[u8]) {
@@ -147,25 +191,10 @@ impl TestServer {
     pub fn exists(&self, name: &str) -> bool {
         self.root.join(name).exists()
     }
-}
 
-impl TestServer {
     /// Starts a graceful shutdown without waiting for it.
     pub fn begin_shutdown(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.server.begin_shutdown();
     }
 }
 

@@ -1,0 +1,926 @@
+//! `ObjectStorage`: a [`Storage`] over an [`ObjectStore`] (feature `object-store`):
+//! S3 and S3-compatible stores (Garage, MinIO, Ceph), or `object_store`'s in-memory
+//! store for tests. Several servers may serve one bucket at once.
+//!
+//! How a file tree maps onto keys. A path `/a/b.txt` is the key `PREFIX/a/b.txt`;
+//! directories are key prefixes. MKD leaves a marker object
+//! ([`DIRECTORY_MARKER`]) so that an empty directory exists; a directory also exists
+//! when any key lies below it (written by another tool, say; such a directory goes away
+//! with its last file, as it does in the store). Listings are delimiter
+//! listings, streamed a page at a time where the store can page
+//! ([`ObjectStorage::paginated`]). The marker never shows, and a name equal to it is
+//! refused.
+//!
+//! Confinement: every key is built from a [`VirtualPath`]'s components, which are never
+//! empty, `.` or `..`, below the configured prefix; components must be UTF-8 (object
+//! keys are) without control characters or backslashes. There are no links to follow.
+//!
+//! What an object store cannot do is refused, left out of FEAT and of the MLSx `perm`
+//! fact (see [`Capabilities`]): APPE and REST before STOR (objects are written whole),
+//! MFMT (the store sets the time), renaming directories (every key below would have to
+//! be copied). Renaming a file copies it then deletes the original, so it is not atomic:
+//! a failure between the two leaves both. STOU picks a name with a random suffix that it
+//! checks is free; two servers cannot both pick the same one by chance, but the check is
+//! not a lock.
+//!
+//! Uploads stream: bytes gather in a part buffer ([`ObjectStorage::with_part_size`]);
+//! a file that fits in one part is stored with one PUT on commit, a larger one as a
+//! multipart upload with a bounded number of parts in flight
+//! ([`ObjectStorage::with_upload_concurrency`]), so memory per upload is at most
+//! `part size x (concurrency + 1)`. The object appears only when the upload completes;
+//! an upload that fails or is dropped is aborted and any older object of that name
+//! stays as it was.
+
+use std::hash::{BuildHasher, Hasher};
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, ready};
+use std::time::SystemTime;
+
+use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use ::tokio::task::JoinSet;
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
+use object_store::list::{PaginatedListOptions, PaginatedListStore};
+use object_store::path::{Path, PathPart};
+use object_store::{
+    GetOptions, GetRange, ListResult, MultipartUpload, ObjectMeta, ObjectStore, ObjectStoreExt,
+    PutMultipartOptions, PutPayload,
+};
+
+use super::storage::{Lister, Storage, Upload};
+use crate::server::{Capabilities, Metadata, StorageError, VirtualPath, WriteMode};
+use crate::text::Text;
+
+/// The name of the object that marks a directory made with MKD (an empty object inside
+/// it). Hidden from listings; a file or directory of this name is refused.
+pub const DIRECTORY_MARKER: &str = ".ftp-proto-dir";
+
+/// The default size of an upload part: 8 MiB (S3 wants at least 5 MiB for every part
+/// but the last). Part sizes double every 1000 parts, so that S3's limit of 10,000 parts
+/// is never the limit on a file's size.
+pub const DEFAULT_PART_SIZE: usize = 8 * 1024 * 1024;
+
+/// The default number of parts of one upload in flight at once.
+pub const DEFAULT_UPLOAD_CONCURRENCY: usize = 4;
+
+/// The default number of keys asked for per listing page.
+pub const DEFAULT_LIST_PAGE_SIZE: usize = 1000;
+
+/// Unix modes shown for objects and directories (a store has none of its own).
+const FILE_MODE: u32 = 0o644;
+const DIRECTORY_MODE: u32 = 0o755;
+
+/// What an object store can do, as the session should advertise and enforce it.
+const OBJECT_CAPABILITIES: Capabilities = {
+    let mut capabilities = Capabilities::ALL;
+    capabilities.append = false;
+    capabilities.write_at_offset = false;
+    capabilities.set_modified = false;
+    capabilities.rename_directories = false;
+    capabilities
+};
+
+/// A file tree in an object store, served as the root `/`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use ftp_proto::tokio::{ObjectStorage, StaticUsers};
+/// use ftp_proto::tokio::object_store::memory::InMemory;
+///
+/// let bucket = Arc::new(InMemory::new());
+/// // Two roots in one bucket, kept apart by their key prefixes.
+/// let alice = ObjectStorage::new(Arc::clone(&bucket)).with_prefix("home/alice").unwrap();
+/// let bob = ObjectStorage::new(bucket).with_prefix("home/bob").unwrap();
+/// let users = StaticUsers::new()
+///     .user("alice", "secret", alice, true)
+///     .user("bob", "hunter2", bob, true);
+/// ```
+///
+/// For S3, build the store with `object_store`'s `AmazonS3Builder` (re-exported as
+/// [`object_store`](super::object_store)) and pass it to [`paginated`](Self::paginated),
+/// so that listings stream a page at a time.
+#[derive(Clone)]
+pub struct ObjectStorage {
+    store: Arc<dyn ObjectStore>,
+    /// The same store, when it can list a page at a time.
+    pages: Option<Arc<dyn PaginatedListStore>>,
+    prefix: Path,
+    part_size: usize,
+    upload_concurrency: usize,
+    list_page_size: usize,
+}
+
+impl std::fmt::Debug for ObjectStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectStorage")
+            .field("store", &format_args!("{}", self.store))
+            .field("paginated", &self.pages.is_some())
+            .field("prefix", &self.prefix.as_ref())
+            .field("part_size", &self.part_size)
+            .field("upload_concurrency", &self.upload_concurrency)
+            .finish()
+    }
+}
+
+impl ObjectStorage {
+    /// Serves `store` from its root. Each listing reads the whole directory level
+    /// (`list_with_delimiter`) before sending it; use [`paginated`](Self::paginated) for
+    /// stores that can page, such as S3.
+    pub fn new(store: impl ObjectStore) -> ObjectStorage {
+        ObjectStorage {
+            store: Arc::new(store),
+            pages: None,
+            prefix: Path::ROOT,
+            part_size: DEFAULT_PART_SIZE,
+            upload_concurrency: DEFAULT_UPLOAD_CONCURRENCY,
+            list_page_size: DEFAULT_LIST_PAGE_SIZE,
+        }
+    }
+
+    /// Serves `store` from its root, listing directories a page at a time so that a
+    /// directory of any size streams in bounded memory.
+    pub fn paginated<S: ObjectStore + PaginatedListStore>(store: S) -> ObjectStorage {
+        let store = Arc::new(store);
+        ObjectStorage {
+            pages: Some(Arc::clone(&store) as Arc<dyn PaginatedListStore>),
+            store,
+            prefix: Path::ROOT,
+            part_size: DEFAULT_PART_SIZE,
+            upload_concurrency: DEFAULT_UPLOAD_CONCURRENCY,
+            list_page_size: DEFAULT_LIST_PAGE_SIZE,
+        }
+    }
+
+    /// Serves only the keys below `prefix` (`a/b` serves `a/b/...`), so that several
+    /// roots share a bucket; nothing above or beside it can be named.
+    pub fn with_prefix(mut self, prefix: &str) -> Result<ObjectStorage, object_store::path::Error> {
+        self.prefix = Path::parse(prefix)?;
+        Ok(self)
+    }
+
+    /// The size of an upload part, in bytes (default [`DEFAULT_PART_SIZE`]). S3 refuses
+    /// parts under 5 MiB but for the last; smaller sizes suit tests with the in-memory
+    /// store. At least 1.
+    pub fn with_part_size(mut self, bytes: usize) -> ObjectStorage {
+        self.part_size = bytes.max(1);
+        self
+    }
+
+    /// How many parts of one upload may be in flight at once (default
+    /// [`DEFAULT_UPLOAD_CONCURRENCY`]). At least 1.
+    pub fn with_upload_concurrency(mut self, parts: usize) -> ObjectStorage {
+        self.upload_concurrency = parts.max(1);
+        self
+    }
+
+    /// How many keys to ask for per listing page (default [`DEFAULT_LIST_PAGE_SIZE`]),
+    /// for [`paginated`](Self::paginated) stores. At least 1.
+    pub fn with_list_page_size(mut self, keys: usize) -> ObjectStorage {
+        self.list_page_size = keys.max(1);
+        self
+    }
+
+    /// The key of a virtual path: the prefix, then one part per component.
+    fn key(&self, path: &VirtualPath) -> Result<Path, StorageError> {
+        let mut key = self.prefix.clone();
+        for component in path.components() {
+            let name = std::str::from_utf8(component).map_err(|_| StorageError::InvalidName)?;
+            if name == DIRECTORY_MARKER || name.contains('\\') {
+                return Err(StorageError::InvalidName);
+            }
+            // Refuses control characters (and `/`, `.`, `..`, which a component never is).
+            let part = PathPart::parse(name).map_err(|_| StorageError::InvalidName)?;
+            key = key.join(part);
+        }
+        Ok(key)
+    }
+
+    async fn head(&self, key: &Path) -> Result<Option<ObjectMeta>, StorageError> {
+        match self.store.head(key).await {
+            Ok(meta) => Ok(Some(meta)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(error) => Err(storage_error(error)),
+        }
+    }
+
+    /// Up to `count` keys anywhere below the directory `key` (not `key` itself).
+    async fn keys_below(&self, key: &Path, count: usize) -> Result<Vec<Path>, StorageError> {
+        if let Some(pages) = &self.pages {
+            let options = PaginatedListOptions {
+                max_keys: Some(count),
+                ..PaginatedListOptions::default()
+            };
+            let prefix = (!key.is_root()).then(|| directory_prefix(key));
+            let page = pages
+                .list_paginated(prefix.as_deref(), options)
+                .await
+                .map_err(storage_error)?;
+            return Ok(page
+                .result
+                .objects
+                .into_iter()
+                .map(|meta| meta.location)
+                .filter(|location| location != key)
+                .take(count)
+                .collect());
+        }
+        let mut stream = self.store.list((!key.is_root()).then_some(key));
+        let mut found = Vec::with_capacity(count);
+        while found.len() < count {
+            match stream.next().await {
+                Some(Ok(meta)) if meta.location != *key => found.push(meta.location),
+                Some(Ok(_)) => {}
+                Some(Err(error)) => return Err(storage_error(error)),
+                None => break,
+            }
+        }
+        Ok(found)
+    }
+
+    /// Whether the directory `key` exists: the root always, others when a key lies
+    /// below (the marker or anything else).
+    async fn is_directory(&self, key: &Path) -> Result<bool, StorageError> {
+        if key == &self.prefix {
+            return Ok(true);
+        }
+        Ok(!self.keys_below(key, 1).await?.is_empty())
+    }
+
+    /// Checks that `path`'s parent directory exists, as a file system would before
+    /// creating an entry in it.
+    async fn parent_exists(&self, path: &VirtualPath) -> Result<(), StorageError> {
+        let parent = self.key(&path.parent())?;
+        if self.is_directory(&parent).await? {
+            Ok(())
+        } else {
+            Err(StorageError::NotFound)
+        }
+    }
+
+    /// The error for a key that is not an object: a directory, or nothing at all.
+    async fn not_a_file(&self, key: &Path) -> StorageError {
+        match self.is_directory(key).await {
+            Ok(true) => StorageError::IsADirectory,
+            Ok(false) => StorageError::NotFound,
+            Err(error) => error,
+        }
+    }
+
+    /// One page of the directory `key`'s entries; the token for the next, if any.
+    async fn list_page(
+        &self,
+        key: &Path,
+        token: Option<String>,
+    ) -> Result<(Vec<(Text<'static>, Metadata)>, Option<String>), StorageError> {
+        let (result, next) = match &self.pages {
+            Some(pages) => {
+                let options = PaginatedListOptions {
+                    delimiter: Some("/".into()),
+                    max_keys: Some(self.list_page_size),
+                    page_token: token,
+                    ..PaginatedListOptions::default()
+                };
+                let prefix = (!key.is_root()).then(|| directory_prefix(key));
+                let page = pages
+                    .list_paginated(prefix.as_deref(), options)
+                    .await
+                    .map_err(storage_error)?;
+                (page.result, page.page_token)
+            }
+            None => {
+                let result = self
+                    .store
+                    .list_with_delimiter((!key.is_root()).then_some(key))
+                    .await
+                    .map_err(storage_error)?;
+                (result, None)
+            }
+        };
+        Ok((entries_of(key, result), next))
+    }
+}
+
+/// `key/`, the S3 prefix of everything below the directory `key`.
+fn directory_prefix(key: &Path) -> String {
+    format!("{key}/")
+}
+
+/// The entries of one delimiter-listing page of the directory `key`, by name, without
+/// the marker and without a "directory object" named like the directory itself (which
+/// S3 consoles create as `dir/`).
+fn entries_of(key: &Path, result: ListResult) -> Vec<(Text<'static>, Metadata)> {
+    let mut entries: Vec<(Text<'static>, Metadata)> = result
+        .common_prefixes
+        .iter()
+        .filter_map(|prefix| prefix.filename())
+        .map(|name| {
+            let metadata = Metadata::directory(None).with_mode(DIRECTORY_MODE);
+            (Text::from(name.as_bytes().to_vec()), metadata)
+        })
+        .chain(
+            result
+                .objects
+                .iter()
+                .filter(|meta| meta.location != *key)
+                .filter_map(|meta| Some((meta.location.filename()?, meta)))
+                .filter(|(name, _)| *name != DIRECTORY_MARKER)
+                .map(|(name, meta)| (Text::from(name.as_bytes().to_vec()), file_metadata(meta))),
+        )
+        .collect();
+    entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    entries
+}
+
+fn file_metadata(meta: &ObjectMeta) -> Metadata {
+    Metadata::file(meta.size, Some(SystemTime::from(meta.last_modified))).with_mode(FILE_MODE)
+}
+
+/// Maps a store's error to the reply it deserves. Details (URLs, bucket names, the
+/// store's own messages) go to the log, never to the client.
+fn storage_error(error: object_store::Error) -> StorageError {
+    match error {
+        object_store::Error::NotFound { .. } => StorageError::NotFound,
+        object_store::Error::AlreadyExists { .. } => StorageError::AlreadyExists,
+        object_store::Error::PermissionDenied { .. }
+        | object_store::Error::Unauthenticated { .. } => {
+            tracing::warn!(%error, "object store refused a request");
+            StorageError::PermissionDenied
+        }
+        object_store::Error::InvalidPath { .. } => StorageError::InvalidName,
+        object_store::Error::NotSupported { .. } | object_store::Error::NotImplemented { .. } => {
+            StorageError::Unsupported
+        }
+        error => {
+            tracing::warn!(%error, "object store request failed");
+            StorageError::Other("Object store request failed".into())
+        }
+    }
+}
+
+/// A store error as an I/O error for the data copy loops (which answer 451), with the
+/// details in the log only.
+fn io_error(what: &'static str, error: object_store::Error) -> io::Error {
+    tracing::warn!(%error, "{what}");
+    io::Error::other(what)
+}
+
+/// A name suffix no other upload is likely to have picked: this process's random hash
+/// keys over its id, a counter and the time.
+fn unique_suffix() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos());
+    hasher.write_u128(nanos);
+    format!("{:016x}", hasher.finish())
+}
+
+impl Storage for ObjectStorage {
+    type Reader = ObjectReader;
+    type Upload = ObjectUpload;
+    type Lister = ObjectLister;
+
+    fn capabilities(&self) -> Capabilities {
+        OBJECT_CAPABILITIES
+    }
+
+    async fn metadata(&self, path: &VirtualPath) -> Result<Metadata, StorageError> {
+        let key = self.key(path)?;
+        if key == self.prefix {
+            return Ok(Metadata::directory(None).with_mode(DIRECTORY_MODE));
+        }
+        if let Some(meta) = self.head(&key).await? {
+            return Ok(file_metadata(&meta));
+        }
+        // The marker's time is the directory's; a directory without one (made by
+        // another tool) has no time.
+        if let Some(marker) = self.head(&key.clone().join(DIRECTORY_MARKER)).await? {
+            let modified = SystemTime::from(marker.last_modified);
+            return Ok(Metadata::directory(Some(modified)).with_mode(DIRECTORY_MODE));
+        }
+        if self.is_directory(&key).await? {
+            return Ok(Metadata::directory(None).with_mode(DIRECTORY_MODE));
+        }
+        Err(StorageError::NotFound)
+    }
+
+    async fn list(&self, path: &VirtualPath) -> Result<ObjectLister, StorageError> {
+        let key = self.key(path)?;
+        let (entries, token) = self.list_page(&key, None).await?;
+        // An existing directory has at least its marker; an empty page means a file or
+        // nothing (the root may be empty).
+        if entries.is_empty() && token.is_none() && key != self.prefix {
+            let name = path.file_name().unwrap_or(b".").to_vec();
+            return match self.head(&key).await? {
+                Some(meta) => Ok(ObjectLister::single(Text::from(name), file_metadata(&meta))),
+                None if self.is_directory(&key).await? => Ok(ObjectLister::single_page(Vec::new())),
+                None => Err(StorageError::NotFound),
+            };
+        }
+        Ok(ObjectLister {
+            entries: entries.into_iter(),
+            next_page: token.map(|token| NextPage {
+                storage: self.clone(),
+                key,
+                token,
+            }),
+        })
+    }
+
+    async fn open_read(
+        &self,
+        path: &VirtualPath,
+        offset: u64,
+    ) -> Result<(ObjectReader, Option<u64>), StorageError> {
+        let key = self.key(path)?;
+        let mut options = GetOptions::default();
+        if offset > 0 {
+            // A ranged read from past the end is an error in S3; as with a file, it
+            // reads nothing instead. The ETag keeps the range on the object measured.
+            let Some(meta) = self.head(&key).await? else {
+                return Err(self.not_a_file(&key).await);
+            };
+            if offset >= meta.size {
+                return Ok((ObjectReader::empty(), Some(0)));
+            }
+            options.range = Some(GetRange::Offset(offset));
+            options.if_match = meta.e_tag;
+        }
+        match self.store.get_opts(&key, options).await {
+            Ok(result) => {
+                let left = result.meta.size.saturating_sub(offset);
+                Ok((ObjectReader::new(result.into_stream()), Some(left)))
+            }
+            Err(object_store::Error::NotFound { .. }) => Err(self.not_a_file(&key).await),
+            Err(error) => Err(storage_error(error)),
+        }
+    }
+
+    async fn open_write(
+        &self,
+        path: &VirtualPath,
+        mode: WriteMode,
+    ) -> Result<(ObjectUpload, VirtualPath), StorageError> {
+        let (key, final_path) = match mode {
+            WriteMode::Create => {
+                let key = self.key(path)?;
+                if key == self.prefix || self.is_directory(&key).await? {
+                    return Err(StorageError::IsADirectory);
+                }
+                (key, path.clone())
+            }
+            WriteMode::Unique => {
+                let base = path.file_name().unwrap_or(b"upload").to_vec();
+                let mut chosen = None;
+                for _ in 0..8 {
+                    let mut name = base.clone();
+                    name.push(b'.');
+                    name.extend_from_slice(unique_suffix().as_bytes());
+                    let candidate = path
+                        .parent()
+                        .join(&crate::Pathname::from(name))
+                        .map_err(|_| StorageError::InvalidName)?;
+                    let key = self.key(&candidate)?;
+                    if self.head(&key).await?.is_none() && !self.is_directory(&key).await? {
+                        chosen = Some((key, candidate));
+                        break;
+                    }
+                }
+                chosen.ok_or(StorageError::AlreadyExists)?
+            }
+            // Objects are written whole: there is nothing to append to or write into.
+            _ => return Err(StorageError::Unsupported),
+        };
+        self.parent_exists(&final_path).await?;
+        let upload = ObjectUpload {
+            store: Arc::clone(&self.store),
+            location: key,
+            buffer: Vec::new(),
+            part_size: self.part_size,
+            max_in_flight: self.upload_concurrency,
+            parts_sent: 0,
+            multipart: Multipart::NotStarted,
+            in_flight: JoinSet::new(),
+        };
+        Ok((upload, final_path))
+    }
+
+    async fn delete(&self, path: &VirtualPath) -> Result<(), StorageError> {
+        let key = self.key(path)?;
+        if key == self.prefix {
+            return Err(StorageError::PermissionDenied);
+        }
+        // S3 answers a delete of nothing with success: look first.
+        if self.head(&key).await?.is_none() {
+            return Err(self.not_a_file(&key).await);
+        }
+        self.store.delete(&key).await.map_err(storage_error)
+    }
+
+    async fn make_directory(&self, path: &VirtualPath) -> Result<(), StorageError> {
+        let key = self.key(path)?;
+        if key == self.prefix || self.head(&key).await?.is_some() || self.is_directory(&key).await?
+        {
+            return Err(StorageError::AlreadyExists);
+        }
+        self.parent_exists(path).await?;
+        self.store
+            .put(&key.join(DIRECTORY_MARKER), PutPayload::new())
+            .await
+            .map(drop)
+            .map_err(storage_error)
+    }
+
+    async fn remove_directory(&self, path: &VirtualPath) -> Result<(), StorageError> {
+        let key = self.key(path)?;
+        if key == self.prefix {
+            return Err(StorageError::PermissionDenied);
+        }
+        let marker = key.clone().join(DIRECTORY_MARKER);
+        let below = self.keys_below(&key, 2).await?;
+        if below.is_empty() {
+            return Err(match self.head(&key).await? {
+                Some(_) => StorageError::NotADirectory,
+                None => StorageError::NotFound,
+            });
+        }
+        if below.iter().any(|location| *location != marker) {
+            return Err(StorageError::DirectoryNotEmpty);
+        }
+        self.store.delete(&marker).await.map_err(storage_error)
+    }
+
+    async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), StorageError> {
+        let (from_key, to_key) = (self.key(from)?, self.key(to)?);
+        if from_key == self.prefix || to_key == self.prefix {
+            return Err(StorageError::PermissionDenied);
+        }
+        if self.head(&from_key).await?.is_none() {
+            return Err(match self.is_directory(&from_key).await? {
+                true => StorageError::Unsupported,
+                false => StorageError::NotFound,
+            });
+        }
+        if from_key == to_key {
+            return Ok(());
+        }
+        if self.is_directory(&to_key).await? {
+            return Err(StorageError::IsADirectory);
+        }
+        self.parent_exists(to).await?;
+        self.store
+            .copy(&from_key, &to_key)
+            .await
+            .map_err(storage_error)?;
+        self.store.delete(&from_key).await.map_err(storage_error)
+    }
+
+    async fn set_modified(
+        &self,
+        _path: &VirtualPath,
+        _modified: SystemTime,
+    ) -> Result<(), StorageError> {
+        Err(StorageError::Unsupported)
+    }
+}
+
+/// An object being read, as its bytes arrive from the store.
+pub struct ObjectReader {
+    stream: Option<BoxStream<'static, object_store::Result<Bytes>>>,
+    chunk: Bytes,
+}
+
+impl std::fmt::Debug for ObjectReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectReader")
+            .field("finished", &self.stream.is_none())
+            .field("buffered", &self.chunk.len())
+            .finish()
+    }
+}
+
+impl ObjectReader {
+    fn new(stream: BoxStream<'static, object_store::Result<Bytes>>) -> ObjectReader {
+        ObjectReader {
+            stream: Some(stream),
+            chunk: Bytes::new(),
+        }
+    }
+
+    fn empty() -> ObjectReader {
+        ObjectReader {
+            stream: None,
+            chunk: Bytes::new(),
+        }
+    }
+}
+
+impl AsyncRead for ObjectReader {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            if !this.chunk.is_empty() {
+                let count = this.chunk.len().min(buf.remaining());
+                buf.put_slice(&this.chunk.split_to(count));
+                return Poll::Ready(Ok(()));
+            }
+            let Some(stream) = this.stream.as_mut() else {
+                return Poll::Ready(Ok(()));
+            };
+            match ready!(stream.poll_next_unpin(cx)) {
+                Some(Ok(bytes)) => this.chunk = bytes,
+                Some(Err(error)) => {
+                    this.stream = None;
+                    return Poll::Ready(Err(io_error("object store read failed", error)));
+                }
+                None => this.stream = None,
+            }
+        }
+    }
+}
+
+/// Where a multipart upload stands.
+enum Multipart {
+    /// Everything written so far fits in the buffer: commit will PUT it whole.
+    NotStarted,
+    /// The store is creating the multipart upload.
+    Starting(BoxFuture<'static, object_store::Result<Box<dyn MultipartUpload>>>),
+    /// Parts are going up.
+    Started(Box<dyn MultipartUpload>),
+    /// Completed or aborted: nothing is left to clean up.
+    Finished,
+}
+
+/// A file being uploaded to an [`ObjectStorage`]: one PUT on commit for a file that
+/// fits in a part, a multipart upload otherwise. Dropped or aborted before commit, it
+/// aborts the multipart upload; the key keeps its old object, if any.
+pub struct ObjectUpload {
+    store: Arc<dyn ObjectStore>,
+    location: Path,
+    buffer: Vec<u8>,
+    part_size: usize,
+    max_in_flight: usize,
+    parts_sent: u64,
+    multipart: Multipart,
+    in_flight: JoinSet<object_store::Result<()>>,
+}
+
+impl std::fmt::Debug for ObjectUpload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectUpload")
+            .field("location", &self.location.as_ref())
+            .field("buffered", &self.buffer.len())
+            .field("parts_sent", &self.parts_sent)
+            .field("in_flight", &self.in_flight.len())
+            .finish()
+    }
+}
+
+impl ObjectUpload {
+    /// Drives the creation of the multipart upload to its end.
+    fn poll_started(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            match &mut self.multipart {
+                Multipart::NotStarted => {
+                    let store = Arc::clone(&self.store);
+                    let location = self.location.clone();
+                    self.multipart = Multipart::Starting(Box::pin(async move {
+                        store
+                            .put_multipart_opts(&location, PutMultipartOptions::default())
+                            .await
+                    }));
+                }
+                Multipart::Starting(starting) => {
+                    let started = ready!(starting.as_mut().poll(cx));
+                    match started {
+                        Ok(upload) => self.multipart = Multipart::Started(upload),
+                        Err(error) => {
+                            self.multipart = Multipart::Finished;
+                            return Poll::Ready(Err(io_error(
+                                "object store refused the upload",
+                                error,
+                            )));
+                        }
+                    }
+                }
+                Multipart::Started(_) => return Poll::Ready(Ok(())),
+                Multipart::Finished => {
+                    return Poll::Ready(Err(io::Error::other("the upload has ended")));
+                }
+            }
+        }
+    }
+
+    /// Sends the buffer as the next part, once the upload exists and fewer than
+    /// `max_in_flight` parts are on their way.
+    fn poll_send_part(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_started(cx))?;
+        while self.in_flight.len() >= self.max_in_flight {
+            match ready!(self.in_flight.poll_join_next(cx)) {
+                Some(done) => part_result(done)?,
+                None => break,
+            }
+        }
+        let Multipart::Started(upload) = &mut self.multipart else {
+            return Poll::Ready(Err(io::Error::other("the upload has ended")));
+        };
+        let part = PutPayload::from(std::mem::take(&mut self.buffer));
+        self.in_flight.spawn(upload.put_part(part));
+        self.parts_sent += 1;
+        if self.parts_sent % 1000 == 0 {
+            self.part_size = self.part_size.saturating_mul(2);
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Sends what is left and completes the multipart upload.
+    async fn finish_multipart(&mut self) -> io::Result<()> {
+        futures_util::future::poll_fn(|cx| self.poll_started(cx)).await?;
+        if !self.buffer.is_empty() {
+            futures_util::future::poll_fn(|cx| self.poll_send_part(cx)).await?;
+        }
+        while let Some(done) = self.in_flight.join_next().await {
+            part_result(done)?;
+        }
+        let Multipart::Started(upload) = &mut self.multipart else {
+            return Err(io::Error::other("the upload has ended"));
+        };
+        upload
+            .complete()
+            .await
+            .map_err(|error| io_error("object store refused to complete the upload", error))?;
+        self.multipart = Multipart::Finished;
+        Ok(())
+    }
+
+    /// Stops the parts in flight and takes what a clean-up must abort, if anything.
+    fn take_for_abort(&mut self) -> Option<Multipart> {
+        self.in_flight.abort_all();
+        match std::mem::replace(&mut self.multipart, Multipart::Finished) {
+            Multipart::NotStarted | Multipart::Finished => None,
+            started => Some(started),
+        }
+    }
+}
+
+/// Aborts a multipart upload that was started (or is being started).
+async fn abort_multipart(multipart: Multipart) {
+    let upload = match multipart {
+        Multipart::Starting(starting) => starting.await.ok(),
+        Multipart::Started(upload) => Some(upload),
+        Multipart::NotStarted | Multipart::Finished => None,
+    };
+    if let Some(mut upload) = upload {
+        if let Err(error) = upload.abort().await {
+            tracing::warn!(%error, "could not abort a multipart upload");
+        }
+    }
+}
+
+fn part_result(done: Result<object_store::Result<()>, ::tokio::task::JoinError>) -> io::Result<()> {
+    match done {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(io_error("object store refused an upload part", error)),
+        Err(_) => Err(io::Error::other("an upload part was cancelled")),
+    }
+}
+
+impl AsyncWrite for ObjectUpload {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        // A part that failed fails the upload at once, not only at commit.
+        while let Some(done) = this.in_flight.try_join_next() {
+            part_result(done)?;
+        }
+        loop {
+            let room = this.part_size.saturating_sub(this.buffer.len());
+            if room > 0 {
+                let count = room.min(buf.len());
+                this.buffer.extend_from_slice(&buf[..count]);
+                return Poll::Ready(Ok(count));
+            }
+            ready!(this.poll_send_part(cx))?;
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // Parts go up when full; the rest waits for commit.
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Upload for ObjectUpload {
+    async fn commit(mut self) -> Result<(), StorageError> {
+        if let Multipart::NotStarted = self.multipart {
+            self.multipart = Multipart::Finished;
+            let payload = PutPayload::from(std::mem::take(&mut self.buffer));
+            return self
+                .store
+                .put(&self.location, payload)
+                .await
+                .map(drop)
+                .map_err(storage_error);
+        }
+        match self.finish_multipart().await {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                if let Some(multipart) = self.take_for_abort() {
+                    abort_multipart(multipart).await;
+                }
+                Err(StorageError::Other(error.to_string()))
+            }
+        }
+    }
+
+    async fn abort(mut self) {
+        if let Some(multipart) = self.take_for_abort() {
+            abort_multipart(multipart).await;
+        }
+    }
+}
+
+impl Drop for ObjectUpload {
+    fn drop(&mut self) {
+        // Cancelled without commit or abort (ABOR, a lost control connection): the
+        // abort request goes out on its own task.
+        if let Some(multipart) = self.take_for_abort() {
+            if let Ok(runtime) = ::tokio::runtime::Handle::try_current() {
+                runtime.spawn(abort_multipart(multipart));
+            }
+        }
+    }
+}
+
+/// A directory listing of an [`ObjectStorage`], a page at a time.
+pub struct ObjectLister {
+    entries: std::vec::IntoIter<(Text<'static>, Metadata)>,
+    next_page: Option<NextPage>,
+}
+
+/// Where the next page of a paginated listing starts.
+struct NextPage {
+    storage: ObjectStorage,
+    key: Path,
+    token: String,
+}
+
+impl std::fmt::Debug for ObjectLister {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectLister")
+            .field("buffered", &self.entries.len())
+            .field("more_pages", &self.next_page.is_some())
+            .finish()
+    }
+}
+
+impl ObjectLister {
+    fn single(name: Text<'static>, metadata: Metadata) -> ObjectLister {
+        ObjectLister::single_page(vec![(name, metadata)])
+    }
+
+    fn single_page(entries: Vec<(Text<'static>, Metadata)>) -> ObjectLister {
+        ObjectLister {
+            entries: entries.into_iter(),
+            next_page: None,
+        }
+    }
+}
+
+impl Lister for ObjectLister {
+    async fn next_entry(&mut self) -> Result<Option<(Text<'static>, Metadata)>, StorageError> {
+        loop {
+            if let Some(entry) = self.entries.next() {
+                return Ok(Some(entry));
+            }
+            let Some(next) = self.next_page.take() else {
+                return Ok(None);
+            };
+            let (entries, token) = next.storage.list_page(&next.key, Some(next.token)).await?;
+            self.entries = entries.into_iter();
+            self.next_page = token.map(|token| NextPage { token, ..next });
+        }
+    }
+}
