@@ -9,6 +9,7 @@
 mod auth;
 mod client;
 mod local;
+mod lockout;
 mod server;
 mod storage;
 mod stream;

@@ -19,6 +19,7 @@ use ::tokio::sync::{mpsc, watch};
 use ::tokio::task::{JoinHandle, JoinSet};
 use bytes::BytesMut;
 
+use super::lockout::Lockouts;
 use super::storage::{Account, Authenticator, Lister, Storage, Upload};
 use super::stream::MaybeTls;
 use crate::ascii::{FromNetwork, ToNetwork};
@@ -43,6 +44,19 @@ pub struct ServerConfig {
     pub max_sessions: usize,
     /// Control connections at most from one IP address. Default 16.
     pub max_sessions_per_ip: usize,
+    /// Failed logins from one address (an IPv6 address by its /64 prefix), counted
+    /// across its sessions, after which it is locked out: for [`lockout_duration`],
+    /// every login from it is refused (530) without the password being checked, the
+    /// right one included. Failures further apart than `lockout_duration` do not add
+    /// up; a successful login does not clear the count. 0 turns lockouts off.
+    /// Default 10.
+    ///
+    /// [`lockout_duration`]: ServerConfig::lockout_duration
+    pub max_failed_logins_per_ip: u32,
+    /// How long a lockout lasts (see [`max_failed_logins_per_ip`]). Default 10 minutes.
+    ///
+    /// [`max_failed_logins_per_ip`]: ServerConfig::max_failed_logins_per_ip
+    pub lockout_duration: Duration,
     /// On shutdown, how long running transfers may take to finish. Default 30 s.
     pub shutdown_grace: Duration,
     /// The size of the data-copy buffer for uploads and converted downloads. Default
@@ -70,6 +84,8 @@ impl Default for ServerConfig {
             public_address: None,
             max_sessions: 512,
             max_sessions_per_ip: 16,
+            max_failed_logins_per_ip: 10,
+            lockout_duration: Duration::from_secs(600),
             shutdown_grace: Duration::from_secs(30),
             buffer_size: 1024 * 1024,
             #[cfg(feature = "tls")]
@@ -103,6 +119,7 @@ struct Shared<A> {
     config: ServerConfig,
     authenticator: A,
     limits: Mutex<Limits>,
+    lockouts: Mutex<Lockouts>,
     next_passive_port: AtomicU16,
 }
 
@@ -110,6 +127,12 @@ struct Shared<A> {
 struct Limits {
     total: usize,
     per_ip: HashMap<IpAddr, usize>,
+}
+
+impl<A> Shared<A> {
+    fn lockouts(&self) -> std::sync::MutexGuard<'_, Lockouts> {
+        self.lockouts.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// Releases a connection's place in the limits when the connection ends.
@@ -141,11 +164,13 @@ impl<A: Authenticator> Server<A> {
             config.session.implicit_tls = config.implicit_tls;
         }
         let first_port = *config.passive_ports.start();
+        let lockouts = Lockouts::new(config.max_failed_logins_per_ip, config.lockout_duration);
         Server {
             shared: Arc::new(Shared {
                 config,
                 authenticator,
                 limits: Mutex::new(Limits::default()),
+                lockouts: Mutex::new(lockouts),
                 next_passive_port: AtomicU16::new(first_port),
             }),
         }
@@ -630,6 +655,11 @@ impl<A: Authenticator> Connection<A> {
 
     async fn answer(&mut self, id: RequestId, request: Request) -> Response {
         if let Request::Authenticate { user, password } = &request {
+            let ip = self.peer.ip();
+            if self.shared.lockouts().is_locked(ip, Instant::now()) {
+                tracing::info!(peer = %self.peer, user = %user, "login refused: address locked out");
+                return Response::LoginDenied;
+            }
             return match self.shared.authenticator.authenticate(user, password).await {
                 Some(account) => {
                     let writable = account.writable;
@@ -638,6 +668,13 @@ impl<A: Authenticator> Connection<A> {
                 }
                 None => {
                     tracing::info!(peer = %self.peer, user = %user, "login refused");
+                    if self.shared.lockouts().record_failure(ip, Instant::now()) {
+                        tracing::warn!(
+                            peer = %self.peer,
+                            seconds = self.shared.config.lockout_duration.as_secs_f64(),
+                            "too many failed logins: address locked out"
+                        );
+                    }
                     Response::LoginDenied
                 }
             };
