@@ -2,6 +2,8 @@
 //! a driver that feeds the session and collects its replies, with no socket.
 #![allow(dead_code)]
 
+#[cfg(feature = "tokio")]
+pub mod example;
 pub mod pair;
 #[cfg(feature = "tokio")]
 pub mod peers;
