@@ -1086,12 +1086,28 @@ async fn clients_reset_mid_transfer_leak_nothing() {
         data_only_replies.push(code(&reply));
         assert_eq!(code(&raw.command("NOOP").await), 200);
         raw.reset();
+
+        // Killed while the server waits for the data connection of an upload: its
+        // passive listener and the opened upload go with the session.
+        let mut raw = Raw::connect(server.address).await;
+        raw.login().await;
+        raw.epsv().await;
+        let reply = raw.command("STOR keep.bin").await;
+        assert_eq!(code(&reply) / 100, 1, "{reply}");
+        assert_eq!(code(&raw.command("NOOP").await), 200);
+        assert!(
+            !temporary_files(root.path()).is_empty(),
+            "the upload is open"
+        );
+        peak_fds = peak_fds.max(server.open_fds());
+        raw.reset();
     }
     let after = server.wait_for_fds(baseline, Duration::from_secs(10)).await;
     let left = wait_for_no_temporary_files(root.path()).await;
     println!(
-        "FIGURE reset: {} transfers reset midway (uploads and downloads); server fds \
-         {baseline} before, {peak_fds} at the peak, {after} after; data-only resets answered \
+        "FIGURE reset: {} transfers reset midway (uploads and downloads) and {ROUNDS} clients \
+         killed while the server waited for their data connection; server fds {baseline} \
+         before, {peak_fds} at the peak, {after} after; data-only resets answered \
          {data_only_replies:?}; temporary files left: {}",
         ROUNDS * 4,
         left.len()
