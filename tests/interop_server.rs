@@ -718,3 +718,39 @@ fn an_upload_cut_off_midway_leaves_the_old_file_in_place() {
         "a temporary upload file was left behind"
     );
 }
+
+#[test]
+fn a_transfer_longer_than_the_idle_timeout_keeps_the_session() {
+    // Regression: the idle timer restarted from the last command's time when a
+    // transfer ended, so a transfer longer than the idle timeout was followed at once
+    // by "421 Idle timeout".
+    let mut config = ftp_proto::tokio::ServerConfig::default();
+    config.session.idle_timeout = Duration::from_millis(300);
+    let server = TestServer::start_with(config);
+    let mut client = RawClient::connect(&server);
+    client.login();
+    assert!(client.command("TYPE I").starts_with("200"));
+    let port = client.extended_passive_port();
+    let mut upload = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let opening = client.command("STOR slow.bin");
+    assert!(
+        opening.starts_with("125") || opening.starts_with("150"),
+        "{opening}"
+    );
+    // A slow sender: the upload lasts about a second, over three idle timeouts, and
+    // the server cannot finish it before the last byte.
+    let data = pattern(200_000, 17);
+    let started = std::time::Instant::now();
+    for chunk in data.chunks(10_000) {
+        upload.write_all(chunk).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(upload);
+    assert!(started.elapsed() > Duration::from_millis(900));
+    assert!(client.reply().starts_with("226"));
+    assert!(
+        client.command("NOOP").starts_with("200"),
+        "idle 421 right after the transfer"
+    );
+    assert!(server.read("slow.bin") == data);
+}

@@ -464,7 +464,7 @@ impl<A: Authenticator> Connection<A> {
         match event {
             Event::Request { id, request } => {
                 let response = self.answer(id, request).await;
-                self.session.handle_response(id, response);
+                self.session.handle_response(id, response, Instant::now());
             }
             Event::ListenPassive { family } => self.listen_passive(family).await,
             Event::ConnectActive { address } => self.connect_active(address),
@@ -504,19 +504,22 @@ impl<A: Authenticator> Connection<A> {
                 let _ = stream.set_nodelay(true);
                 self.data_stream = Some(stream);
                 self.session
-                    .handle_data_event(DataEvent::Connected { peer });
+                    .handle_data_event(DataEvent::Connected { peer }, Instant::now());
             }
             Internal::Connected(_, id, result, address) => match result {
                 Ok(stream) => {
                     let _ = stream.set_nodelay(true);
                     self.data_stream = Some(stream);
                     self.session
-                        .handle_data_event(DataEvent::Connected { peer: address });
+                        .handle_data_event(DataEvent::Connected { peer: address }, Instant::now());
                 }
-                Err(_) => self.session.handle_data_event(DataEvent::Failed {
-                    id,
-                    reason: DataFailure::ConnectFailed,
-                }),
+                Err(_) => self.session.handle_data_event(
+                    DataEvent::Failed {
+                        id,
+                        reason: DataFailure::ConnectFailed,
+                    },
+                    Instant::now(),
+                ),
             },
             Internal::Transfer(event) => {
                 if let DataEvent::Finished { id, .. } | DataEvent::Failed { id, .. } = &event {
@@ -528,7 +531,7 @@ impl<A: Authenticator> Connection<A> {
                         self.running_transfer = None;
                     }
                 }
-                self.session.handle_data_event(event);
+                self.session.handle_data_event(event, Instant::now());
             }
         }
         // A data connection that arrived for a waiting transfer starts it after the next
@@ -560,11 +563,13 @@ impl<A: Authenticator> Connection<A> {
             None
         };
         let Some(listener) = listener else {
-            self.session.handle_data_event(DataEvent::ListenFailed);
+            self.session
+                .handle_data_event(DataEvent::ListenFailed, Instant::now());
             return;
         };
         let Ok(bound) = listener.local_addr() else {
-            self.session.handle_data_event(DataEvent::ListenFailed);
+            self.session
+                .handle_data_event(DataEvent::ListenFailed, Instant::now());
             return;
         };
         let advertised = SocketAddr::new(
@@ -581,9 +586,12 @@ impl<A: Authenticator> Connection<A> {
                     .await;
             }
         }));
-        self.session.handle_data_event(DataEvent::Listening {
-            address: advertised,
-        });
+        self.session.handle_data_event(
+            DataEvent::Listening {
+                address: advertised,
+            },
+            Instant::now(),
+        );
     }
 
     fn connect_active(&mut self, address: SocketAddr) {
