@@ -28,6 +28,8 @@ Options:
                          (default: 300)
   --login-timeout SECS   close sessions not logged in this long after connecting
                          (default: 60)
+  --data-timeout SECS    abort a transfer whose data connection moves no byte this
+                         long (default: 300)
   --failed-login-delay SECS
                          delay before answering a failed login, doubled at each
                          further failure of the session (default: 1)
@@ -110,6 +112,9 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Option<Option
             "--login-timeout" => {
                 options.config.session.login_timeout =
                     seconds("--login-timeout", &value("--login-timeout")?)?
+            }
+            "--data-timeout" => {
+                options.config.data_timeout = seconds("--data-timeout", &value("--data-timeout")?)?
             }
             "--failed-login-delay" => {
                 options.config.session.failed_login_delay =

@@ -195,6 +195,14 @@ async fn read_all(stream: &mut TcpStream, limit: Duration) -> Vec<u8> {
     bytes
 }
 
+/// Writes all of `bytes` to a data connection, within the reply limit.
+async fn raw_write(data: &mut TcpStream, bytes: &[u8]) {
+    tokio::time::timeout(REPLY_LIMIT, data.write_all(bytes))
+        .await
+        .expect("the server stopped reading")
+        .unwrap();
+}
+
 /// A passive data connection from 127.0.0.1 for the next transfer.
 async fn passive_data(raw: &mut Raw, address: SocketAddr) -> TcpStream {
     let port = raw.epsv().await;
@@ -421,15 +429,25 @@ async fn drip(mut writer: OwnedWriteHalf, bytes: &'static [u8]) -> usize {
 }
 
 #[tokio::test]
-async fn slowloris_is_cut_by_the_login_and_idle_deadlines() {
+async fn slowloris_is_cut_by_the_login_idle_and_data_deadlines() {
     const DEADLINE: f64 = 2.0;
     // Timer granularity and a loaded machine; far below what a byte a second would
     // buy if it counted as activity.
     const SLACK: f64 = 1.5;
     let root = TempDir::new("abuse-slowloris");
+    let keep = pattern(100_000, 3);
+    std::fs::write(root.join("keep.bin"), &keep).unwrap();
+    std::fs::write(root.join("big.bin"), pattern(32 << 20, 4)).unwrap();
     let server = ExampleServer::start(
         root.path(),
-        &["--login-timeout", "2", "--idle-timeout", "2"],
+        &[
+            "--login-timeout",
+            "2",
+            "--idle-timeout",
+            "2",
+            "--data-timeout",
+            "2",
+        ],
     );
     let limit = Duration::from_secs_f64(DEADLINE + SLACK + 5.0);
 
@@ -489,26 +507,74 @@ async fn slowloris_is_cut_by_the_login_and_idle_deadlines() {
         let sent = dripping.await.unwrap();
         (replies, elapsed, sent)
     };
+    // The same on a data connection, where the idle deadline does not run: a download
+    // whose reader stops, an upload whose sender stops without closing. The transfer is
+    // aborted with 426 and the session goes on.
+    let stalled = |upload: bool| async move {
+        let mut raw = Raw::connect(server.address).await;
+        raw.login().await;
+        let mut data = passive_data(&mut raw, server.address).await;
+        let command = if upload {
+            "STOR keep.bin"
+        } else {
+            "RETR big.bin"
+        };
+        let reply = raw.command(command).await;
+        assert_eq!(code(&reply) / 100, 1, "{reply}");
+        if upload {
+            raw_write(&mut data, &pattern(50_000, 5)).await;
+        } else {
+            let mut first = vec![0; 64 * 1024];
+            tokio::time::timeout(REPLY_LIMIT, data.read_exact(&mut first))
+                .await
+                .expect("the download starts")
+                .unwrap();
+        }
+        let stopped = Instant::now();
+        let reply = raw.reply().await;
+        let elapsed = stopped.elapsed().as_secs_f64();
+        let noop = raw.command("NOOP").await;
+        assert_eq!(code(&noop), 200, "after {command}: {reply} then {noop}");
+        drop(data);
+        (vec![reply], elapsed)
+    };
     let (
         (login_replies, login_elapsed, login_sent),
         (busy_replies, busy_elapsed, busy_answered),
         (idle_replies, idle_elapsed, idle_sent),
-    ) = tokio::join!(before_login, busy_before_login, after_login);
+        (download_replies, download_elapsed),
+        (upload_replies, upload_elapsed),
+    ) = tokio::join!(
+        before_login,
+        busy_before_login,
+        after_login,
+        stalled(false),
+        stalled(true)
+    );
 
     println!(
         "FIGURE slowloris: deadlines {DEADLINE} s; closed with 421 after {login_elapsed:.2} s \
          (byte a second before login, {login_sent} bytes sent), {busy_elapsed:.2} s (NOOP twice a \
          second before login, {busy_answered} answered), {idle_elapsed:.2} s (byte a second \
-         after login, {idle_sent} bytes sent)"
+         after login, {idle_sent} bytes sent); stalled transfers aborted with 426 after \
+         {download_elapsed:.2} s (download no longer read) and {upload_elapsed:.2} s (upload no \
+         longer sent)"
     );
-    for (case, replies, elapsed) in [
-        ("login deadline", &login_replies, login_elapsed),
-        ("login deadline with NOOPs", &busy_replies, busy_elapsed),
-        ("idle deadline", &idle_replies, idle_elapsed),
+    for (case, replies, elapsed, expected) in [
+        ("login deadline", &login_replies, login_elapsed, 421),
+        (
+            "login deadline with NOOPs",
+            &busy_replies,
+            busy_elapsed,
+            421,
+        ),
+        ("idle deadline", &idle_replies, idle_elapsed, 421),
+        ("stalled download", &download_replies, download_elapsed, 426),
+        ("stalled upload", &upload_replies, upload_elapsed, 426),
     ] {
         assert!(
-            replies.last().is_some_and(|reply| code(reply) == 421),
-            "{case}: closed without 421: {replies:?}"
+            replies.last().is_some_and(|reply| code(reply) == expected),
+            "{case}: did not end with {expected}: {replies:?}"
         );
         assert!(
             (DEADLINE - 0.1..=DEADLINE + SLACK).contains(&elapsed),
@@ -517,6 +583,11 @@ async fn slowloris_is_cut_by_the_login_and_idle_deadlines() {
     }
     assert!(login_sent >= 2 && idle_sent >= 2, "the drip did not drip");
     assert!(busy_answered >= 3, "the NOOPs were not answered");
+    assert!(
+        std::fs::read(root.join("keep.bin")).unwrap() == keep,
+        "the stalled upload replaced the file"
+    );
+    assert!(wait_for_no_temporary_files(root.path()).await.is_empty());
     server.assert_serves().await;
 }
 
@@ -1017,10 +1088,7 @@ async fn start_upload(server: &ExampleServer, name: &str, bytes: &[u8]) -> (Raw,
     let mut data = passive_data(&mut raw, server.address).await;
     let reply = raw.command(&format!("STOR {name}")).await;
     assert_eq!(code(&reply) / 100, 1, "{reply}");
-    tokio::time::timeout(REPLY_LIMIT, data.write_all(bytes))
-        .await
-        .expect("the server stopped reading")
-        .unwrap();
+    raw_write(&mut data, bytes).await;
     (raw, data)
 }
 

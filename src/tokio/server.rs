@@ -59,6 +59,12 @@ pub struct ServerConfig {
     pub lockout_duration: Duration,
     /// On shutdown, how long running transfers may take to finish. Default 30 s.
     pub shutdown_grace: Duration,
+    /// How long a running transfer's data connection may go without moving a byte
+    /// before the transfer is aborted (426). The idle timeout does not run during a
+    /// transfer, so without this a client that stops reading a download, or stops
+    /// sending an upload without closing, would hold its session and file open for
+    /// good. Default 300 s (as vsftpd's `data_connection_timeout`).
+    pub data_timeout: Duration,
     /// The size of the data-copy buffer for uploads and converted downloads. Default
     /// 1 MiB: fewer, larger writes let the disk keep up with loopback speeds.
     pub buffer_size: usize,
@@ -87,6 +93,7 @@ impl Default for ServerConfig {
             max_failed_logins_per_ip: 10,
             lockout_duration: Duration::from_secs(600),
             shutdown_grace: Duration::from_secs(30),
+            data_timeout: Duration::from_secs(300),
             buffer_size: 1024 * 1024,
             #[cfg(feature = "tls")]
             tls: None,
@@ -634,12 +641,13 @@ impl<A: Authenticator> Connection<A> {
         };
         let sender = self.internal.0.clone();
         let buffer_size = self.shared.config.buffer_size;
+        let stall = StallLimit(self.shared.config.data_timeout);
         let id = transfer.id;
         let data_tls = self.data_tls(transfer.tls);
         let task = ::tokio::spawn(tracing::Instrument::in_current_span(async move {
             let event = match protect(stream, data_tls).await {
                 Ok(stream) => {
-                    run_transfer::<A::Storage>(transfer, opened, stream, buffer_size).await
+                    run_transfer::<A::Storage>(transfer, opened, stream, buffer_size, stall).await
                 }
                 Err(reason) => DataEvent::Failed { id, reason },
             };
@@ -838,12 +846,49 @@ async fn protect(stream: TcpStream, tls: Option<DataTls>) -> Result<MaybeTls, Da
     Err(DataFailure::TlsRefused)
 }
 
+/// How long one step of a data connection's I/O may take without moving a byte.
+#[derive(Clone, Copy, Debug)]
+struct StallLimit(Duration);
+
+impl StallLimit {
+    /// Runs one read, write or shutdown; one that does not complete within the limit
+    /// fails with `TimedOut`.
+    async fn step<T>(self, io: impl std::future::Future<Output = io::Result<T>>) -> io::Result<T> {
+        ::tokio::time::timeout(self.0, io)
+            .await
+            .unwrap_or_else(|_| {
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the data connection stalled",
+                ))
+            })
+    }
+
+    /// Writes all of `bytes`, each write within the limit: a slow reader that keeps
+    /// reading is never cut off, one that stops is.
+    async fn write_all(
+        self,
+        stream: &mut (impl AsyncWrite + Unpin),
+        mut bytes: &[u8],
+    ) -> io::Result<()> {
+        while !bytes.is_empty() {
+            let written = self.step(stream.write(bytes)).await?;
+            if written == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            bytes = &bytes[written..];
+        }
+        Ok(())
+    }
+}
+
 /// Runs one transfer to its end and says how it ended.
 async fn run_transfer<S: Storage>(
     transfer: Transfer,
     opened: Opened<S>,
     mut stream: MaybeTls,
     buffer_size: usize,
+    stall: StallLimit,
 ) -> DataEvent {
     let id = transfer.id;
     let started = Instant::now();
@@ -851,15 +896,15 @@ async fn run_transfer<S: Storage>(
         (Direction::Send, Opened::Reader(reader), TransferContent::File) => {
             let sendfile = S::sendfile_source(&reader).filter(|_| !transfer.ascii);
             match (sendfile, stream.as_plain_mut()) {
-                (Some(source), Some(tcp)) => send_with_sendfile(source, tcp).await,
-                _ => send_file(reader, &mut stream, transfer.ascii, buffer_size).await,
+                (Some(source), Some(tcp)) => send_with_sendfile(source, tcp, stall).await,
+                _ => send_file(reader, &mut stream, transfer.ascii, buffer_size, stall).await,
             }
         }
         (Direction::Send, Opened::Listing(lister), TransferContent::Listing(format)) => {
-            send_listing(lister, &mut stream, format).await
+            send_listing(lister, &mut stream, format, stall).await
         }
         (Direction::Receive, Opened::Upload(upload), TransferContent::File) => {
-            receive_file(upload, &mut stream, transfer.ascii, buffer_size).await
+            receive_file(upload, &mut stream, transfer.ascii, buffer_size, stall).await
         }
         _ => Err(DataFailure::Storage(StorageError::Other(
             "transfer mismatch".into(),
@@ -881,7 +926,10 @@ async fn run_transfer<S: Storage>(
     }
 }
 
-fn connection_lost(_: io::Error) -> DataFailure {
+fn connection_lost(error: io::Error) -> DataFailure {
+    if error.kind() == io::ErrorKind::TimedOut {
+        tracing::info!("data connection stalled: transfer aborted");
+    }
     DataFailure::ConnectionLost
 }
 
@@ -898,6 +946,7 @@ async fn send_file(
     stream: &mut MaybeTls,
     ascii: bool,
     buffer_size: usize,
+    stall: StallLimit,
 ) -> Result<u64, DataFailure> {
     let mut buffer = vec![0u8; buffer_size];
     let mut converted = Vec::new();
@@ -915,10 +964,16 @@ async fn send_file(
         } else {
             &buffer[..read]
         };
-        stream.write_all(chunk).await.map_err(connection_lost)?;
+        stall
+            .write_all(stream, chunk)
+            .await
+            .map_err(connection_lost)?;
         total += chunk.len() as u64;
     }
-    stream.shutdown().await.map_err(connection_lost)?;
+    stall
+        .step(stream.shutdown())
+        .await
+        .map_err(connection_lost)?;
     Ok(total)
 }
 
@@ -927,6 +982,7 @@ async fn send_file(
 async fn send_with_sendfile(
     source: std::os::fd::BorrowedFd<'_>,
     stream: &mut TcpStream,
+    stall: StallLimit,
 ) -> Result<u64, DataFailure> {
     // Small chunks keep the receiver reading while the kernel refills the socket:
     // measured on loopback, 32 KiB beat 64 KiB, 128 KiB and 1 MiB (BENCHMARKS.md).
@@ -934,10 +990,10 @@ async fn send_with_sendfile(
     let mut total = 0u64;
     loop {
         let socket: &TcpStream = stream;
-        let sent = socket
-            .async_io(::tokio::io::Interest::WRITABLE, || {
+        let sent = stall
+            .step(socket.async_io(::tokio::io::Interest::WRITABLE, || {
                 rustix::fs::sendfile(socket, source, None, CHUNK).map_err(io::Error::from)
-            })
+            }))
             .await;
         match sent {
             Ok(0) => break,
@@ -947,7 +1003,10 @@ async fn send_with_sendfile(
             Err(error) => return Err(connection_lost(error)),
         }
     }
-    stream.shutdown().await.map_err(connection_lost)?;
+    stall
+        .step(stream.shutdown())
+        .await
+        .map_err(connection_lost)?;
     Ok(total)
 }
 
@@ -955,6 +1014,7 @@ async fn send_listing(
     mut lister: impl Lister,
     stream: &mut MaybeTls,
     format: &ListingFormat,
+    stall: StallLimit,
 ) -> Result<u64, DataFailure> {
     let now = SystemTime::now();
     let mut buffer = Vec::with_capacity(64 * 1024);
@@ -962,14 +1022,23 @@ async fn send_listing(
     while let Some((name, metadata)) = lister.next_entry().await.map_err(DataFailure::Storage)? {
         format_entry(format, name.as_bytes(), &metadata, now, &mut buffer);
         if buffer.len() >= 60 * 1024 {
-            stream.write_all(&buffer).await.map_err(connection_lost)?;
+            stall
+                .write_all(stream, &buffer)
+                .await
+                .map_err(connection_lost)?;
             total += buffer.len() as u64;
             buffer.clear();
         }
     }
-    stream.write_all(&buffer).await.map_err(connection_lost)?;
+    stall
+        .write_all(stream, &buffer)
+        .await
+        .map_err(connection_lost)?;
     total += buffer.len() as u64;
-    stream.shutdown().await.map_err(connection_lost)?;
+    stall
+        .step(stream.shutdown())
+        .await
+        .map_err(connection_lost)?;
     Ok(total)
 }
 
@@ -978,13 +1047,14 @@ async fn receive_file(
     stream: &mut MaybeTls,
     ascii: bool,
     buffer_size: usize,
+    stall: StallLimit,
 ) -> Result<u64, DataFailure> {
     let mut buffer = vec![0u8; buffer_size];
     let mut converted = Vec::new();
     let mut converter = FromNetwork::new();
     let mut total = 0u64;
     loop {
-        let read = match stream.read(&mut buffer).await {
+        let read = match stall.step(stream.read(&mut buffer)).await {
             Ok(0) => break,
             Ok(read) => read,
             // A TLS client that closes without close_notify: taken as the end of the
@@ -1011,6 +1081,6 @@ async fn receive_file(
     }
     upload.commit().await.map_err(DataFailure::Storage)?;
     // Our close_notify (with TLS) and FIN: clients that wait for them see a clean end.
-    let _ = stream.shutdown().await;
+    let _ = stall.step(stream.shutdown()).await;
     Ok(total)
 }
