@@ -1244,7 +1244,7 @@ impl Drop for Mount {
     }
 }
 
-/// Uploads `bytes` to `name` with `command` where the disk cannot hold them; returns
+/// Uploads `bytes` to `name` (STOR) where the disk cannot hold them; returns
 /// the final reply.
 async fn upload_too_much(raw: &mut Raw, address: SocketAddr, name: &str, bytes: &[u8]) -> String {
     let mut data = passive_data(raw, address).await;
