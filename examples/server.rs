@@ -25,7 +25,20 @@ Options:
   --anonymous            allow anonymous read-only access (the default with no --user)
   --pasv-ports LO-HI     port range for passive data connections (default: 49152-65534)
   --public-addr IP       address to advertise in PASV replies (behind NAT)
-  --idle-timeout SECS    close sessions idle this long (default: 300)
+  --idle-timeout SECS    close sessions without a complete command this long
+                         (default: 300)
+  --login-timeout SECS   close sessions not logged in this long after connecting
+                         (default: 60)
+  --data-timeout SECS    abort a transfer whose data connection moves no byte this
+                         long (default: 300)
+  --failed-login-delay SECS
+                         delay before answering a failed login, doubled at each
+                         further failure of the session (default: 1)
+  --max-failed-logins N  failed logins after which a session is closed (default: 3)
+  --lockout-after N      failed logins from one address (across its sessions) after
+                         which it is locked out; 0 turns lockouts off (default: 10)
+  --lockout-seconds SECS how long a lockout lasts: every login from the address is
+                         refused, the right password too (default: 600)
   --max-sessions N       sessions at most in total (default: 512)
   --max-per-ip N         sessions at most from one address (default: 16)
   --tls-cert PEM         certificate chain for FTPS (needs --features tls)
@@ -39,6 +52,9 @@ Options:
   -h, --help             print this help
 Credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (both required), the
 region from AWS_REGION (default us-east-1; Garage's is usually \"garage\").
+
+SECS may have a fraction (0.5). With --listen 127.0.0.1:0 a free port is picked; the
+first line printed says which.
 Logging goes to stderr; set RUST_LOG=debug for more.";
 
 /// Where an object-store root lives.
@@ -111,10 +127,33 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Option<Option
                 options.config.public_address = Some(ip);
             }
             "--idle-timeout" => {
-                let seconds: u64 = value("--idle-timeout")?
+                options.config.session.idle_timeout =
+                    seconds("--idle-timeout", &value("--idle-timeout")?)?
+            }
+            "--login-timeout" => {
+                options.config.session.login_timeout =
+                    seconds("--login-timeout", &value("--login-timeout")?)?
+            }
+            "--data-timeout" => {
+                options.config.data_timeout = seconds("--data-timeout", &value("--data-timeout")?)?
+            }
+            "--failed-login-delay" => {
+                options.config.session.failed_login_delay =
+                    seconds("--failed-login-delay", &value("--failed-login-delay")?)?
+            }
+            "--max-failed-logins" => {
+                options.config.session.max_failed_logins = value("--max-failed-logins")?
                     .parse()
-                    .map_err(|e| format!("--idle-timeout: {e}"))?;
-                options.config.session.idle_timeout = Duration::from_secs(seconds);
+                    .map_err(|e| format!("--max-failed-logins: {e}"))?
+            }
+            "--lockout-after" => {
+                options.config.max_failed_logins_per_ip = value("--lockout-after")?
+                    .parse()
+                    .map_err(|e| format!("--lockout-after: {e}"))?
+            }
+            "--lockout-seconds" => {
+                options.config.lockout_duration =
+                    seconds("--lockout-seconds", &value("--lockout-seconds")?)?
             }
             "--max-sessions" => {
                 options.config.max_sessions = value("--max-sessions")?
@@ -191,6 +230,12 @@ fn check_endpoint(endpoint: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// A duration in seconds, fractions allowed.
+fn seconds(flag: &str, text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text.parse().map_err(|e| format!("{flag}: {e}"))?;
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("{flag}: {e}"))
 }
 
 #[tokio::main]

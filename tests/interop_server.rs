@@ -565,6 +565,9 @@ fn port_bounce_and_port_stealing_are_refused() {
 fn ten_wrong_passwords_are_throttled_and_cut_off() {
     let mut config = ftp_proto::tokio::ServerConfig::default();
     config.session.failed_login_delay = Duration::from_millis(20);
+    // The tenth failure would lock the address out; that lockout has its own test
+    // (tests/abuse.rs). Here: the per-session delay and cut-off only.
+    config.max_failed_logins_per_ip = 11;
     let server = TestServer::start_with(config);
     let mut attempts = 0;
     let mut closed = false;
@@ -714,4 +717,90 @@ fn an_upload_cut_off_midway_leaves_the_old_file_in_place() {
         ["keep.txt"],
         "a temporary upload file was left behind"
     );
+}
+
+#[test]
+fn a_stalled_transfer_is_aborted_by_the_data_timeout() {
+    // Regression: the idle timeout does not run during a transfer, and nothing else
+    // did, so a client that stopped reading a download held its session for good.
+    let mut config = ftp_proto::tokio::ServerConfig::default();
+    config.data_timeout = Duration::from_millis(500);
+    let server = TestServer::start_with(config);
+    server.write("big.bin", &pattern(32 << 20, 15));
+    server.write("keep.txt", b"the old content");
+    let mut client = RawClient::connect(&server);
+    client.login();
+    assert!(client.command("TYPE I").starts_with("200"));
+
+    // A download whose reader stops after the first bytes.
+    let port = client.extended_passive_port();
+    let mut download = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let opening = client.command("RETR big.bin");
+    assert!(
+        opening.starts_with("125") || opening.starts_with("150"),
+        "{opening}"
+    );
+    let mut first = [0; 65536];
+    std::io::Read::read_exact(&mut download, &mut first).unwrap();
+    let stopped = std::time::Instant::now();
+    let reply = client.reply();
+    let waited = stopped.elapsed();
+    assert!(reply.starts_with("426"), "{reply}");
+    assert!(
+        waited >= Duration::from_millis(400) && waited < Duration::from_secs(10),
+        "aborted after {waited:?}"
+    );
+    assert!(client.command("NOOP").starts_with("200"));
+    drop(download);
+
+    // An upload whose sender stops without closing.
+    let port = client.extended_passive_port();
+    let mut upload = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let opening = client.command("STOR keep.txt");
+    assert!(
+        opening.starts_with("125") || opening.starts_with("150"),
+        "{opening}"
+    );
+    upload.write_all(&pattern(100_000, 16)).unwrap();
+    let reply = client.reply();
+    assert!(reply.starts_with("426"), "{reply}");
+    assert!(client.command("NOOP").starts_with("200"));
+    drop(upload);
+    assert_eq!(server.read("keep.txt"), b"the old content");
+}
+
+#[test]
+fn a_transfer_longer_than_the_idle_timeout_keeps_the_session() {
+    // Regression: the idle timer restarted from the last command's time when a
+    // transfer ended, so a transfer longer than the idle timeout was followed at once
+    // by "421 Idle timeout".
+    let mut config = ftp_proto::tokio::ServerConfig::default();
+    config.session.idle_timeout = Duration::from_millis(300);
+    let server = TestServer::start_with(config);
+    let mut client = RawClient::connect(&server);
+    client.login();
+    assert!(client.command("TYPE I").starts_with("200"));
+    let port = client.extended_passive_port();
+    let mut upload = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let opening = client.command("STOR slow.bin");
+    assert!(
+        opening.starts_with("125") || opening.starts_with("150"),
+        "{opening}"
+    );
+    // A slow sender: the upload lasts about a second, over three idle timeouts, and
+    // the server cannot finish it before the last byte.
+    let data = pattern(200_000, 17);
+    let started = std::time::Instant::now();
+    for chunk in data.chunks(10_000) {
+        upload.write_all(chunk).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(upload);
+    assert!(started.elapsed() > Duration::from_millis(900));
+    assert!(client.reply().starts_with("226"));
+    assert!(
+        client.command("NOOP").starts_with("200"),
+        "idle 421 right after the transfer"
+    );
+    assert!(server.read("slow.bin") == data);
 }

@@ -556,6 +556,66 @@ fn data_connection_that_never_comes_is_425() {
 }
 
 #[test]
+fn a_transfer_longer_than_the_idle_timeout_is_not_followed_by_an_idle_421() {
+    // Regression: the end of a transfer restarted the idle timer from the time of the
+    // last control input, so a transfer longer than the idle timeout was followed at
+    // once by "421 Idle timeout". No deadline is due while a transfer runs, so nothing
+    // else tells the session the time.
+    let mut server = anonymous();
+    server.data_mode = DataMode::Manual;
+    server.send("PASV\r\n");
+    server.data_event(DataEvent::Listening {
+        address: "127.0.0.1:50000".parse().unwrap(),
+    });
+    server.data_event(DataEvent::Connected {
+        peer: CLIENT.parse().unwrap(),
+    });
+    assert_eq!(server.command("RETR /readme"), [227, 125]);
+    let id = server
+        .actions
+        .iter()
+        .find_map(|event| match event {
+            Event::StartTransfer(transfer) => Some(transfer.id),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        server.session.poll_timeout(),
+        None,
+        "nothing is due mid-transfer"
+    );
+    server.now += Duration::from_secs(3600);
+    server.data_event(DataEvent::Finished { id, bytes: 7 });
+    assert_eq!(server.codes(), [226]);
+    assert_eq!(
+        server.session.poll_timeout(),
+        Some(server.now + Duration::from_secs(300)),
+        "the idle timer starts at the end of the transfer"
+    );
+    server.advance(Duration::from_secs(299));
+    assert_eq!(server.codes(), Vec::<u16>::new());
+    assert_eq!(server.command("NOOP"), [200]);
+}
+
+#[test]
+fn a_slow_answer_is_not_followed_by_an_idle_421() {
+    let mut server = anonymous();
+    server.hold_requests = true;
+    server.send("SIZE /readme\r\n");
+    let (id, request) = server.held.pop_front().unwrap();
+    server.now += Duration::from_secs(400);
+    let answer = server.fs.answer(&request);
+    server.respond(id, answer);
+    assert_eq!(server.codes(), [213]);
+    assert_eq!(
+        server.session.poll_timeout(),
+        Some(server.now + Duration::from_secs(300))
+    );
+    server.advance(Duration::from_secs(1));
+    assert_eq!(server.command("NOOP"), [200]);
+}
+
+#[test]
 fn abort_during_and_outside_a_transfer() {
     let mut server = anonymous();
     assert_eq!(server.command("ABOR"), [225]);

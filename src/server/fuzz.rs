@@ -72,7 +72,7 @@ pub fn fuzz_server(data: &[u8]) {
                     if matches!(response, Response::LoggedIn { .. }) {
                         logged_in = true;
                     }
-                    session.handle_response(id, response);
+                    session.handle_response(id, response, now);
                 }
             }
             5 => {
@@ -103,7 +103,7 @@ pub fn fuzz_server(data: &[u8]) {
                         reason: DataFailure::ConnectionLost,
                     },
                 };
-                session.handle_data_event(event);
+                session.handle_data_event(event, now);
             }
             6 => session.handle_control_tls(argument & 1 == 0),
             7 => {

@@ -40,8 +40,8 @@ use crate::text::{Pathname, Text};
 ///
 /// Commands are answered strictly in order: while a request is out, later pipelined
 /// commands wait in a bounded buffer. Time is an input: the session never reads a
-/// clock; requests and data events are taken to happen at the time of the last input
-/// that carried one.
+/// clock; every input that can start or end a wait (control bytes, an answer, a data
+/// event, a timeout) carries the time it happened.
 ///
 /// ```
 /// use std::time::Instant;
@@ -61,7 +61,7 @@ use crate::text::{Pathname, Text};
 ///     }
 ///     match session.poll_event() {
 ///         Some(Event::Request { id, request: Request::Authenticate { .. } }) => {
-///             session.handle_response(id, Response::LoggedIn { writable: false });
+///             session.handle_response(id, Response::LoggedIn { writable: false }, now);
 ///         }
 ///         Some(Event::LoggedIn { user }) => assert_eq!(user, "anonymous"),
 ///         Some(other) => panic!("unexpected {other:?}"),
@@ -272,9 +272,13 @@ impl Session {
         }
     }
 
-    /// The application's answer to the request `id`. An answer to a request that is no
-    /// longer awaited (after ABOR, REIN or a timeout) is ignored.
-    pub fn handle_response(&mut self, id: RequestId, response: Response) {
+    /// The application's answer to the request `id`, given at `now`. An answer to a
+    /// request that is no longer awaited (after ABOR, REIN or a timeout) is ignored.
+    ///
+    /// `now` restarts the deadlines that follow the answer (the idle timeout, the
+    /// delay after a failed login): an answer may come long after its command.
+    pub fn handle_response(&mut self, id: RequestId, response: Response, now: Instant) {
+        self.now = now;
         if self.closed {
             return;
         }
@@ -287,12 +291,18 @@ impl Session {
         let Some(Pending::Request { purpose, .. }) = self.pending.take() else {
             return;
         };
+        // The wait for the answer was not idleness: the idle timer starts now.
+        self.restart_idle_timer();
         self.answer(id, purpose, response);
         self.process_input();
     }
 
-    /// Something happened on the data side.
-    pub fn handle_data_event(&mut self, event: DataEvent) {
+    /// Something happened on the data side, at `now`.
+    ///
+    /// `now` restarts the deadlines that follow (the idle timeout after a transfer's
+    /// final reply): a transfer may run far longer than the idle timeout.
+    pub fn handle_data_event(&mut self, event: DataEvent, now: Instant) {
+        self.now = now;
         if self.closed {
             return;
         }
@@ -381,6 +391,7 @@ impl Session {
         if let Some(Pending::FailedLoginDelay { until }) = self.pending {
             if now >= until {
                 self.pending = None;
+                self.restart_idle_timer();
                 if self.failed_logins >= self.config.max_failed_logins {
                     self.close_with(ReplyCode::SERVICE_NOT_AVAILABLE, "Too many failed logins.");
                     return;
@@ -1346,8 +1357,12 @@ impl Session {
         self.data = DataChannel::None;
     }
 
-    fn after_transfer(&mut self) {
+    fn restart_idle_timer(&mut self) {
         self.idle_deadline = self.now + self.config.idle_timeout;
+    }
+
+    fn after_transfer(&mut self) {
+        self.restart_idle_timer();
         if let Some((code, text)) = self.close_after_transfer.take() {
             self.close_with(code, text);
         }

@@ -12,6 +12,7 @@ mod client;
 mod local;
 #[cfg(feature = "object-store")]
 mod object;
+mod lockout;
 mod server;
 mod storage;
 mod stream;

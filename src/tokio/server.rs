@@ -21,6 +21,7 @@ use ::tokio::sync::mpsc;
 use ::tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
+use super::lockout::Lockouts;
 use super::storage::{Account, Authenticator, Lister, Storage, Upload};
 use super::stream::MaybeTls;
 use crate::ascii::{FromNetwork, ToNetwork};
@@ -45,8 +46,27 @@ pub struct ServerConfig {
     pub max_sessions: usize,
     /// Control connections at most from one IP address. Default 16.
     pub max_sessions_per_ip: usize,
+    /// Failed logins from one address (an IPv6 address by its /64 prefix), counted
+    /// across its sessions, after which it is locked out: for [`lockout_duration`],
+    /// every login from it is refused (530) without the password being checked, the
+    /// right one included. Failures further apart than `lockout_duration` do not add
+    /// up; a successful login does not clear the count. 0 turns lockouts off.
+    /// Default 10.
+    ///
+    /// [`lockout_duration`]: ServerConfig::lockout_duration
+    pub max_failed_logins_per_ip: u32,
+    /// How long a lockout lasts (see [`max_failed_logins_per_ip`]). Default 10 minutes.
+    ///
+    /// [`max_failed_logins_per_ip`]: ServerConfig::max_failed_logins_per_ip
+    pub lockout_duration: Duration,
     /// On shutdown, how long running transfers may take to finish. Default 30 s.
     pub shutdown_grace: Duration,
+    /// How long a running transfer's data connection may go without moving a byte
+    /// before the transfer is aborted (426). The idle timeout does not run during a
+    /// transfer, so without this a client that stops reading a download, or stops
+    /// sending an upload without closing, would hold its session and file open for
+    /// good. Default 300 s (as vsftpd's `data_connection_timeout`).
+    pub data_timeout: Duration,
     /// The size of the data-copy buffer for uploads and converted downloads. Default
     /// 1 MiB: fewer, larger writes let the disk keep up with loopback speeds.
     pub buffer_size: usize,
@@ -72,7 +92,10 @@ impl Default for ServerConfig {
             public_address: None,
             max_sessions: 512,
             max_sessions_per_ip: 16,
+            max_failed_logins_per_ip: 10,
+            lockout_duration: Duration::from_secs(600),
             shutdown_grace: Duration::from_secs(30),
+            data_timeout: Duration::from_secs(300),
             buffer_size: 1024 * 1024,
             #[cfg(feature = "tls")]
             tls: None,
@@ -107,6 +130,7 @@ struct Shared<A> {
     session_config: Arc<server::Config>,
     authenticator: A,
     limits: Mutex<Limits>,
+    lockouts: Mutex<Lockouts>,
     next_passive_port: AtomicU16,
 }
 
@@ -114,6 +138,12 @@ struct Shared<A> {
 struct Limits {
     total: usize,
     per_ip: HashMap<IpAddr, usize>,
+}
+
+impl<A> Shared<A> {
+    fn lockouts(&self) -> std::sync::MutexGuard<'_, Lockouts> {
+        self.lockouts.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// Releases a connection's place in the limits when the connection ends.
@@ -145,12 +175,14 @@ impl<A: Authenticator> Server<A> {
             config.session.implicit_tls = config.implicit_tls;
         }
         let first_port = *config.passive_ports.start();
+        let lockouts = Lockouts::new(config.max_failed_logins_per_ip, config.lockout_duration);
         Server {
             shared: Arc::new(Shared {
                 session_config: Arc::new(config.session.clone()),
                 config,
                 authenticator,
                 limits: Mutex::new(Limits::default()),
+                lockouts: Mutex::new(lockouts),
                 next_passive_port: AtomicU16::new(first_port),
             }),
         }
@@ -569,7 +601,7 @@ impl<A: Authenticator> Connection<A> {
         match event {
             Event::Request { id, request } => {
                 let response = self.answer(id, request).await;
-                self.session.handle_response(id, response);
+                self.session.handle_response(id, response, Instant::now());
             }
             Event::ListenPassive { family } => self.listen_passive(family).await,
             Event::ConnectActive { address } => self.connect_active(address),
@@ -609,19 +641,22 @@ impl<A: Authenticator> Connection<A> {
                 let _ = stream.set_nodelay(true);
                 self.data_stream = Some(stream);
                 self.session
-                    .handle_data_event(DataEvent::Connected { peer });
+                    .handle_data_event(DataEvent::Connected { peer }, Instant::now());
             }
             Internal::Connected(_, id, result, address) => match result {
                 Ok(stream) => {
                     let _ = stream.set_nodelay(true);
                     self.data_stream = Some(stream);
                     self.session
-                        .handle_data_event(DataEvent::Connected { peer: address });
+                        .handle_data_event(DataEvent::Connected { peer: address }, Instant::now());
                 }
-                Err(_) => self.session.handle_data_event(DataEvent::Failed {
-                    id,
-                    reason: DataFailure::ConnectFailed,
-                }),
+                Err(_) => self.session.handle_data_event(
+                    DataEvent::Failed {
+                        id,
+                        reason: DataFailure::ConnectFailed,
+                    },
+                    Instant::now(),
+                ),
             },
             Internal::Transfer(event) => {
                 if let DataEvent::Finished { id, .. } | DataEvent::Failed { id, .. } = &event {
@@ -633,7 +668,7 @@ impl<A: Authenticator> Connection<A> {
                         self.running_transfer = None;
                     }
                 }
-                self.session.handle_data_event(event);
+                self.session.handle_data_event(event, Instant::now());
             }
         }
         // A data connection that arrived for a waiting transfer starts it after the next
@@ -665,11 +700,13 @@ impl<A: Authenticator> Connection<A> {
             None
         };
         let Some(listener) = listener else {
-            self.session.handle_data_event(DataEvent::ListenFailed);
+            self.session
+                .handle_data_event(DataEvent::ListenFailed, Instant::now());
             return;
         };
         let Ok(bound) = listener.local_addr() else {
-            self.session.handle_data_event(DataEvent::ListenFailed);
+            self.session
+                .handle_data_event(DataEvent::ListenFailed, Instant::now());
             return;
         };
         let advertised = SocketAddr::new(
@@ -686,9 +723,12 @@ impl<A: Authenticator> Connection<A> {
                     .await;
             }
         }));
-        self.session.handle_data_event(DataEvent::Listening {
-            address: advertised,
-        });
+        self.session.handle_data_event(
+            DataEvent::Listening {
+                address: advertised,
+            },
+            Instant::now(),
+        );
     }
 
     fn connect_active(&mut self, address: SocketAddr) {
@@ -732,12 +772,13 @@ impl<A: Authenticator> Connection<A> {
         };
         let sender = self.internal_sender();
         let buffer_size = self.shared.config.buffer_size;
+        let stall = StallLimit(self.shared.config.data_timeout);
         let id = transfer.id;
         let data_tls = self.data_tls(transfer.tls);
         let task = ::tokio::spawn(tracing::Instrument::in_current_span(async move {
             let event = match protect(stream, data_tls).await {
                 Ok(stream) => {
-                    run_transfer::<A::Storage>(transfer, opened, stream, buffer_size).await
+                    run_transfer::<A::Storage>(transfer, opened, stream, buffer_size, stall).await
                 }
                 Err(reason) => DataEvent::Failed { id, reason },
             };
@@ -761,6 +802,11 @@ impl<A: Authenticator> Connection<A> {
 
     async fn answer(&mut self, id: RequestId, request: Request) -> Response {
         if let Request::Authenticate { user, password } = &request {
+            let ip = self.peer.ip();
+            if self.shared.lockouts().is_locked(ip, Instant::now()) {
+                tracing::info!(peer = %self.peer, user = %user, "login refused: address locked out");
+                return Response::LoginDenied;
+            }
             return match self.shared.authenticator.authenticate(user, password).await {
                 Some(account) => {
                     let writable = account.writable;
@@ -769,6 +815,13 @@ impl<A: Authenticator> Connection<A> {
                 }
                 None => {
                     tracing::info!(peer = %self.peer, user = %user, "login refused");
+                    if self.shared.lockouts().record_failure(ip, Instant::now()) {
+                        tracing::warn!(
+                            peer = %self.peer,
+                            seconds = self.shared.config.lockout_duration.as_secs_f64(),
+                            "too many failed logins: address locked out"
+                        );
+                    }
                     Response::LoginDenied
                 }
             };
@@ -924,12 +977,49 @@ async fn protect(stream: TcpStream, tls: Option<DataTls>) -> Result<MaybeTls, Da
     Err(DataFailure::TlsRefused)
 }
 
+/// How long one step of a data connection's I/O may take without moving a byte.
+#[derive(Clone, Copy, Debug)]
+struct StallLimit(Duration);
+
+impl StallLimit {
+    /// Runs one read, write or shutdown; one that does not complete within the limit
+    /// fails with `TimedOut`.
+    async fn step<T>(self, io: impl std::future::Future<Output = io::Result<T>>) -> io::Result<T> {
+        ::tokio::time::timeout(self.0, io)
+            .await
+            .unwrap_or_else(|_| {
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the data connection stalled",
+                ))
+            })
+    }
+
+    /// Writes all of `bytes`, each write within the limit: a slow reader that keeps
+    /// reading is never cut off, one that stops is.
+    async fn write_all(
+        self,
+        stream: &mut (impl AsyncWrite + Unpin),
+        mut bytes: &[u8],
+    ) -> io::Result<()> {
+        while !bytes.is_empty() {
+            let written = self.step(stream.write(bytes)).await?;
+            if written == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            bytes = &bytes[written..];
+        }
+        Ok(())
+    }
+}
+
 /// Runs one transfer to its end and says how it ended.
 async fn run_transfer<S: Storage>(
     transfer: Transfer,
     opened: Opened<S>,
     mut stream: MaybeTls,
     buffer_size: usize,
+    stall: StallLimit,
 ) -> DataEvent {
     let id = transfer.id;
     let started = Instant::now();
@@ -937,15 +1027,15 @@ async fn run_transfer<S: Storage>(
         (Direction::Send, Opened::Reader(reader), TransferContent::File) => {
             let sendfile = S::sendfile_source(&reader).filter(|_| !transfer.ascii);
             match (sendfile, stream.as_plain_mut()) {
-                (Some(source), Some(tcp)) => send_with_sendfile(source, tcp).await,
-                _ => send_file(reader, &mut stream, transfer.ascii, buffer_size).await,
+                (Some(source), Some(tcp)) => send_with_sendfile(source, tcp, stall).await,
+                _ => send_file(reader, &mut stream, transfer.ascii, buffer_size, stall).await,
             }
         }
         (Direction::Send, Opened::Listing(lister), TransferContent::Listing(format)) => {
-            send_listing(lister, &mut stream, format).await
+            send_listing(lister, &mut stream, format, stall).await
         }
         (Direction::Receive, Opened::Upload(upload), TransferContent::File) => {
-            receive_file(upload, &mut stream, transfer.ascii, buffer_size).await
+            receive_file(upload, &mut stream, transfer.ascii, buffer_size, stall).await
         }
         _ => Err(DataFailure::Storage(StorageError::Other(
             "transfer mismatch".into(),
@@ -967,7 +1057,10 @@ async fn run_transfer<S: Storage>(
     }
 }
 
-fn connection_lost(_: io::Error) -> DataFailure {
+fn connection_lost(error: io::Error) -> DataFailure {
+    if error.kind() == io::ErrorKind::TimedOut {
+        tracing::info!("data connection stalled: transfer aborted");
+    }
     DataFailure::ConnectionLost
 }
 
@@ -984,6 +1077,7 @@ async fn send_file(
     stream: &mut MaybeTls,
     ascii: bool,
     buffer_size: usize,
+    stall: StallLimit,
 ) -> Result<u64, DataFailure> {
     let mut buffer = vec![0u8; buffer_size];
     let mut converted = Vec::new();
@@ -1001,10 +1095,16 @@ async fn send_file(
         } else {
             &buffer[..read]
         };
-        stream.write_all(chunk).await.map_err(connection_lost)?;
+        stall
+            .write_all(stream, chunk)
+            .await
+            .map_err(connection_lost)?;
         total += chunk.len() as u64;
     }
-    stream.shutdown().await.map_err(connection_lost)?;
+    stall
+        .step(stream.shutdown())
+        .await
+        .map_err(connection_lost)?;
     Ok(total)
 }
 
@@ -1013,6 +1113,7 @@ async fn send_file(
 async fn send_with_sendfile(
     source: std::os::fd::BorrowedFd<'_>,
     stream: &mut TcpStream,
+    stall: StallLimit,
 ) -> Result<u64, DataFailure> {
     // Small chunks keep the receiver reading while the kernel refills the socket:
     // measured on loopback, 32 KiB beat 64 KiB, 128 KiB and 1 MiB (BENCHMARKS.md).
@@ -1020,10 +1121,10 @@ async fn send_with_sendfile(
     let mut total = 0u64;
     loop {
         let socket: &TcpStream = stream;
-        let sent = socket
-            .async_io(::tokio::io::Interest::WRITABLE, || {
+        let sent = stall
+            .step(socket.async_io(::tokio::io::Interest::WRITABLE, || {
                 rustix::fs::sendfile(socket, source, None, CHUNK).map_err(io::Error::from)
-            })
+            }))
             .await;
         match sent {
             Ok(0) => break,
@@ -1033,7 +1134,10 @@ async fn send_with_sendfile(
             Err(error) => return Err(connection_lost(error)),
         }
     }
-    stream.shutdown().await.map_err(connection_lost)?;
+    stall
+        .step(stream.shutdown())
+        .await
+        .map_err(connection_lost)?;
     Ok(total)
 }
 
@@ -1041,6 +1145,7 @@ async fn send_listing(
     mut lister: impl Lister,
     stream: &mut MaybeTls,
     format: &ListingFormat,
+    stall: StallLimit,
 ) -> Result<u64, DataFailure> {
     let now = SystemTime::now();
     let mut buffer = Vec::with_capacity(64 * 1024);
@@ -1048,14 +1153,23 @@ async fn send_listing(
     while let Some((name, metadata)) = lister.next_entry().await.map_err(DataFailure::Storage)? {
         format_entry(format, name.as_bytes(), &metadata, now, &mut buffer);
         if buffer.len() >= 60 * 1024 {
-            stream.write_all(&buffer).await.map_err(connection_lost)?;
+            stall
+                .write_all(stream, &buffer)
+                .await
+                .map_err(connection_lost)?;
             total += buffer.len() as u64;
             buffer.clear();
         }
     }
-    stream.write_all(&buffer).await.map_err(connection_lost)?;
+    stall
+        .write_all(stream, &buffer)
+        .await
+        .map_err(connection_lost)?;
     total += buffer.len() as u64;
-    stream.shutdown().await.map_err(connection_lost)?;
+    stall
+        .step(stream.shutdown())
+        .await
+        .map_err(connection_lost)?;
     Ok(total)
 }
 
@@ -1064,8 +1178,9 @@ async fn receive_file(
     stream: &mut MaybeTls,
     ascii: bool,
     buffer_size: usize,
+    stall: StallLimit,
 ) -> Result<u64, DataFailure> {
-    let total = match copy_upload(&mut upload, stream, ascii, buffer_size).await {
+    let total = match copy_upload(&mut upload, stream, ascii, buffer_size, stall).await {
         Ok(total) => total,
         Err(failure) => {
             upload.abort().await;
@@ -1074,7 +1189,7 @@ async fn receive_file(
     };
     upload.commit().await.map_err(DataFailure::Storage)?;
     // Our close_notify (with TLS) and FIN: clients that wait for them see a clean end.
-    let _ = stream.shutdown().await;
+    let _ = stall.step(stream.shutdown()).await;
     Ok(total)
 }
 
@@ -1084,13 +1199,14 @@ async fn copy_upload(
     stream: &mut MaybeTls,
     ascii: bool,
     buffer_size: usize,
+    stall: StallLimit,
 ) -> Result<u64, DataFailure> {
     let mut buffer = vec![0u8; buffer_size];
     let mut converted = Vec::new();
     let mut converter = FromNetwork::new();
     let mut total = 0u64;
     loop {
-        let read = match stream.read(&mut buffer).await {
+        let read = match stall.step(stream.read(&mut buffer)).await {
             Ok(0) => break,
             Ok(read) => read,
             // A TLS client that closes without close_notify: taken as the end of the

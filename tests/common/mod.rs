@@ -2,6 +2,8 @@
 //! a driver that feeds the session and collects its replies, with no socket.
 #![allow(dead_code)]
 
+#[cfg(feature = "tokio")]
+pub mod example;
 pub mod pair;
 #[cfg(feature = "tokio")]
 pub mod peers;
@@ -311,12 +313,12 @@ impl ServerDriver {
     }
 
     pub fn data_event(&mut self, event: DataEvent) {
-        self.session.handle_data_event(event);
+        self.session.handle_data_event(event, self.now);
         self.drain();
     }
 
     pub fn respond(&mut self, id: RequestId, response: Response) {
-        self.session.handle_response(id, response);
+        self.session.handle_response(id, response, self.now);
         self.drain();
     }
 
@@ -356,7 +358,7 @@ impl ServerDriver {
                     self.held.push_back((id, request));
                 } else {
                     let response = self.fs.answer(&request);
-                    self.session.handle_response(id, response);
+                    self.session.handle_response(id, response, self.now);
                 }
             }
             other => {
@@ -366,7 +368,7 @@ impl ServerDriver {
                         let address: SocketAddr =
                             format!("127.0.0.1:{}", self.passive_port).parse().unwrap();
                         self.session
-                            .handle_data_event(DataEvent::Listening { address });
+                            .handle_data_event(DataEvent::Listening { address }, self.now);
                     }
                     Event::StartTransfer(transfer) if automatic => self.run_transfer(transfer),
                     _ => {}
@@ -377,18 +379,24 @@ impl ServerDriver {
     }
 
     fn run_transfer(&mut self, transfer: &Transfer) {
-        self.session.handle_data_event(DataEvent::Connected {
-            peer: CLIENT.parse().unwrap(),
-        });
+        self.session.handle_data_event(
+            DataEvent::Connected {
+                peer: CLIENT.parse().unwrap(),
+            },
+            self.now,
+        );
         // Only uploads move bytes the test chose; a download's size is not checked here.
         let bytes = match transfer.direction {
             Direction::Receive => self.upload.len() as u64,
             Direction::Send => 0,
         };
-        self.session.handle_data_event(DataEvent::Finished {
-            id: transfer.id,
-            bytes,
-        });
+        self.session.handle_data_event(
+            DataEvent::Finished {
+                id: transfer.id,
+                bytes,
+            },
+            self.now,
+        );
     }
 
     /// Replies received since the last call.

@@ -551,7 +551,8 @@ impl Pair {
                 self.data.client_op = Some((id, kind));
                 self.client.handle_data_connected(id, self.now);
                 let peer = SocketAddr::new(self.client_addr.ip(), self.port());
-                self.server.handle_data_event(DataEvent::Connected { peer });
+                self.server
+                    .handle_data_event(DataEvent::Connected { peer }, self.now);
                 self.run_job_if_ready();
             }
             Action::ListenForData { id, kind } => {
@@ -572,10 +573,13 @@ impl Pair {
                     self.data.client_op = None;
                     if self.server_notices_close {
                         if let Some(job) = self.data.job.take() {
-                            self.server.handle_data_event(DataEvent::Failed {
-                                id: job.transfer.id,
-                                reason: DataFailure::ConnectionLost,
-                            });
+                            self.server.handle_data_event(
+                                DataEvent::Failed {
+                                    id: job.transfer.id,
+                                    reason: DataFailure::ConnectionLost,
+                                },
+                                self.now,
+                            );
                         }
                     }
                 }
@@ -608,7 +612,7 @@ impl Pair {
                         let address = SocketAddr::new(self.server_addr.ip(), self.port());
                         self.data.server_listener = Some(address);
                         self.server
-                            .handle_data_event(DataEvent::Listening { address });
+                            .handle_data_event(DataEvent::Listening { address }, self.now);
                     }
                     server::Event::ConnectActive { address } => {
                         match self.data.client_listener.take() {
@@ -616,8 +620,10 @@ impl Pair {
                                 if listening == address && !self.refuse_data_connections =>
                             {
                                 self.data.client_op = Some((id, kind));
-                                self.server
-                                    .handle_data_event(DataEvent::Connected { peer: address });
+                                self.server.handle_data_event(
+                                    DataEvent::Connected { peer: address },
+                                    self.now,
+                                );
                                 self.client.handle_data_connected(id, self.now);
                             }
                             other => {
@@ -632,10 +638,13 @@ impl Pair {
                             .remove(&transfer.id)
                             .expect("a transfer the storage never opened");
                         if std::mem::take(&mut self.data.active_connect_failed) {
-                            self.server.handle_data_event(DataEvent::Failed {
-                                id: transfer.id,
-                                reason: DataFailure::ConnectFailed,
-                            });
+                            self.server.handle_data_event(
+                                DataEvent::Failed {
+                                    id: transfer.id,
+                                    reason: DataFailure::ConnectFailed,
+                                },
+                                self.now,
+                            );
                             return;
                         }
                         self.data.job = Some(Job {
@@ -693,7 +702,7 @@ impl Pair {
             self.opened
                 .insert(id, (request.clone(), unique_name.clone()));
         }
-        self.server.handle_response(id, response);
+        self.server.handle_response(id, response, self.now);
     }
 
     fn rename(&mut self, from: &VirtualPath, to: &VirtualPath) -> Response {
@@ -809,10 +818,13 @@ impl Pair {
     fn run_job(&mut self, job: Job) {
         let Some((op, kind)) = self.data.client_op else {
             // The client is gone (it closed its end): the server's writes fail.
-            self.server.handle_data_event(DataEvent::Failed {
-                id: job.transfer.id,
-                reason: DataFailure::ConnectionLost,
-            });
+            self.server.handle_data_event(
+                DataEvent::Failed {
+                    id: job.transfer.id,
+                    reason: DataFailure::ConnectionLost,
+                },
+                self.now,
+            );
             return;
         };
         let id = job.transfer.id;
@@ -875,10 +887,13 @@ impl Pair {
         if drop_after.is_some_and(|after| after < total) {
             self.client
                 .handle_data_failed(op, io::ErrorKind::ConnectionReset, self.now);
-            self.server.handle_data_event(DataEvent::Failed {
-                id,
-                reason: DataFailure::ConnectionLost,
-            });
+            self.server.handle_data_event(
+                DataEvent::Failed {
+                    id,
+                    reason: DataFailure::ConnectionLost,
+                },
+                self.now,
+            );
             return;
         }
         let bytes = moved as u64;
@@ -886,11 +901,11 @@ impl Pair {
             FinalOrder::DataEndFirst => {
                 self.client.handle_data_end(op, self.now);
                 self.server
-                    .handle_data_event(DataEvent::Finished { id, bytes });
+                    .handle_data_event(DataEvent::Finished { id, bytes }, self.now);
             }
             FinalOrder::ReplyFirst => {
                 self.server
-                    .handle_data_event(DataEvent::Finished { id, bytes });
+                    .handle_data_event(DataEvent::Finished { id, bytes }, self.now);
                 self.deferred_ends.push(op);
             }
         }
