@@ -314,7 +314,7 @@ def files_session(suite, server, upload_to=None):
     control.expect(200)
     sink = bytearray(1 << 20)
     names = suite.file_names
-    start = time.perf_counter()
+    cpu, start = time.process_time(), time.perf_counter()
     for name in names:
         data = epsv_connect(control)
         if upload_to is None:
@@ -329,6 +329,8 @@ def files_session(suite, server, upload_to=None):
         data.close()
         control.expect(226, 250)
     elapsed = time.perf_counter() - start
+    suite.note_driver("small files " + ("get" if upload_to is None else "put"),
+                      (time.process_time() - cpu) / elapsed)
     control.sock.close()
     return elapsed / len(names) * 1000
 
@@ -394,8 +396,7 @@ def sessions_workload(count):
                 suite.notes.append(f"{server.name}, {count} sessions: {fields['failed']} logins "
                                    f"failed, the first with: {error}")
                 return Failed(f"held {int(fields['logged_in']):,} of {count:,}")
-            suite.notes_once(f"{server.name}: {processes} process(es) idle, "
-                             f"{held} with {count} sessions")
+            suite.processes[count][server.name] = f"{processes} → {held}"
             return ((loaded - idle) / count, count / float(fields["seconds"]))
         finally:
             server.stop()
@@ -424,7 +425,8 @@ class Suite:
         self.max_sessions = max(args.sessions, default=0)
         self.file_names = [f"f{i:04}.bin" for i in range(1, args.files + 1)]
         self.file_content = {}
-        self.notes, self._once, self.driver = [], set(), defaultdict(float)
+        self.notes, self.driver = [], defaultdict(float)
+        self.processes = defaultdict(dict)  # session row -> server -> "idle → held"
 
     def pasv_range(self, index):
         low = self.args.pasv_base + 1000 * index
@@ -438,11 +440,6 @@ class Suite:
 
     def note_driver(self, workload, share):
         self.driver[workload] = max(self.driver[workload], share)
-
-    def notes_once(self, note):
-        if note not in self._once:
-            self._once.add(note)
-            self.notes.append(note)
 
     def prepare(self, servers):
         os.makedirs(os.path.join(self.root, "files"))
@@ -601,6 +598,9 @@ def report(suite, servers, results, clients):
     if suite.driver:
         shares = ", ".join(f"{k} {v:.0%}" for k, v in suite.driver.items())
         print(f"driver CPU (highest share of its wall time, per workload): {shares}")
+    for count, servers in suite.processes.items():
+        print(f"server processes, idle → with {count:,} sessions (last run): "
+              + ", ".join(f"{name} {counts}" for name, counts in servers.items()))
     for note in suite.notes:
         print(f"note: {note}")
 
