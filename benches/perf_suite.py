@@ -14,6 +14,7 @@ import argparse
 import os
 import resource
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -634,6 +635,8 @@ def main():
     workloads += [(f"sessions{n}", sessions_workload(n)) for n in args.sessions]
     if args.only:
         workloads = [w for w in workloads if w[0] in args.only]
+    # A SIGTERM ends the run through the `finally` below, which stops the servers.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     suite = Suite(args)
     started = time.monotonic()
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the start; "
