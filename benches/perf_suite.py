@@ -25,6 +25,8 @@ from collections import defaultdict
 
 HOST = "127.0.0.1"
 USER, PASSWORD = "bench", "bench"
+TIMEOUT = 120  # seconds a control or data connection may stay silent: a hung server fails
+
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -135,7 +137,7 @@ class Control:
     """A blocking FTP control connection: enough to log in and move files."""
 
     def __init__(self, port):
-        self.sock = socket.create_connection((HOST, port))
+        self.sock = socket.create_connection((HOST, port), timeout=TIMEOUT)
         self.buffer = b""
         self.expect(220)
 
@@ -273,8 +275,9 @@ def curl(suite, server, *args):
     200 ms before connecting the data connection when the server answers EPSV at once;
     a CWD first avoids it. A stall is still looked for (curl's time_pretransfer)."""
     start = time.perf_counter()
-    out = subprocess.run(["curl", "-sS", "--fail", "--user", server.credentials, "-o",
-                          "/dev/null", "-w", "%{time_pretransfer}", *args],
+    out = subprocess.run(["curl", "-sS", "--fail", "--max-time", str(TIMEOUT), "--user",
+                          server.credentials, "-o", "/dev/null", "-w", "%{time_pretransfer}",
+                          *args],
                          check=True, capture_output=True, text=True).stdout
     seconds = time.perf_counter() - start
     if float(out) > 0.1:
@@ -301,7 +304,7 @@ def epsv_connect(control):
     if not line.startswith(b"229"):
         raise RuntimeError(f"EPSV: {line!r}")
     port = int(line.split(b"|")[3])
-    return socket.create_connection((HOST, port))
+    return socket.create_connection((HOST, port), timeout=TIMEOUT)
 
 
 def files_session(suite, server, upload_to=None):

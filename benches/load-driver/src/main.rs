@@ -16,7 +16,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -52,7 +52,10 @@ fn expect(control: &mut BufReader<TcpStream>, codes: &[u16]) -> Result<u16> {
 }
 
 fn login(address: &str, user: &str, password: &str) -> Result<BufReader<TcpStream>> {
-    let mut control = BufReader::with_capacity(512, TcpStream::connect(address)?);
+    let stream = TcpStream::connect(address)?;
+    // A server that stops answering fails the run instead of hanging it.
+    stream.set_read_timeout(Some(Duration::from_secs(120)))?;
+    let mut control = BufReader::with_capacity(512, stream);
     expect(&mut control, &[220])?;
     let stream = control.get_mut();
     stream.write_all(format!("USER {user}\r\n").as_bytes())?;
