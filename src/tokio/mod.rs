@@ -10,9 +10,9 @@
 mod auth;
 mod client;
 mod local;
+mod lockout;
 #[cfg(feature = "object-store")]
 mod object;
-mod lockout;
 mod server;
 mod storage;
 mod stream;
