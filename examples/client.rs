@@ -21,7 +21,7 @@ use ftp_proto::Pathname;
 use ftp_proto::client::DataConnectionMode;
 use ftp_proto::listing::{Entry, EntryKind};
 use ftp_proto::tokio::{Client, ClientConfig, Progress, check_listing_name};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
 const HELP: &str = "\
@@ -394,13 +394,12 @@ async fn get(
     raw_path: &[u8],
     output: Option<&str>,
 ) -> Result<(), String> {
-    let mut writer: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = match output {
-        Some("-") => Box::new(tokio::io::stdout()),
-        Some(file) => Box::new(
-            tokio::fs::File::create(file)
-                .await
-                .map_err(|e| format!("{file}: {e}"))?,
-        ),
+    // Plain blocking writes: a local file write lands in the page cache in microseconds,
+    // where tokio::fs would send each one to its blocking pool and leave the socket
+    // unread until the pool thread answers.
+    let mut writer: Box<dyn std::io::Write> = match output {
+        Some("-") => Box::new(std::io::stdout().lock()),
+        Some(file) => Box::new(std::fs::File::create(file).map_err(|e| format!("{file}: {e}"))?),
         None => {
             let name = raw_path
                 .rsplit(|&byte| byte == b'/')
@@ -408,11 +407,7 @@ async fn get(
                 .unwrap_or_default();
             check_listing_name(name).map_err(|_| "the URL names no file; use -o FILE")?;
             let name = String::from_utf8_lossy(name).into_owned();
-            Box::new(
-                tokio::fs::File::create(&name)
-                    .await
-                    .map_err(|e| format!("{name}: {e}"))?,
-            )
+            Box::new(std::fs::File::create(&name).map_err(|e| format!("{name}: {e}"))?)
         }
     };
     let mut download = client.get(path).await.map_err(|e| e.to_string())?;
@@ -421,7 +416,7 @@ async fn get(
     let outcome = async {
         loop {
             // Fill the buffer before writing: a socket read gives a few hundred KiB at
-            // most, and every file write is a trip to tokio's blocking pool.
+            // most, and fewer, larger writes cost less.
             let mut filled = 0;
             while filled < buffer.len() {
                 let read = download
@@ -438,10 +433,9 @@ async fn get(
             }
             writer
                 .write_all(&buffer[..filled])
-                .await
                 .map_err(|e| e.to_string())?;
         }
-        writer.flush().await.map_err(|e| e.to_string())
+        writer.flush().map_err(|e| e.to_string())
     }
     .await;
     stop_bar(bar);
