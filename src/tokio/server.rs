@@ -1201,14 +1201,22 @@ async fn copy_upload(
     buffer_size: usize,
     stall: StallLimit,
 ) -> Result<u64, DataFailure> {
-    let mut buffer = vec![0u8; buffer_size];
+    // The buffer starts small and doubles while reads fill it: a small file never pays
+    // for zeroing (and faulting in) the whole `buffer_size`, a big one soon reads in
+    // `buffer_size` steps.
+    let mut buffer = vec![0u8; buffer_size.clamp(1, 64 * 1024)];
     let mut converted = Vec::new();
     let mut converter = FromNetwork::new();
     let mut total = 0u64;
     loop {
         let read = match stall.step(stream.read(&mut buffer)).await {
             Ok(0) => break,
-            Ok(read) => read,
+            Ok(read) => {
+                if read == buffer.len() && buffer.len() < buffer_size {
+                    buffer.resize((buffer.len() * 2).min(buffer_size), 0);
+                }
+                read
+            }
             // A TLS client that closes without close_notify: taken as the end of the
             // data, as vsftpd does by default (see `tls`).
             Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => break,
