@@ -221,7 +221,7 @@ impl<A: Authenticator> Server<A> {
                     let span = tracing::debug_span!("session", id = session_number, %peer);
                     sessions.spawn(
                         tracing::Instrument::instrument(
-                            async move { admit(shared, stream, peer, stop).await },
+                            admit(shared, stream, peer, stop),
                             span,
                         ),
                     );
