@@ -480,16 +480,21 @@ impl Session {
         if self.closed {
             return None;
         }
-        let mut deadlines = Vec::with_capacity(4);
-        deadlines.extend(self.login_deadline);
-        if let Some(Pending::FailedLoginDelay { until }) = self.pending {
-            deadlines.push(until);
-        }
-        deadlines.extend(self.transfer.as_ref().and_then(|t| t.connect_deadline));
-        if self.idle_timer_runs() {
-            deadlines.push(self.idle_deadline);
-        }
-        deadlines.into_iter().min()
+        // Asked after every input by every adapter loop: no allocation here.
+        let failed_login_delay = match self.pending {
+            Some(Pending::FailedLoginDelay { until }) => Some(until),
+            _ => None,
+        };
+        let idle = self.idle_timer_runs().then_some(self.idle_deadline);
+        [
+            self.login_deadline,
+            failed_login_delay,
+            self.transfer.as_ref().and_then(|t| t.connect_deadline),
+            idle,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Whether the session has ended (after [`Event::Close`]).
