@@ -280,6 +280,66 @@ pub fn wait_for_port(port: u16, child: &mut std::process::Child, name: &str) {
     panic!("{name} did not accept connections on port {port}");
 }
 
+/// A greeting no other listener on this machine sends: the peer started for one test
+/// is told to greet with it, so that [`wait_for_greeting`] knows it reached that peer.
+fn unique_banner(name: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{name}-for-ftp-proto-test-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Waits until the peer program `child` greets with `banner` on 127.0.0.1:`port`.
+///
+/// A port from [`free_port`] is only free when it is chosen: a test running alongside
+/// may bind it (a data listener, another peer) before the program does, and then
+/// something answers on the port although the program has exited on "address in use".
+/// Reading the greeting tells the two apart; `false` means the program exited, and the
+/// caller starts it again on another port.
+fn wait_for_greeting(port: u16, child: &mut std::process::Child, name: &str, banner: &str) -> bool {
+    use std::io::BufRead;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
+        }
+        if let Ok(stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            stream
+                .set_read_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
+            let mut greeting = String::new();
+            let read = std::io::BufReader::new(stream).read_line(&mut greeting);
+            if read.is_ok() && greeting.starts_with("220") && greeting.contains(banner) {
+                return true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{name} did not greet on port {port}");
+}
+
+/// Starts a peer server: `spawn(port, banner)` runs the program on `port`, told to
+/// greet with `banner`; a lost race for the port (see [`wait_for_greeting`]) is tried
+/// again on another port, a few times.
+fn start_peer(
+    name: &str,
+    mut spawn: impl FnMut(u16, &str) -> std::process::Child,
+) -> (u16, std::process::Child) {
+    for _ in 0..5 {
+        let port = free_port();
+        let banner = unique_banner(name);
+        let mut child = spawn(port, &banner);
+        if wait_for_greeting(port, &mut child, name, &banner) {
+            return (port, child);
+        }
+        let status = child.wait().unwrap();
+        eprintln!("{name} exited with {status} on port {port}; trying another port");
+    }
+    panic!("{name} could not start on five free ports");
+}
+
 /// A server program started by a test, killed on drop.
 pub struct PeerServer {
     pub port: u16,
@@ -339,32 +399,33 @@ fn start_vsftpd_with(extra: &str) -> PeerServer {
         .parse::<u32>()
         .expect("the ftp user exists");
     std::os::unix::fs::chown(&upload, Some(uid), None).unwrap();
-    let port = free_port();
     let pasv_min = free_port();
-    let config = format!(
-        "listen=YES\nlisten_ipv6=NO\nlisten_address=127.0.0.1\nlisten_port={port}\n\
-         anonymous_enable=YES\nlocal_enable=NO\nno_anon_password=YES\nanon_root={root}\n\
-         write_enable=YES\nanon_upload_enable=YES\nanon_mkdir_write_enable=YES\n\
-         anon_other_write_enable=YES\nanon_umask=022\nanon_world_readable_only=NO\n\
-         pasv_enable=YES\npasv_min_port={pasv_min}\npasv_max_port={pasv_max}\n\
-         port_enable=YES\nconnect_from_port_20=NO\nseccomp_sandbox=NO\nbackground=NO\n\
-         secure_chroot_dir={empty}\nxferlog_enable=NO\nuse_localtime=NO\n\
-         vsftpd_log_file={log}\ndual_log_enable=NO\nmax_per_ip=0\nmax_clients=0\n{extra}",
-        root = root.path().display(),
-        pasv_max = pasv_min.saturating_add(20),
-        empty = empty.display(),
-        log = config_dir.join("vsftpd.log").display(),
-    );
-    let file = config_dir.join("vsftpd.conf");
-    std::fs::write(&file, config).unwrap();
-    let mut child = Command::new("vsftpd")
-        .arg(&file)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("vsftpd starts");
-    wait_for_port(port, &mut child, "vsftpd");
+    let (port, child) = start_peer("vsftpd", |port, banner| {
+        let config = format!(
+            "listen=YES\nlisten_ipv6=NO\nlisten_address=127.0.0.1\nlisten_port={port}\n\
+             ftpd_banner={banner}\n\
+             anonymous_enable=YES\nlocal_enable=NO\nno_anon_password=YES\nanon_root={root}\n\
+             write_enable=YES\nanon_upload_enable=YES\nanon_mkdir_write_enable=YES\n\
+             anon_other_write_enable=YES\nanon_umask=022\nanon_world_readable_only=NO\n\
+             pasv_enable=YES\npasv_min_port={pasv_min}\npasv_max_port={pasv_max}\n\
+             port_enable=YES\nconnect_from_port_20=NO\nseccomp_sandbox=NO\nbackground=NO\n\
+             secure_chroot_dir={empty}\nxferlog_enable=NO\nuse_localtime=NO\n\
+             vsftpd_log_file={log}\ndual_log_enable=NO\nmax_per_ip=0\nmax_clients=0\n{extra}",
+            root = root.path().display(),
+            pasv_max = pasv_min.saturating_add(20),
+            empty = empty.display(),
+            log = config_dir.join("vsftpd.log").display(),
+        );
+        let file = config_dir.join("vsftpd.conf");
+        std::fs::write(&file, config).unwrap();
+        Command::new("vsftpd")
+            .arg(&file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("vsftpd starts")
+    });
     PeerServer {
         port,
         root,
@@ -394,26 +455,19 @@ pub fn start_pyftpdlib_tls(tls: &TlsFiles) -> PeerServer {
 
 fn start_pyftpdlib_with(extra: &[&std::ffi::OsStr]) -> PeerServer {
     let root = TempDir::new("pyftpdlib-root");
-    let port = free_port();
-    let mut child = Command::new("python3")
-        .args([
-            "-m",
-            "pyftpdlib",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-w",
-        ])
-        .args(extra)
-        .args(["-u", "user", "-P", "pass", "-d"])
-        .arg(root.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("pyftpdlib starts");
-    wait_for_port(port, &mut child, "pyftpdlib");
+    let (port, child) = start_peer("pyftpdlib", |port, banner| {
+        Command::new("python3")
+            .args(["-m", "pyftpdlib", "-i", "127.0.0.1", "-w"])
+            .args(["-p", &port.to_string(), "--banner", banner])
+            .args(extra)
+            .args(["-u", "user", "-P", "pass", "-d"])
+            .arg(root.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("pyftpdlib starts")
+    });
     PeerServer {
         port,
         root,
