@@ -422,7 +422,7 @@ class Failed:
 class Suite:
     def __init__(self, args):
         self.args = args
-        self.work = tempfile.mkdtemp(prefix="ftp-proto-perf.")
+        self.work = tempfile.mkdtemp(prefix="ftp-proto-perf.", dir=args.work_dir)
         self.root = os.path.join(self.work, "root")
         self.empty = os.path.join(self.work, "empty")
         self.big = os.path.join(self.root, "data", "big.bin")
@@ -612,6 +612,12 @@ def report(suite, servers, results, clients):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mib", type=int, default=1024)
+    # On tmpfs the rows measure the servers rather than the disk: on ext4 here, creating
+    # and removing thousands of files made every server's small-file puts alike
+    # (1.0-1.4 ms per file, ours and pyftpdlib within 5% of each other, run to run).
+    parser.add_argument("--work-dir", default="/dev/shm" if os.access("/dev/shm", os.W_OK)
+                        else None, help="where the served tree lives (default: /dev/shm, "
+                        "a tmpfs, when writable; else the system's temporary directory)")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--file-kib", type=int, default=64)
