@@ -10,6 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::peers::{TestServer, pattern, peer_available, run, run_ok};
+use ftp_proto::tokio::ServerConfig;
 
 fn curl() -> Command {
     let mut command = Command::new("curl");
@@ -183,7 +184,10 @@ fn curl_moves_100_mib_intact_and_20_sessions_in_parallel() {
     if !peer_available("curl") {
         return;
     }
-    let server = TestServer::start();
+    // Twenty at once from one address: above the default per-address limit (16).
+    let mut config = ServerConfig::default();
+    config.max_sessions_per_ip = 32;
+    let server = TestServer::start_with(config);
     let big = pattern(100 << 20, 3);
     server.write("big.bin", &big);
     let got = run_ok(curl().arg(server.url("big.bin")));
