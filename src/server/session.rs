@@ -502,6 +502,16 @@ impl Session {
         self.closed
     }
 
+    /// The address the control connection comes from.
+    pub fn peer(&self) -> SocketAddr {
+        self.control_peer
+    }
+
+    /// Our end of the control connection: where passive data connections listen.
+    pub fn local_address(&self) -> SocketAddr {
+        self.control_local
+    }
+
     /// Whether a user is logged in.
     pub fn is_logged_in(&self) -> bool {
         matches!(self.login, Login::LoggedIn { .. })

@@ -146,20 +146,28 @@ impl<A> Shared<A> {
     }
 }
 
-/// Releases a connection's place in the limits when the connection ends.
-struct Slot<A> {
-    shared: Arc<Shared<A>>,
-    ip: IpAddr,
-}
+impl<A> Shared<A> {
+    /// Takes a place in the connection limits for a connection from `ip`, if one is
+    /// free. The place is given back by [`Shared::release`], which a `Connection` calls
+    /// when it is dropped.
+    fn admit(&self, ip: IpAddr) -> bool {
+        let mut limits = self.limits.lock().unwrap_or_else(|e| e.into_inner());
+        let from_ip = limits.per_ip.get(&ip).copied().unwrap_or(0);
+        if limits.total >= self.config.max_sessions || from_ip >= self.config.max_sessions_per_ip {
+            return false;
+        }
+        limits.total += 1;
+        *limits.per_ip.entry(ip).or_default() += 1;
+        true
+    }
 
-impl<A> Drop for Slot<A> {
-    fn drop(&mut self) {
-        let mut limits = self.shared.limits.lock().unwrap_or_else(|e| e.into_inner());
+    fn release(&self, ip: IpAddr) {
+        let mut limits = self.limits.lock().unwrap_or_else(|e| e.into_inner());
         limits.total -= 1;
-        if let Some(count) = limits.per_ip.get_mut(&self.ip) {
+        if let Some(count) = limits.per_ip.get_mut(&ip) {
             *count -= 1;
             if *count == 0 {
-                limits.per_ip.remove(&self.ip);
+                limits.per_ip.remove(&ip);
             }
         }
     }
@@ -212,19 +220,25 @@ impl<A: Authenticator> Server<A> {
                             continue;
                         }
                     };
-                    let shared = Arc::clone(&self.shared);
-                    let stop = stop.clone();
                     session_number += 1;
                     // At debug level every log line of a session carries its number and
                     // peer. Not at info: a span costs some 400 bytes per idle session
                     // with the usual subscriber, and the info lines name the peer.
                     let span = tracing::debug_span!("session", id = session_number, %peer);
-                    sessions.spawn(
-                        tracing::Instrument::instrument(
-                            admit(shared, stream, peer, stop),
-                            span,
-                        ),
-                    );
+                    let Ok(local) = stream.local_addr() else { continue };
+                    if !self.shared.admit(peer.ip()) {
+                        sessions.spawn(tracing::Instrument::instrument(refuse(stream, peer), span));
+                        continue;
+                    }
+                    // The task holds little more than the boxed connection and its
+                    // stream: its size is most of what an idle session costs.
+                    let connection = Connection::new(Arc::clone(&self.shared), peer, local);
+                    let session = connection.serve(stream, stop.clone());
+                    if span.is_disabled() {
+                        sessions.spawn(session);
+                    } else {
+                        sessions.spawn(tracing::Instrument::instrument(session, span));
+                    }
                 }
                 Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
                 () = &mut shutdown => break,
@@ -244,58 +258,16 @@ impl<A: Authenticator> Server<A> {
     }
 }
 
-/// Applies the connection limits, then runs the session.
-async fn admit<A: Authenticator>(
-    shared: Arc<Shared<A>>,
-    mut stream: TcpStream,
-    peer: SocketAddr,
-    stop: CancellationToken,
-) {
-    let ip = peer.ip();
-    let admitted = {
-        let mut limits = shared.limits.lock().unwrap_or_else(|e| e.into_inner());
-        let from_ip = limits.per_ip.get(&ip).copied().unwrap_or(0);
-        if limits.total >= shared.config.max_sessions
-            || from_ip >= shared.config.max_sessions_per_ip
-        {
-            false
-        } else {
-            limits.total += 1;
-            *limits.per_ip.entry(ip).or_default() += 1;
-            true
-        }
-    };
-    if !admitted {
-        tracing::info!(%peer, "connection refused: too many sessions");
-        let mut refusal = Vec::new();
-        Reply::new(
-            ReplyCode::SERVICE_NOT_AVAILABLE,
-            "Too many connections, try later.",
-        )
-        .encode(&mut refusal);
-        let _ = ::tokio::time::timeout(Duration::from_secs(5), stream.write_all(&refusal)).await;
-        return;
-    }
-    let _slot = Slot {
-        shared: Arc::clone(&shared),
-        ip,
-    };
-    let _ = stream.set_nodelay(true);
-    let local = match stream.local_addr() {
-        Ok(local) => local,
-        Err(_) => return,
-    };
-    let mut connection = Connection::new(shared, peer, local);
-    let stream = match connection.open_control(stream).await {
-        Ok(stream) => stream,
-        Err(error) => {
-            tracing::info!(%peer, %error, "TLS handshake on the control connection failed");
-            return;
-        }
-    };
-    if let Err(error) = connection.run(stream, stop).await {
-        tracing::debug!(%peer, %error, "control connection ended with an error");
-    }
+/// Tells a connection over the limits so, and closes it.
+async fn refuse(mut stream: TcpStream, peer: SocketAddr) {
+    tracing::info!(%peer, "connection refused: too many sessions");
+    let mut refusal = Vec::new();
+    Reply::new(
+        ReplyCode::SERVICE_NOT_AVAILABLE,
+        "Too many connections, try later.",
+    )
+    .encode(&mut refusal);
+    let _ = ::tokio::time::timeout(Duration::from_secs(5), stream.write_all(&refusal)).await;
 }
 
 /// Messages from a connection's background tasks to its loop.
@@ -366,7 +338,7 @@ impl Waits {
         &mut self,
         cx: &mut Context<'_>,
         stream: &mut MaybeTls,
-        internal: &mut Option<(mpsc::Sender<Internal>, mpsc::Receiver<Internal>)>,
+        internal: &mut Option<&mut mpsc::Receiver<Internal>>,
     ) -> Poll<Wake> {
         if let Some(stop) = &mut self.stop {
             if stop.as_mut().poll(cx).is_ready() {
@@ -374,7 +346,7 @@ impl Waits {
                 return Poll::Ready(Wake::Stop);
             }
         }
-        if let Some((_, receiver)) = internal {
+        if let Some(receiver) = internal {
             if let Poll::Ready(Some(message)) = receiver.poll_recv(cx) {
                 return Poll::Ready(Wake::Internal(message));
             }
@@ -412,6 +384,49 @@ impl Waits {
     }
 }
 
+/// A connection's data connections and transfers.
+struct DataPlane<S: Storage> {
+    /// Messages from this connection's background tasks (data connections, transfers).
+    sender: mpsc::Sender<Internal>,
+    receiver: mpsc::Receiver<Internal>,
+    accept_task: Option<JoinHandle<()>>,
+    /// Counts data set-ups: a connection that a background task made for an older one
+    /// (its message still in flight when the session moved on) is dropped, never used
+    /// for a later transfer.
+    generation: u64,
+    stream: Option<TcpStream>,
+    /// Boxed: a reader or an upload is large, and a session between transfers has none.
+    opened: Option<Box<(RequestId, Opened<S>)>>,
+    waiting_transfer: Option<Transfer>,
+    running_transfer: Option<(RequestId, JoinHandle<()>)>,
+}
+
+impl<S: Storage> DataPlane<S> {
+    fn new() -> DataPlane<S> {
+        let (sender, receiver) = mpsc::channel(8);
+        DataPlane {
+            sender,
+            receiver,
+            accept_task: None,
+            generation: 0,
+            stream: None,
+            opened: None,
+            waiting_transfer: None,
+            running_transfer: None,
+        }
+    }
+
+    /// Stops listening and drops a data connection not yet used; whatever a background
+    /// task still makes for them is dropped on arrival.
+    fn close(&mut self) {
+        if let Some(task) = self.accept_task.take() {
+            task.abort();
+        }
+        self.stream = None;
+        self.generation += 1;
+    }
+}
+
 /// A resource opened for a request, waiting for its transfer to start.
 enum Opened<S: Storage> {
     Reader(S::Reader),
@@ -422,23 +437,10 @@ enum Opened<S: Storage> {
 struct Connection<A: Authenticator> {
     shared: Arc<Shared<A>>,
     session: Session,
-    peer: SocketAddr,
-    local: SocketAddr,
     account: Option<Account<A::Storage>>,
-    /// Messages from this connection's background tasks (data connections, transfers).
-    /// Made on first use: a channel's first block is a few KiB, and most idle sessions
-    /// never open a data connection.
-    internal: Option<(mpsc::Sender<Internal>, mpsc::Receiver<Internal>)>,
-    accept_task: Option<JoinHandle<()>>,
-    /// Counts data set-ups: a connection that a background task made for an older one
-    /// (its message still in flight when the session moved on) is dropped, never used
-    /// for a later transfer.
-    data_generation: u64,
-    data_stream: Option<TcpStream>,
-    /// Boxed: a reader or an upload is large, and an idle session has none.
-    opened: Option<Box<(RequestId, Opened<A::Storage>)>>,
-    waiting_transfer: Option<Transfer>,
-    running_transfer: Option<(RequestId, JoinHandle<()>)>,
+    /// Data connections and transfers, made on first use: most idle sessions never open
+    /// a data connection, and an idle session's size is what 10,000 of them cost.
+    data: Option<Box<DataPlane<A::Storage>>>,
     started: Instant,
     /// The session asked for TLS on the control connection.
     upgrade_control: bool,
@@ -449,31 +451,45 @@ struct Connection<A: Authenticator> {
 }
 
 impl<A: Authenticator> Connection<A> {
-    fn new(shared: Arc<Shared<A>>, peer: SocketAddr, local: SocketAddr) -> Connection<A> {
+    /// The connection for a session from `peer` to our `local` address; it holds a place
+    /// the caller took in the connection limits (`Shared::admit`) and gives it back when
+    /// dropped.
+    fn new(shared: Arc<Shared<A>>, peer: SocketAddr, local: SocketAddr) -> Box<Connection<A>> {
         let session = Session::new(
             Arc::clone(&shared.session_config),
             peer,
             local,
             Instant::now(),
         );
-        Connection {
+        Box::new(Connection {
             shared,
             session,
-            peer,
-            local,
             account: None,
-            internal: None,
-            accept_task: None,
-            data_generation: 0,
-            data_stream: None,
-            opened: None,
-            waiting_transfer: None,
-            running_transfer: None,
+            data: None,
             started: Instant::now(),
             upgrade_control: false,
             #[cfg(feature = "tls")]
             tls: None,
+        })
+    }
+
+    /// Runs the session on `stream` to its end.
+    async fn serve(mut self: Box<Self>, stream: TcpStream, stop: CancellationToken) {
+        let _ = stream.set_nodelay(true);
+        let stream = match self.open_control(stream).await {
+            Ok(stream) => stream,
+            Err(error) => {
+                tracing::info!(peer = %self.peer(), %error, "TLS handshake on the control connection failed");
+                return;
+            }
+        };
+        if let Err(error) = self.run(stream, stop).await {
+            tracing::debug!(peer = %self.peer(), %error, "control connection ended with an error");
         }
+    }
+
+    fn peer(&self) -> SocketAddr {
+        self.session.peer()
     }
 
     /// Prepares the control stream: this connection's TLS configuration, and the TLS
@@ -510,7 +526,7 @@ impl<A: Authenticator> Connection<A> {
     }
 
     async fn run(&mut self, mut stream: MaybeTls, stop: CancellationToken) -> io::Result<()> {
-        tracing::info!(peer = %self.peer, "session started");
+        tracing::info!(peer = %self.peer(), "session started");
         let mut waits = Waits {
             tls_input: Vec::new(),
             timer: None,
@@ -532,7 +548,8 @@ impl<A: Authenticator> Connection<A> {
                 break Ok(());
             }
             waits.set_deadline(self.session.poll_timeout());
-            let woken = std::future::poll_fn(|cx| waits.poll(cx, &mut stream, &mut self.internal));
+            let mut receiver = self.data.as_mut().map(|data| &mut data.receiver);
+            let woken = std::future::poll_fn(|cx| waits.poll(cx, &mut stream, &mut receiver));
             match woken.await {
                 Wake::ControlReadable => self.read_control_input(&mut stream),
                 Wake::ControlBuffered(read) => self
@@ -545,12 +562,14 @@ impl<A: Authenticator> Connection<A> {
                 Wake::Stop => self.session.handle_shutdown(),
             }
         };
-        self.close_data();
-        if let Some((_, task)) = self.running_transfer.take() {
-            task.abort();
+        if let Some(data) = &mut self.data {
+            data.close();
+            if let Some((_, task)) = data.running_transfer.take() {
+                task.abort();
+            }
         }
         let _ = stream.shutdown().await;
-        tracing::info!(peer = %self.peer, seconds = self.started.elapsed().as_secs_f64(), "session ended");
+        tracing::info!(peer = %self.peer(), seconds = self.started.elapsed().as_secs_f64(), "session ended");
         result
     }
 
@@ -570,12 +589,9 @@ impl<A: Authenticator> Connection<A> {
         });
     }
 
-    /// The sender for this connection's background tasks, made on first use.
-    fn internal_sender(&mut self) -> mpsc::Sender<Internal> {
-        self.internal
-            .get_or_insert_with(|| mpsc::channel(8))
-            .0
-            .clone()
+    /// The connection's data plane, made on first use.
+    fn data(&mut self) -> &mut DataPlane<A::Storage> {
+        self.data.get_or_insert_with(|| Box::new(DataPlane::new()))
     }
 
     /// Sends every pending reply and carries out every pending event, until the session
@@ -606,47 +622,50 @@ impl<A: Authenticator> Connection<A> {
             Event::ListenPassive { family } => self.listen_passive(family).await,
             Event::ConnectActive { address } => self.connect_active(address),
             Event::StartTransfer(transfer) => {
-                self.waiting_transfer = Some(transfer);
+                self.data().waiting_transfer = Some(transfer);
                 self.start_transfer_if_ready();
             }
             Event::AbortTransfer { id } => {
-                if let Some((running, task)) = self.running_transfer.take() {
+                let Some(data) = &mut self.data else { return };
+                if let Some((running, task)) = data.running_transfer.take() {
                     if running == id {
                         task.abort();
                     } else {
-                        self.running_transfer = Some((running, task));
+                        data.running_transfer = Some((running, task));
                     }
                 }
-                if self.waiting_transfer.as_ref().is_some_and(|t| t.id == id) {
-                    self.waiting_transfer = None;
+                if data.waiting_transfer.as_ref().is_some_and(|t| t.id == id) {
+                    data.waiting_transfer = None;
                 }
-                self.opened = None;
+                data.opened = None;
             }
             Event::CloseData => self.close_data(),
             // The 234 reply is already out; the handshake runs once the drain is done.
             Event::StartControlTls => self.upgrade_control = true,
             Event::LoggedIn { user } => {
-                tracing::info!(peer = %self.peer, user = %user, "logged in")
+                tracing::info!(peer = %self.peer(), user = %user, "logged in")
             }
             Event::Close => {}
         }
     }
 
     fn handle_internal(&mut self, message: Internal) {
+        // Messages come only from tasks of an existing data plane.
+        let Some(data) = &mut self.data else { return };
         match message {
             Internal::Accepted(generation, _, _) | Internal::Connected(generation, ..)
-                if generation != self.data_generation => {}
+                if generation != data.generation => {}
             Internal::Accepted(_, stream, peer) => {
-                self.accept_task = None;
+                data.accept_task = None;
                 let _ = stream.set_nodelay(true);
-                self.data_stream = Some(stream);
+                data.stream = Some(stream);
                 self.session
                     .handle_data_event(DataEvent::Connected { peer }, Instant::now());
             }
             Internal::Connected(_, id, result, address) => match result {
                 Ok(stream) => {
                     let _ = stream.set_nodelay(true);
-                    self.data_stream = Some(stream);
+                    data.stream = Some(stream);
                     self.session
                         .handle_data_event(DataEvent::Connected { peer: address }, Instant::now());
                 }
@@ -660,12 +679,12 @@ impl<A: Authenticator> Connection<A> {
             },
             Internal::Transfer(event) => {
                 if let DataEvent::Finished { id, .. } | DataEvent::Failed { id, .. } = &event {
-                    if self
+                    if data
                         .running_transfer
                         .as_ref()
                         .is_some_and(|(running, _)| running == id)
                     {
-                        self.running_transfer = None;
+                        data.running_transfer = None;
                     }
                 }
                 self.session.handle_data_event(event, Instant::now());
@@ -676,15 +695,13 @@ impl<A: Authenticator> Connection<A> {
     }
 
     fn close_data(&mut self) {
-        if let Some(task) = self.accept_task.take() {
-            task.abort();
+        if let Some(data) = &mut self.data {
+            data.close();
         }
-        self.data_stream = None;
-        self.data_generation += 1;
     }
 
     async fn listen_passive(&mut self, family: AddressFamily) {
-        let ip = self.local.ip();
+        let ip = self.session.local_address().ip();
         let family_matches = matches!(
             (family, ip),
             (AddressFamily::V4, IpAddr::V4(_)) | (AddressFamily::V6, IpAddr::V6(_))
@@ -713,10 +730,10 @@ impl<A: Authenticator> Connection<A> {
             self.shared.config.public_address.unwrap_or(ip),
             bound.port(),
         );
-        let sender = self.internal_sender();
-        self.close_data();
-        let generation = self.data_generation;
-        self.accept_task = Some(::tokio::spawn(async move {
+        let data = self.data();
+        data.close();
+        let (sender, generation) = (data.sender.clone(), data.generation);
+        data.accept_task = Some(::tokio::spawn(async move {
             if let Ok((stream, peer)) = listener.accept().await {
                 let _ = sender
                     .send(Internal::Accepted(generation, stream, peer))
@@ -732,9 +749,12 @@ impl<A: Authenticator> Connection<A> {
     }
 
     fn connect_active(&mut self, address: SocketAddr) {
-        let sender = self.internal_sender();
-        let id = self.session_transfer_hint();
-        let generation = self.data_generation;
+        let data = self.data();
+        let id = data
+            .opened
+            .as_ref()
+            .map_or(RequestId(u64::MAX), |opened| opened.0);
+        let (sender, generation) = (data.sender.clone(), data.generation);
         ::tokio::spawn(async move {
             let result =
                 ::tokio::time::timeout(Duration::from_secs(30), TcpStream::connect(address))
@@ -746,35 +766,33 @@ impl<A: Authenticator> Connection<A> {
         });
     }
 
-    /// The id of the transfer an active connection is for: the last opened request.
-    fn session_transfer_hint(&self) -> RequestId {
-        self.opened
-            .as_ref()
-            .map_or(RequestId(u64::MAX), |opened| opened.0)
-    }
-
     fn start_transfer_if_ready(&mut self) {
-        if self.running_transfer.is_some() || self.data_stream.is_none() {
-            return;
-        }
-        let Some(transfer) = self.waiting_transfer.take() else {
+        let data_tls = match &self.data {
+            Some(data) if data.running_transfer.is_none() && data.stream.is_some() => data
+                .waiting_transfer
+                .as_ref()
+                .map(|transfer| self.data_tls(transfer.tls)),
+            _ => None,
+        };
+        let Some(data_tls) = data_tls else { return };
+        let Some(data) = &mut self.data else { return };
+        let Some(transfer) = data.waiting_transfer.take() else {
             return;
         };
-        let Some(opened) = self.opened.take() else {
+        let Some(opened) = data.opened.take() else {
             return;
         };
         let (opened_id, opened) = *opened;
         if opened_id != transfer.id {
             return;
         }
-        let Some(stream) = self.data_stream.take() else {
+        let Some(stream) = data.stream.take() else {
             return;
         };
-        let sender = self.internal_sender();
+        let sender = data.sender.clone();
         let buffer_size = self.shared.config.buffer_size;
         let stall = StallLimit(self.shared.config.data_timeout);
         let id = transfer.id;
-        let data_tls = self.data_tls(transfer.tls);
         let task = ::tokio::spawn(tracing::Instrument::in_current_span(async move {
             let event = match protect(stream, data_tls).await {
                 Ok(stream) => {
@@ -784,7 +802,7 @@ impl<A: Authenticator> Connection<A> {
             };
             let _ = sender.send(Internal::Transfer(event)).await;
         }));
-        self.running_transfer = Some((id, task));
+        data.running_transfer = Some((id, task));
     }
 
     /// What TLS a data connection needs: `None` for a clear one.
@@ -802,9 +820,9 @@ impl<A: Authenticator> Connection<A> {
 
     async fn answer(&mut self, id: RequestId, request: Request) -> Response {
         if let Request::Authenticate { user, password } = &request {
-            let ip = self.peer.ip();
+            let ip = self.peer().ip();
             if self.shared.lockouts().is_locked(ip, Instant::now()) {
-                tracing::info!(peer = %self.peer, user = %user, "login refused: address locked out");
+                tracing::info!(peer = %self.peer(), user = %user, "login refused: address locked out");
                 return Response::LoginDenied;
             }
             return match self.shared.authenticator.authenticate(user, password).await {
@@ -814,10 +832,10 @@ impl<A: Authenticator> Connection<A> {
                     Response::LoggedIn { writable }
                 }
                 None => {
-                    tracing::info!(peer = %self.peer, user = %user, "login refused");
+                    tracing::info!(peer = %self.peer(), user = %user, "login refused");
                     if self.shared.lockouts().record_failure(ip, Instant::now()) {
                         tracing::warn!(
-                            peer = %self.peer,
+                            peer = %self.peer(),
                             seconds = self.shared.config.lockout_duration.as_secs_f64(),
                             "too many failed logins: address locked out"
                         );
@@ -840,69 +858,73 @@ impl<A: Authenticator> Connection<A> {
             return Response::Failed(StorageError::PermissionDenied);
         };
         let storage = Arc::clone(&account.storage);
-        let result = match request {
-            Request::Metadata { path } => storage.metadata(&path).await.map(Response::Metadata),
-            Request::ListEntries { path } => list_all(
-                &*storage,
-                &path,
-                self.shared.config.session.max_control_listing_entries,
-            )
-            .await
-            .map(|entries| Response::Entries {
-                entries,
-                now: SystemTime::now(),
-            }),
-            Request::OpenListing { path, .. } => storage.list(&path).await.map(|lister| {
-                self.opened = Some(Box::new((id, Opened::Listing(lister))));
-                Response::Opened {
-                    size: None,
-                    unique_name: None,
+        let result =
+            match request {
+                Request::Metadata { path } => storage.metadata(&path).await.map(Response::Metadata),
+                Request::ListEntries { path } => list_all(
+                    &*storage,
+                    &path,
+                    self.shared.config.session.max_control_listing_entries,
+                )
+                .await
+                .map(|entries| Response::Entries {
+                    entries,
+                    now: SystemTime::now(),
+                }),
+                Request::OpenListing { path, .. } => storage.list(&path).await.map(|lister| {
+                    self.data().opened = Some(Box::new((id, Opened::Listing(lister))));
+                    Response::Opened {
+                        size: None,
+                        unique_name: None,
+                    }
+                }),
+                Request::OpenRead { path, offset } => {
+                    storage
+                        .open_read(&path, offset)
+                        .await
+                        .map(|(reader, size)| {
+                            tracing::info!(peer = %self.peer(), path = %path, offset, "download");
+                            self.data().opened = Some(Box::new((id, Opened::Reader(reader))));
+                            Response::Opened {
+                                size,
+                                unique_name: None,
+                            }
+                        })
                 }
-            }),
-            Request::OpenRead { path, offset } => {
-                storage
-                    .open_read(&path, offset)
-                    .await
-                    .map(|(reader, size)| {
-                        tracing::info!(peer = %self.peer, path = %path, offset, "download");
-                        self.opened = Some(Box::new((id, Opened::Reader(reader))));
-                        Response::Opened {
-                            size,
-                            unique_name: None,
-                        }
-                    })
-            }
-            Request::OpenWrite { path, mode } => {
-                storage
-                    .open_write(&path, mode)
-                    .await
-                    .map(|(upload, final_path)| {
-                        tracing::info!(peer = %self.peer, path = %final_path, ?mode, "upload");
-                        self.opened = Some(Box::new((id, Opened::Upload(upload))));
+                Request::OpenWrite { path, mode } => storage.open_write(&path, mode).await.map(
+                    |(upload, final_path)| {
+                        tracing::info!(peer = %self.peer(), path = %final_path, ?mode, "upload");
+                        self.data().opened = Some(Box::new((id, Opened::Upload(upload))));
                         Response::Opened {
                             size: None,
                             unique_name: Some(final_path),
                         }
-                    })
-            }
-            Request::Delete { path } => storage.delete(&path).await.map(|()| Response::Done),
-            Request::MakeDirectory { path } => {
-                storage.make_directory(&path).await.map(|()| Response::Done)
-            }
-            Request::RemoveDirectory { path } => storage
-                .remove_directory(&path)
-                .await
-                .map(|()| Response::Done),
-            Request::Rename { from, to } => {
-                storage.rename(&from, &to).await.map(|()| Response::Done)
-            }
-            Request::SetModified { path, modified } => storage
-                .set_modified(&path, modified)
-                .await
-                .map(|()| Response::Done),
-            _ => Err(StorageError::Unsupported),
-        };
+                    },
+                ),
+                Request::Delete { path } => storage.delete(&path).await.map(|()| Response::Done),
+                Request::MakeDirectory { path } => {
+                    storage.make_directory(&path).await.map(|()| Response::Done)
+                }
+                Request::RemoveDirectory { path } => storage
+                    .remove_directory(&path)
+                    .await
+                    .map(|()| Response::Done),
+                Request::Rename { from, to } => {
+                    storage.rename(&from, &to).await.map(|()| Response::Done)
+                }
+                Request::SetModified { path, modified } => storage
+                    .set_modified(&path, modified)
+                    .await
+                    .map(|()| Response::Done),
+                _ => Err(StorageError::Unsupported),
+            };
         result.unwrap_or_else(Response::Failed)
+    }
+}
+
+impl<A: Authenticator> Drop for Connection<A> {
+    fn drop(&mut self) {
+        self.shared.release(self.session.peer().ip());
     }
 }
 
