@@ -485,3 +485,43 @@ async fn stalled_download_times_out_and_aborts() {
     client.noop().await.unwrap();
     server.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_download_that_trickles_is_read_as_it_comes() {
+    // A sender far below the download's low-water mark: each piece must reach the
+    // reader while the data connection stays open, not wait for 256 KiB or its end.
+    let (seen_sender, mut seen) = tokio::sync::mpsc::channel::<usize>(1);
+    let (address, server) = fake_server(|mut fake| async move {
+        fake.login().await;
+        let data = fake.passive().await;
+        let (mut stream, _) = data.accept().await.unwrap();
+        fake.expect("RETR").await;
+        fake.send("150 trickling\r\n").await;
+        for piece in 1..=3 {
+            stream.write_all(b"drip").await.unwrap();
+            // The next piece goes only once the client has read this one.
+            assert_eq!(seen.recv().await, Some(piece * 4));
+        }
+        drop(stream);
+        fake.send("226 done\r\n").await;
+        fake.expect("QUIT").await;
+        fake.send("221 bye\r\n").await;
+    })
+    .await;
+    let mut client = logged_in(address).await;
+    let mut download = client.get("slow.txt").await.unwrap();
+    let mut bytes = Vec::new();
+    let mut buffer = [0u8; 64];
+    loop {
+        let read = download.read(&mut buffer).await.unwrap();
+        if read == 0 {
+            break;
+        }
+        bytes.extend_from_slice(&buffer[..read]);
+        seen_sender.send(bytes.len()).await.unwrap();
+    }
+    download.finish().await.unwrap();
+    assert_eq!(bytes, b"dripdripdrip");
+    client.quit().await.unwrap();
+    server.await.unwrap();
+}

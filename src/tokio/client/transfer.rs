@@ -22,7 +22,7 @@ use ::tokio::time::Sleep;
 use super::{Client, ClientError, Orphan, Result};
 use crate::client::{OperationId, Output};
 use crate::reply::Reply;
-use crate::tokio::stream::MaybeTls;
+use crate::tokio::stream::{MaybeTls, set_receive_low_water};
 
 /// Bytes moved so far by one transfer; cheap to clone and to read from another task
 /// (a progress bar), with no callback.
@@ -55,6 +55,17 @@ impl Progress {
     }
 }
 
+/// What [`Transfer::poll_idle`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Idle {
+    /// Data may still come; a wake-up is registered.
+    Waiting,
+    /// The low-water mark was lowered: read again.
+    Lowered,
+    /// Nothing came within the data timeout.
+    TimedOut,
+}
+
 type Finishing<'a, S> =
     Pin<Box<dyn Future<Output = (&'a mut Client<S>, Result<Output>)> + Send + 'a>>;
 
@@ -79,6 +90,15 @@ enum State<'a, S> {
     Moved,
 }
 
+/// What a plain download's data connection waits for before it wakes the reader (see
+/// `set_receive_low_water`).
+const DOWNLOAD_LOW_WATER: usize = 256 * 1024;
+
+/// How long a download waits for its low-water mark before it takes what trickles in:
+/// a sender slower than 256 KiB in this time (2.5 MB/s) is read byte by byte again, so
+/// that its progress shows and the data timeout sees what it sends.
+const LOW_WATER_PATIENCE: Duration = Duration::from_millis(100);
+
 /// The part shared by both directions.
 struct Transfer<'a, S> {
     id: OperationId,
@@ -87,6 +107,8 @@ struct Transfer<'a, S> {
     data_timeout: Duration,
     last_progress: Instant,
     idle: Pin<Box<Sleep>>,
+    /// The data connection's low-water mark is raised (a plain download).
+    low_water: bool,
 }
 
 impl<'a, S: AsyncRead + AsyncWrite + Unpin + Send> Transfer<'a, S> {
@@ -109,6 +131,36 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin + Send> Transfer<'a, S> {
             data_timeout,
             last_progress: Instant::now(),
             idle: Box::pin(::tokio::time::sleep(data_timeout)),
+            low_water: false,
+        }
+    }
+
+    /// Raises a plain download's low-water mark, and wakes up sooner to check on it.
+    fn raise_low_water(&mut self) {
+        let State::Moving { stream, .. } = &mut self.state else {
+            return;
+        };
+        let Some(tcp) = stream.as_plain_mut() else {
+            return;
+        };
+        if set_receive_low_water(tcp, DOWNLOAD_LOW_WATER).is_ok() {
+            self.low_water = true;
+            let patience = self.last_progress + LOW_WATER_PATIENCE;
+            self.idle.as_mut().reset(patience.into());
+        }
+    }
+
+    /// Lowers the low-water mark again: every byte wakes the reader.
+    fn lower_low_water(&mut self) {
+        tracing::debug!(
+            bytes = self.progress.bytes(),
+            "download slower than its low-water mark: reading every byte"
+        );
+        self.low_water = false;
+        if let State::Moving { stream, .. } = &mut self.state {
+            if let Some(tcp) = stream.as_plain_mut() {
+                let _ = set_receive_low_water(tcp, 1);
+            }
         }
     }
 
@@ -118,15 +170,28 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin + Send> Transfer<'a, S> {
     }
 
     /// Whether the data connection has been idle past the data timeout; otherwise
-    /// registers a wake-up for when it would be.
-    fn poll_idle(&mut self, cx: &mut Context<'_>) -> bool {
+    /// registers a wake-up for when it would be. A raised low-water mark that waited
+    /// [`LOW_WATER_PATIENCE`] without a wake-up is lowered (`Idle::Lowered`): the caller
+    /// reads again.
+    fn poll_idle(&mut self, cx: &mut Context<'_>) -> Idle {
         loop {
-            let deadline = self.last_progress + self.data_timeout;
+            let wait = if self.low_water {
+                LOW_WATER_PATIENCE
+            } else {
+                self.data_timeout
+            };
+            let deadline = self.last_progress + wait;
             if self.idle.as_mut().poll(cx).is_pending() {
-                return false;
+                return Idle::Waiting;
             }
             if deadline <= Instant::now() {
-                return true;
+                if self.low_water {
+                    self.lower_low_water();
+                    let deadline = self.last_progress + self.data_timeout;
+                    self.idle.as_mut().reset(deadline.into());
+                    return Idle::Lowered;
+                }
+                return Idle::TimedOut;
             }
             // Progress since the timer was set: move it rather than reset it per read.
             self.idle.as_mut().reset(deadline.into());
@@ -277,9 +342,9 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin + Send> DownloadStream<'a, S> {
         offset: u64,
         total: Option<u64>,
     ) -> Self {
-        DownloadStream {
-            inner: Transfer::new(client, id, stream, offset, total),
-        }
+        let mut inner = Transfer::new(client, id, stream, offset, total);
+        inner.raise_low_water();
+        DownloadStream { inner }
     }
 
     /// A handle on the bytes read so far, to watch from elsewhere.
@@ -373,14 +438,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> AsyncRead for DownloadStream<'_, 
                             if transfer.settled_by_control(cx) {
                                 continue;
                             }
-                            if transfer.poll_idle(cx) {
-                                let error = transfer.timed_out();
-                                transfer.finish_data(None, true, false);
-                                // Settle the abort in the background of later polls.
-                                let _ = transfer.poll_finishing(cx);
-                                return Poll::Ready(Err(error));
+                            match transfer.poll_idle(cx) {
+                                Idle::Waiting => return Poll::Pending,
+                                Idle::Lowered => continue,
+                                Idle::TimedOut => {
+                                    let error = transfer.timed_out();
+                                    transfer.finish_data(None, true, false);
+                                    // Settle the abort in the background of later polls.
+                                    let _ = transfer.poll_finishing(cx);
+                                    return Poll::Ready(Err(error));
+                                }
                             }
-                            return Poll::Pending;
                         }
                     }
                 }
@@ -477,13 +545,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> AsyncWrite for UploadStream<'_, S
                         if transfer.settled_by_control(cx) {
                             continue;
                         }
-                        if transfer.poll_idle(cx) {
-                            let error = transfer.timed_out();
-                            transfer.finish_data(None, true, false);
-                            let _ = transfer.poll_finishing(cx);
-                            return Poll::Ready(Err(error));
+                        match transfer.poll_idle(cx) {
+                            Idle::Waiting => return Poll::Pending,
+                            Idle::Lowered => continue,
+                            Idle::TimedOut => {
+                                let error = transfer.timed_out();
+                                transfer.finish_data(None, true, false);
+                                let _ = transfer.poll_finishing(cx);
+                                return Poll::Ready(Err(error));
+                            }
                         }
-                        return Poll::Pending;
                     }
                 },
                 State::Finishing(_) => ready!(transfer.poll_finishing(cx)),
