@@ -198,6 +198,27 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin + Send> Transfer<'a, S> {
         }
     }
 
+    /// The data stream is not ready. `Ready(None)`: move data again (the control
+    /// connection settled the transfer, or the low-water mark was lowered);
+    /// `Ready(Some(error))`: the data timeout passed and the abort is under way;
+    /// `Pending`: wait, a wake-up is registered.
+    fn poll_stalled(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Error>> {
+        if self.settled_by_control(cx) {
+            return Poll::Ready(None);
+        }
+        match self.poll_idle(cx) {
+            Idle::Waiting => Poll::Pending,
+            Idle::Lowered => Poll::Ready(None),
+            Idle::TimedOut => {
+                let error = self.timed_out();
+                self.finish_data(None, true, false);
+                // Settle the abort in the background of later polls.
+                let _ = self.poll_finishing(cx);
+                Poll::Ready(Some(error))
+            }
+        }
+    }
+
     /// Whether the session settled the transfer from control replies read while data
     /// was pending (the server failed it); if so, stops moving data.
     fn settled_by_control(&mut self, cx: &mut Context<'_>) -> bool {
@@ -435,19 +456,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> AsyncRead for DownloadStream<'_, 
                             transfer.finish_data(Some(error.kind()), false, false);
                         }
                         Poll::Pending => {
-                            if transfer.settled_by_control(cx) {
-                                continue;
-                            }
-                            match transfer.poll_idle(cx) {
-                                Idle::Waiting => return Poll::Pending,
-                                Idle::Lowered => continue,
-                                Idle::TimedOut => {
-                                    let error = transfer.timed_out();
-                                    transfer.finish_data(None, true, false);
-                                    // Settle the abort in the background of later polls.
-                                    let _ = transfer.poll_finishing(cx);
-                                    return Poll::Ready(Err(error));
-                                }
+                            if let Some(error) = ready!(transfer.poll_stalled(cx)) {
+                                return Poll::Ready(Err(error));
                             }
                         }
                     }
@@ -542,18 +552,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> AsyncWrite for UploadStream<'_, S
                         transfer.finish_data(Some(error.kind()), false, false);
                     }
                     Poll::Pending => {
-                        if transfer.settled_by_control(cx) {
-                            continue;
-                        }
-                        match transfer.poll_idle(cx) {
-                            Idle::Waiting => return Poll::Pending,
-                            Idle::Lowered => continue,
-                            Idle::TimedOut => {
-                                let error = transfer.timed_out();
-                                transfer.finish_data(None, true, false);
-                                let _ = transfer.poll_finishing(cx);
-                                return Poll::Ready(Err(error));
-                            }
+                        if let Some(error) = ready!(transfer.poll_stalled(cx)) {
+                            return Poll::Ready(Err(error));
                         }
                     }
                 },
