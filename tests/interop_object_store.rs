@@ -455,7 +455,10 @@ fn curl_moves_20_mib_in_parts_and_20_sessions_in_parallel() {
     if !peer_available("curl") {
         return;
     }
-    let server = ObjectServer::start();
+    // Twenty at once from one address: above the default per-address limit (16).
+    let mut config = ServerConfig::default();
+    config.max_sessions_per_ip = 32;
+    let server = ObjectServer::start_with(config);
     let big = pattern(20 << 20, 3);
     let local = common::peers::TempDir::new("object-big");
     let source = local.join("big.bin");
