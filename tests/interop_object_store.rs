@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use common::peers::{ServerThread, pattern, peer_available, run, run_ok};
+use common::scenarios::{self, Served, lftp, python};
 use ftp_proto::tokio::object_store::memory::InMemory;
 use ftp_proto::tokio::object_store::path::Path;
 use ftp_proto::tokio::object_store::{
@@ -177,10 +178,6 @@ impl ObjectServer {
         }
     }
 
-    fn port(&self) -> u16 {
-        self.server.address.port()
-    }
-
     fn url(&self, path: &str) -> String {
         self.server.url(path)
     }
@@ -203,20 +200,6 @@ impl ObjectServer {
         self.runtime
             .block_on(self.store.put(&Path::parse(key).unwrap(), payload))
             .unwrap();
-    }
-
-    fn read(&self, name: &str) -> Vec<u8> {
-        self.runtime
-            .block_on(async {
-                self.store
-                    .get(&Self::key(name))
-                    .await
-                    .unwrap_or_else(|e| panic!("{name}: {e}"))
-                    .bytes()
-                    .await
-            })
-            .unwrap()
-            .to_vec()
     }
 
     fn exists(&self, name: &str) -> bool {
@@ -246,6 +229,34 @@ impl ObjectServer {
             counts.completed.load(Ordering::SeqCst),
             counts.aborted.load(Ordering::SeqCst),
         )
+    }
+}
+
+impl Served for ObjectServer {
+    fn port(&self) -> u16 {
+        self.server.address.port()
+    }
+
+    fn read(&self, name: &str) -> Vec<u8> {
+        self.runtime
+            .block_on(async {
+                self.store
+                    .get(&ObjectServer::key(name))
+                    .await
+                    .unwrap_or_else(|e| panic!("{name}: {e}"))
+                    .bytes()
+                    .await
+            })
+            .unwrap()
+            .to_vec()
+    }
+
+    fn exists(&self, name: &str) -> bool {
+        ObjectServer::exists(self, name)
+    }
+
+    fn put(&self, name: &str, data: &[u8]) {
+        ObjectServer::put(self, name, data)
     }
 }
 
@@ -727,57 +738,10 @@ fn an_upload_cut_off_midway_is_aborted_and_the_old_object_stays() {
 // ---------------------------------------------------------------------------------------
 // lftp
 
-fn lftp(server: &ObjectServer, user: &str, script: &str) -> Vec<u8> {
-    run_ok(Command::new("lftp").args([
-        "-u",
-        user,
-        "-p",
-        &server.port().to_string(),
-        "-e",
-        &format!(
-            "set cmd:fail-exit true; set net:max-retries 1; set net:timeout 20; {script}; bye"
-        ),
-        "127.0.0.1",
-    ]))
-}
-
 #[test]
 fn lftp_mirrors_both_ways_in_passive_and_active_mode() {
-    if !peer_available("lftp") {
-        return;
-    }
-    for passive in ["on", "off"] {
-        let server = ObjectServer::start();
-        let local = common::peers::TempDir::new("lftp-object-local");
-        let tree = [
-            ("up/a.txt", pattern(10, 5)),
-            ("up/sub dir/b.bin", pattern(150_000, 6)),
-            ("up/sub dir/deeper/ü.txt", pattern(1, 7)),
-        ];
-        for (name, data) in &tree {
-            let path = local.join(name);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, data).unwrap();
-        }
-        lftp(
-            &server,
-            "alice,secret",
-            &format!(
-                "set ftp:passive-mode {passive}; lcd {}; mirror -R up up; mirror up down",
-                local.path().display()
-            ),
-        );
-        for (name, data) in &tree {
-            assert!(
-                &server.read(name) == data,
-                "{name} uploaded with passive {passive}"
-            );
-            let downloaded = std::fs::read(local.join(&name.replacen("up/", "down/", 1))).unwrap();
-            assert!(
-                &downloaded == data,
-                "{name} downloaded with passive {passive}"
-            );
-        }
+    if peer_available("lftp") {
+        scenarios::lftp_mirrors_both_ways(ObjectServer::start);
     }
 }
 
@@ -801,83 +765,11 @@ fn lftp_uses_mlsd_and_file_commands() {
 // ---------------------------------------------------------------------------------------
 // Python's ftplib
 
-fn python(script: &str) -> String {
-    String::from_utf8(run_ok(Command::new("python3").args(["-c", script]))).unwrap()
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    let output = Command::new("python3")
-        .args([
-            "-c",
-            "import sys,hashlib; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            child.stdin.take().unwrap().write_all(bytes)?;
-            child.wait_with_output()
-        })
-        .unwrap();
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
-
 #[test]
 fn python_ftplib_does_everything_an_object_store_can() {
-    if !peer_available("python3") {
-        return;
+    if peer_available("python3") {
+        scenarios::ftplib_does_everything(&ObjectServer::start(), false);
     }
-    let server = ObjectServer::start();
-    let data = pattern(123_457, 8);
-    server.put("data.bin", &data);
-    let script = format!(
-        r#"
-import ftplib, io, hashlib
-ftp = ftplib.FTP()
-ftp.connect("127.0.0.1", {port}, timeout=30)
-ftp.login("alice", "secret")
-print("pwd", ftp.pwd())
-ftp.mkd("new dir")
-ftp.cwd("new dir")
-print("pwd", ftp.pwd())
-ftp.cwd("..")
-for passive in (True, False):
-    ftp.set_pasv(passive)
-    buf = io.BytesIO()
-    ftp.retrbinary("RETR data.bin", buf.write)
-    print("sha", passive, hashlib.sha256(buf.getvalue()).hexdigest())
-    part = io.BytesIO()
-    ftp.retrbinary("RETR data.bin", part.write, rest=1000)
-    print("rest", passive, hashlib.sha256(part.getvalue()).hexdigest())
-    ftp.storbinary("STOR new dir/up %s.bin" % passive, io.BytesIO(buf.getvalue()))
-print("size", ftp.size("data.bin"))
-print("mdtm", ftp.voidcmd("MDTM data.bin")[:4])
-print("nlst", sorted(ftp.nlst()))
-facts = dict(ftp.mlsd(facts=["type", "size"]))
-print("mlsd", facts["data.bin"]["type"], facts["data.bin"]["size"], facts["new dir"]["type"])
-print("mlst", ftp.voidcmd("MLST data.bin").splitlines()[1].strip().split(";")[0])
-ftp.rename("data.bin", "renamed.bin")
-ftp.delete("renamed.bin")
-try:
-    ftp.rename("new dir", "other dir")
-except ftplib.error_perm as e:
-    print("rename dir", str(e)[:3])
-print("quit", ftp.quit()[:3])
-"#,
-        port = server.port()
-    );
-    let output = python(&script);
-    let whole = sha256(&data);
-    let rest = sha256(&data[1000..]);
-    let expected = format!(
-        "pwd /\npwd /new dir\nsha True {whole}\nrest True {rest}\nsha False {whole}\nrest False {rest}\n\
-         size 123457\nmdtm 213 \nnlst ['data.bin', 'new dir']\nmlsd file 123457 dir\nmlst type=file\n\
-         rename dir 504\nquit 221\n"
-    );
-    assert_eq!(output, expected);
-    assert!(server.read("new dir/up True.bin") == data);
-    assert!(server.read("new dir/up False.bin") == data);
-    assert!(!server.exists("data.bin") && !server.exists("renamed.bin"));
 }
 
 #[test]

@@ -10,6 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::peers::{TestServer, pattern, peer_available, run, run_ok};
+use common::scenarios::{self, lftp, python};
 use ftp_proto::tokio::ServerConfig;
 
 fn curl() -> Command {
@@ -245,57 +246,10 @@ fn curl_cannot_reach_outside_the_root() {
 // ---------------------------------------------------------------------------------------
 // lftp
 
-fn lftp(server: &TestServer, user: &str, script: &str) -> Vec<u8> {
-    run_ok(Command::new("lftp").args([
-        "-u",
-        user,
-        "-p",
-        &server.address.port().to_string(),
-        "-e",
-        &format!(
-            "set cmd:fail-exit true; set net:max-retries 1; set net:timeout 20; {script}; bye"
-        ),
-        "127.0.0.1",
-    ]))
-}
-
 #[test]
 fn lftp_mirrors_both_ways_in_passive_and_active_mode() {
-    if !peer_available("lftp") {
-        return;
-    }
-    for passive in ["on", "off"] {
-        let server = TestServer::start();
-        let local = common::peers::TempDir::new("lftp-local");
-        let tree = [
-            ("up/a.txt", pattern(10, 5)),
-            ("up/sub dir/b.bin", pattern(150_000, 6)),
-            ("up/sub dir/deeper/ü.txt", pattern(1, 7)),
-        ];
-        for (name, data) in &tree {
-            let path = local.join(name);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, data).unwrap();
-        }
-        lftp(
-            &server,
-            "alice,secret",
-            &format!(
-                "set ftp:passive-mode {passive}; lcd {}; mirror -R up up; mirror up down",
-                local.path().display()
-            ),
-        );
-        for (name, data) in &tree {
-            assert!(
-                &server.read(name) == data,
-                "{name} uploaded with passive {passive}"
-            );
-            let downloaded = std::fs::read(local.join(&name.replacen("up/", "down/", 1))).unwrap();
-            assert!(
-                &downloaded == data,
-                "{name} downloaded with passive {passive}"
-            );
-        }
+    if peer_available("lftp") {
+        scenarios::lftp_mirrors_both_ways(TestServer::start);
     }
 }
 
@@ -320,77 +274,11 @@ fn lftp_uses_mlsd_and_file_commands() {
 // ---------------------------------------------------------------------------------------
 // Python's ftplib
 
-fn python(script: &str) -> String {
-    String::from_utf8(run_ok(Command::new("python3").args(["-c", script]))).unwrap()
-}
-
 #[test]
 fn python_ftplib_does_everything() {
-    if !peer_available("python3") {
-        return;
+    if peer_available("python3") {
+        scenarios::ftplib_does_everything(&TestServer::start(), true);
     }
-    let server = TestServer::start();
-    let data = pattern(123_457, 8);
-    server.write("data.bin", &data);
-    let script = format!(
-        r#"
-import ftplib, io, hashlib
-ftp = ftplib.FTP()
-ftp.connect("127.0.0.1", {port}, timeout=30)
-ftp.login("alice", "secret")
-print("pwd", ftp.pwd())
-ftp.mkd("new dir")
-ftp.cwd("new dir")
-print("pwd", ftp.pwd())
-ftp.cwd("..")
-for passive in (True, False):
-    ftp.set_pasv(passive)
-    buf = io.BytesIO()
-    ftp.retrbinary("RETR data.bin", buf.write)
-    print("sha", passive, hashlib.sha256(buf.getvalue()).hexdigest())
-    part = io.BytesIO()
-    ftp.retrbinary("RETR data.bin", part.write, rest=1000)
-    print("rest", passive, hashlib.sha256(part.getvalue()).hexdigest())
-    ftp.storbinary("STOR new dir/up %s.bin" % passive, io.BytesIO(buf.getvalue()))
-print("size", ftp.size("data.bin"))
-print("mdtm", ftp.voidcmd("MDTM data.bin")[:4])
-print("nlst", sorted(ftp.nlst()))
-facts = dict(ftp.mlsd(facts=["type", "size"]))
-print("mlsd", facts["data.bin"]["type"], facts["data.bin"]["size"], facts["new dir"]["type"])
-print("mlst", ftp.voidcmd("MLST data.bin").splitlines()[1].strip().split(";")[0])
-ftp.rename("data.bin", "renamed.bin")
-ftp.delete("renamed.bin")
-print("quit", ftp.quit()[:3])
-"#,
-        port = server.address.port()
-    );
-    let output = python(&script);
-    let digest = |bytes: &[u8]| {
-        let output = Command::new("python3")
-            .args([
-                "-c",
-                "import sys,hashlib; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())",
-            ])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .and_then(|mut child| {
-                child.stdin.take().unwrap().write_all(bytes)?;
-                child.wait_with_output()
-            })
-            .unwrap();
-        String::from_utf8(output.stdout).unwrap().trim().to_owned()
-    };
-    let whole = digest(&data);
-    let rest = digest(&data[1000..]);
-    let expected = format!(
-        "pwd /\npwd /new dir\nsha True {whole}\nrest True {rest}\nsha False {whole}\nrest False {rest}\n\
-         size 123457\nmdtm 213 \nnlst ['data.bin', 'new dir']\nmlsd file 123457 dir\nmlst type=file\nquit 221\n"
-    );
-    assert_eq!(output, expected);
-    assert!(server.read("new dir/up True.bin") == data);
-    assert!(server.read("new dir/up False.bin") == data);
-    assert!(!server.exists("data.bin") && !server.exists("renamed.bin"));
 }
 
 #[test]

@@ -7,6 +7,8 @@ pub mod example;
 pub mod pair;
 #[cfg(feature = "tokio")]
 pub mod peers;
+#[cfg(feature = "tokio")]
+pub mod scenarios;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;

@@ -1,0 +1,180 @@
+//! Client scenarios that every storage back end of the tokio server must pass, written
+//! once: `interop_server.rs` runs them over the local file system and
+//! `interop_object_store.rs` over an object store, each against its own server.
+#![allow(dead_code)]
+
+use std::io::Write as _;
+use std::process::Command;
+
+use super::peers::{TempDir, TestServer, pattern, run_ok};
+
+/// What a scenario needs of the server under test.
+pub trait Served {
+    /// The port it listens on, on 127.0.0.1.
+    fn port(&self) -> u16;
+    /// What it holds under `name`, relative to the served root; panics when nothing.
+    fn read(&self, name: &str) -> Vec<u8>;
+    /// Whether it holds a file under `name`.
+    fn exists(&self, name: &str) -> bool;
+    /// Stores `data` under `name` behind the server's back, as another tool would.
+    fn put(&self, name: &str, data: &[u8]);
+}
+
+impl Served for TestServer {
+    fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    fn read(&self, name: &str) -> Vec<u8> {
+        TestServer::read(self, name)
+    }
+
+    fn exists(&self, name: &str) -> bool {
+        TestServer::exists(self, name)
+    }
+
+    fn put(&self, name: &str, data: &[u8]) {
+        self.write(name, data)
+    }
+}
+
+/// Runs lftp as `user` (`NAME,PASSWORD`) with `script` against `server`; its output.
+/// Any failing command fails the run.
+pub fn lftp(server: &impl Served, user: &str, script: &str) -> Vec<u8> {
+    run_ok(Command::new("lftp").args([
+        "-u",
+        user,
+        "-p",
+        &server.port().to_string(),
+        "-e",
+        &format!(
+            "set cmd:fail-exit true; set net:max-retries 1; set net:timeout 20; {script}; bye"
+        ),
+        "127.0.0.1",
+    ]))
+}
+
+/// Runs a Python script; what it printed.
+pub fn python(script: &str) -> String {
+    String::from_utf8(run_ok(Command::new("python3").args(["-c", script]))).unwrap()
+}
+
+/// lftp mirrors a tree (a name with a space, a non-ASCII one, three levels) up to a
+/// fresh server from `start` and back down, in passive and then active mode; both
+/// copies must equal the tree.
+pub fn lftp_mirrors_both_ways<S: Served>(start: impl Fn() -> S) {
+    for passive in ["on", "off"] {
+        let server = start();
+        let local = TempDir::new("lftp-local");
+        let tree = [
+            ("up/a.txt", pattern(10, 5)),
+            ("up/sub dir/b.bin", pattern(150_000, 6)),
+            ("up/sub dir/deeper/ü.txt", pattern(1, 7)),
+        ];
+        for (name, data) in &tree {
+            let path = local.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, data).unwrap();
+        }
+        lftp(
+            &server,
+            "alice,secret",
+            &format!(
+                "set ftp:passive-mode {passive}; lcd {}; mirror -R up up; mirror up down",
+                local.path().display()
+            ),
+        );
+        for (name, data) in &tree {
+            assert!(
+                &server.read(name) == data,
+                "{name} uploaded with passive {passive}"
+            );
+            let downloaded = std::fs::read(local.join(&name.replacen("up/", "down/", 1))).unwrap();
+            assert!(
+                &downloaded == data,
+                "{name} downloaded with passive {passive}"
+            );
+        }
+    }
+}
+
+/// The SHA-256 of `bytes` in hex, as Python's hashlib prints it.
+pub fn sha256(bytes: &[u8]) -> String {
+    let output = Command::new("python3")
+        .args([
+            "-c",
+            "import sys,hashlib; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            child.stdin.take().unwrap().write_all(bytes)?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// Python's ftplib through the common operations, in passive and then active mode:
+/// MKD, CWD, PWD, RETR whole and resumed (REST), STOR, SIZE, MDTM, NLST, MLSD, MLST,
+/// renaming a file and a directory, DELE and QUIT, checked line by line and against what
+/// the server holds. A back end that cannot rename directories must refuse with 504.
+pub fn ftplib_does_everything(server: &impl Served, renames_directories: bool) {
+    let data = pattern(123_457, 8);
+    server.put("data.bin", &data);
+    let script = format!(
+        r#"
+import ftplib, io, hashlib
+ftp = ftplib.FTP()
+ftp.connect("127.0.0.1", {port}, timeout=30)
+ftp.login("alice", "secret")
+print("pwd", ftp.pwd())
+ftp.mkd("new dir")
+ftp.cwd("new dir")
+print("pwd", ftp.pwd())
+ftp.cwd("..")
+for passive in (True, False):
+    ftp.set_pasv(passive)
+    buf = io.BytesIO()
+    ftp.retrbinary("RETR data.bin", buf.write)
+    print("sha", passive, hashlib.sha256(buf.getvalue()).hexdigest())
+    part = io.BytesIO()
+    ftp.retrbinary("RETR data.bin", part.write, rest=1000)
+    print("rest", passive, hashlib.sha256(part.getvalue()).hexdigest())
+    ftp.storbinary("STOR new dir/up %s.bin" % passive, io.BytesIO(buf.getvalue()))
+print("size", ftp.size("data.bin"))
+print("mdtm", ftp.voidcmd("MDTM data.bin")[:4])
+print("nlst", sorted(ftp.nlst()))
+facts = dict(ftp.mlsd(facts=["type", "size"]))
+print("mlsd", facts["data.bin"]["type"], facts["data.bin"]["size"], facts["new dir"]["type"])
+print("mlst", ftp.voidcmd("MLST data.bin").splitlines()[1].strip().split(";")[0])
+ftp.rename("data.bin", "renamed.bin")
+ftp.delete("renamed.bin")
+try:
+    ftp.rename("new dir", "other dir")
+    print("rename dir ok")
+except ftplib.error_perm as e:
+    print("rename dir", str(e)[:3])
+print("quit", ftp.quit()[:3])
+"#,
+        port = server.port()
+    );
+    let output = python(&script);
+    let whole = sha256(&data);
+    let rest = sha256(&data[1000..]);
+    let (renamed, directory) = if renames_directories {
+        ("ok", "other dir")
+    } else {
+        ("504", "new dir")
+    };
+    let expected = format!(
+        "pwd /\npwd /new dir\nsha True {whole}\nrest True {rest}\nsha False {whole}\nrest False {rest}\n\
+         size 123457\nmdtm 213 \nnlst ['data.bin', 'new dir']\nmlsd file 123457 dir\nmlst type=file\n\
+         rename dir {renamed}\nquit 221\n"
+    );
+    assert_eq!(output, expected);
+    assert!(server.read(&format!("{directory}/up True.bin")) == data);
+    assert!(server.read(&format!("{directory}/up False.bin")) == data);
+    assert!(!server.exists("data.bin") && !server.exists("renamed.bin"));
+}
