@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use common::peers::{ServerThread, pattern, peer_available, run, run_ok};
-use common::scenarios::{self, Served, lftp, python};
+use common::scenarios::{self, RawClient, Served, curl, lftp, python};
 use ftp_proto::tokio::object_store::memory::InMemory;
 use ftp_proto::tokio::object_store::path::Path;
 use ftp_proto::tokio::object_store::{
@@ -260,12 +260,6 @@ impl Served for ObjectServer {
     }
 }
 
-fn curl() -> Command {
-    let mut command = Command::new("curl");
-    command.args(["--silent", "--show-error", "--max-time", "120"]);
-    command
-}
-
 // ---------------------------------------------------------------------------------------
 // curl
 
@@ -485,22 +479,7 @@ fn curl_moves_20_mib_in_parts_and_20_sessions_in_parallel() {
     let got = run_ok(curl().arg(server.url("big.bin")));
     assert!(got == big, "20 MiB download differs");
 
-    let small = pattern(64 << 10, 4);
-    server.put("small.bin", &small);
-    let children: Vec<_> = (0..20)
-        .map(|_| {
-            curl()
-                .arg(server.url("small.bin"))
-                .stdout(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for child in children {
-        let output = child.wait_with_output().unwrap();
-        assert!(output.status.success());
-        assert!(output.stdout == small);
-    }
+    scenarios::curl_fetches_twenty_at_once(&server);
 }
 
 #[test]
@@ -530,66 +509,6 @@ fn curl_cannot_reach_outside_the_prefix() {
 
 // ---------------------------------------------------------------------------------------
 // Refusals, over a raw control connection
-
-struct RawClient {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-}
-
-impl RawClient {
-    fn connect(port: u16) -> RawClient {
-        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .unwrap();
-        let mut client = RawClient {
-            reader: BufReader::new(stream.try_clone().unwrap()),
-            writer: stream,
-        };
-        assert!(client.reply().starts_with("220"));
-        client
-    }
-
-    fn reply(&mut self) -> String {
-        let mut first = String::new();
-        self.reader.read_line(&mut first).unwrap();
-        let mut reply = first.clone();
-        if first.as_bytes().get(3) == Some(&b'-') {
-            let closing = format!("{} ", &first[..3]);
-            loop {
-                let mut line = String::new();
-                if self.reader.read_line(&mut line).unwrap() == 0 {
-                    break;
-                }
-                reply.push_str(&line);
-                if line.starts_with(&closing) {
-                    break;
-                }
-            }
-        }
-        reply
-    }
-
-    fn command(&mut self, line: &str) -> String {
-        self.writer
-            .write_all(format!("{line}\r\n").as_bytes())
-            .unwrap();
-        self.reply()
-    }
-
-    fn extended_passive_port(&mut self) -> u16 {
-        let reply = self.command("EPSV");
-        ftp_proto::parse_reply(reply.as_bytes())
-            .ok()
-            .and_then(|reply| reply.extended_passive_port().ok())
-            .unwrap_or_else(|| panic!("no port in {reply}"))
-    }
-
-    fn login(&mut self) {
-        assert!(self.command("USER alice").starts_with("331"));
-        assert!(self.command("PASS secret").starts_with("230"));
-    }
-}
 
 #[test]
 fn what_an_object_store_cannot_do_is_refused_and_not_advertised() {

@@ -10,14 +10,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::peers::{TestServer, pattern, peer_available, run, run_ok};
-use common::scenarios::{self, lftp, python};
+use common::scenarios::{self, RawClient, curl, lftp, python};
 use ftp_proto::tokio::ServerConfig;
-
-fn curl() -> Command {
-    let mut command = Command::new("curl");
-    command.args(["--silent", "--show-error", "--max-time", "120"]);
-    command
-}
 
 // ---------------------------------------------------------------------------------------
 // curl
@@ -197,22 +191,7 @@ fn curl_moves_100_mib_intact_and_20_sessions_in_parallel() {
         "100 MiB download differs"
     );
 
-    let small = pattern(64 << 10, 4);
-    server.write("small.bin", &small);
-    let children: Vec<_> = (0..20)
-        .map(|_| {
-            curl()
-                .arg(server.url("small.bin"))
-                .stdout(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for child in children {
-        let output = child.wait_with_output().unwrap();
-        assert!(output.status.success());
-        assert!(output.stdout == small);
-    }
+    scenarios::curl_fetches_twenty_at_once(&server);
 }
 
 #[test]
@@ -309,74 +288,10 @@ ftp.quit()
 // ---------------------------------------------------------------------------------------
 // Hostile clients, over raw sockets
 
-struct RawClient {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-}
-
-impl RawClient {
-    fn connect(server: &TestServer) -> RawClient {
-        let stream = TcpStream::connect(server.address).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .unwrap();
-        let mut client = RawClient {
-            reader: BufReader::new(stream.try_clone().unwrap()),
-            writer: stream,
-        };
-        assert!(client.reply().starts_with("220"));
-        client
-    }
-
-    /// One reply, multi-line replies joined.
-    fn reply(&mut self) -> String {
-        let mut first = String::new();
-        self.reader.read_line(&mut first).unwrap();
-        let mut reply = first.clone();
-        if first.as_bytes().get(3) == Some(&b'-') {
-            let closing = format!("{} ", &first[..3]);
-            loop {
-                let mut line = String::new();
-                if self.reader.read_line(&mut line).unwrap() == 0 {
-                    break;
-                }
-                reply.push_str(&line);
-                if line.starts_with(&closing) {
-                    break;
-                }
-            }
-        }
-        reply
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        self.writer.write_all(bytes).unwrap();
-    }
-
-    fn command(&mut self, line: &str) -> String {
-        self.send(format!("{line}\r\n").as_bytes());
-        self.reply()
-    }
-
-    /// Sends EPSV and returns the port of the 229 reply.
-    fn extended_passive_port(&mut self) -> u16 {
-        let reply = self.command("EPSV");
-        ftp_proto::parse_reply(reply.as_bytes())
-            .ok()
-            .and_then(|reply| reply.extended_passive_port().ok())
-            .unwrap_or_else(|| panic!("no port in {reply}"))
-    }
-
-    fn login(&mut self) {
-        assert!(self.command("USER alice").starts_with("331"));
-        assert!(self.command("PASS secret").starts_with("230"));
-    }
-}
-
 #[test]
 fn hostile_lines_are_answered_and_the_session_goes_on() {
     let server = TestServer::start();
-    let mut client = RawClient::connect(&server);
+    let mut client = RawClient::connect(server.address.port());
     client.login();
     // A 1 MiB line without a newline, then its end.
     client.send(&vec![b'A'; 1 << 20]);
@@ -406,7 +321,7 @@ fn hostile_lines_are_answered_and_the_session_goes_on() {
 #[test]
 fn port_bounce_and_port_stealing_are_refused() {
     let server = TestServer::start();
-    let mut client = RawClient::connect(&server);
+    let mut client = RawClient::connect(server.address.port());
     client.login();
     assert!(client.command("PORT 127,0,0,2,200,10").starts_with("504"));
     assert!(client.command("EPRT |1|127.0.0.2|5000|").starts_with("504"));
@@ -464,7 +379,7 @@ fn ten_wrong_passwords_are_throttled_and_cut_off() {
     let mut attempts = 0;
     let mut closed = false;
     'connections: for _ in 0..10 {
-        let mut client = RawClient::connect(&server);
+        let mut client = RawClient::connect(server.address.port());
         loop {
             if attempts == 10 {
                 break 'connections;
@@ -481,7 +396,7 @@ fn ten_wrong_passwords_are_throttled_and_cut_off() {
     }
     assert_eq!(attempts, 10);
     assert!(closed, "three failures end a session");
-    let mut client = RawClient::connect(&server);
+    let mut client = RawClient::connect(server.address.port());
     client.login();
 }
 
@@ -490,7 +405,9 @@ fn connections_over_the_per_ip_limit_get_421() {
     let mut config = ftp_proto::tokio::ServerConfig::default();
     config.max_sessions_per_ip = 3;
     let server = TestServer::start_with(config);
-    let kept: Vec<RawClient> = (0..3).map(|_| RawClient::connect(&server)).collect();
+    let kept: Vec<RawClient> = (0..3)
+        .map(|_| RawClient::connect(server.address.port()))
+        .collect();
     let mut extra = BufReader::new(TcpStream::connect(server.address).unwrap());
     let mut line = String::new();
     extra.read_line(&mut line).unwrap();
@@ -519,7 +436,7 @@ fn login_and_idle_deadlines_close_sessions() {
     config.session.idle_timeout = Duration::from_millis(300);
     let server = TestServer::start_with(config);
     // Never logs in: a byte at a time is not a command, so it does not count as activity.
-    let mut slow = RawClient::connect(&server);
+    let mut slow = RawClient::connect(server.address.port());
     slow.send(b"US");
     assert!(slow.reply().starts_with("421"));
     let mut eof = String::new();
@@ -529,7 +446,7 @@ fn login_and_idle_deadlines_close_sessions() {
         "closed after 421"
     );
 
-    let mut idle = RawClient::connect(&server);
+    let mut idle = RawClient::connect(server.address.port());
     idle.login();
     assert!(idle.reply().starts_with("421"), "idle timeout");
 }
@@ -539,7 +456,7 @@ fn shutdown_lets_a_running_transfer_finish() {
     let mut server = TestServer::start();
     let data = pattern(20 << 20, 9);
     server.write("big.bin", &data);
-    let mut client = RawClient::connect(&server);
+    let mut client = RawClient::connect(server.address.port());
     client.login();
     let port = client.extended_passive_port();
     let mut data_connection = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -574,7 +491,7 @@ fn shutdown_lets_a_running_transfer_finish() {
 fn an_upload_cut_off_midway_leaves_the_old_file_in_place() {
     let server = TestServer::start();
     server.write("keep.txt", b"the old content");
-    let mut client = RawClient::connect(&server);
+    let mut client = RawClient::connect(server.address.port());
     client.login();
     let port = client.extended_passive_port();
     let mut data_connection = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -620,7 +537,7 @@ fn a_stalled_transfer_is_aborted_by_the_data_timeout() {
     let server = TestServer::start_with(config);
     server.write("big.bin", &pattern(32 << 20, 15));
     server.write("keep.txt", b"the old content");
-    let mut client = RawClient::connect(&server);
+    let mut client = RawClient::connect(server.address.port());
     client.login();
     assert!(client.command("TYPE I").starts_with("200"));
 
@@ -669,7 +586,7 @@ fn a_transfer_longer_than_the_idle_timeout_keeps_the_session() {
     let mut config = ftp_proto::tokio::ServerConfig::default();
     config.session.idle_timeout = Duration::from_millis(300);
     let server = TestServer::start_with(config);
-    let mut client = RawClient::connect(&server);
+    let mut client = RawClient::connect(server.address.port());
     client.login();
     assert!(client.command("TYPE I").starts_with("200"));
     let port = client.extended_passive_port();

@@ -3,8 +3,10 @@
 //! `interop_object_store.rs` over an object store, each against its own server.
 #![allow(dead_code)]
 
-use std::io::Write as _;
+use std::io::{BufRead, BufReader, Write as _};
+use std::net::TcpStream;
 use std::process::Command;
+use std::time::Duration;
 
 use super::peers::{TempDir, TestServer, pattern, run_ok};
 
@@ -18,6 +20,11 @@ pub trait Served {
     fn exists(&self, name: &str) -> bool;
     /// Stores `data` under `name` behind the server's back, as another tool would.
     fn put(&self, name: &str, data: &[u8]);
+
+    /// The anonymous `ftp://` URL of `path`.
+    fn url(&self, path: &str) -> String {
+        format!("ftp://127.0.0.1:{}/{path}", self.port())
+    }
 }
 
 impl Served for TestServer {
@@ -35,6 +42,103 @@ impl Served for TestServer {
 
     fn put(&self, name: &str, data: &[u8]) {
         self.write(name, data)
+    }
+}
+
+/// A control connection driven by hand, for what no client program sends: a reply at a
+/// time, multi-line replies joined.
+pub struct RawClient {
+    pub reader: BufReader<TcpStream>,
+    pub writer: TcpStream,
+}
+
+impl RawClient {
+    /// Connects to 127.0.0.1:`port` and reads the 220 greeting.
+    pub fn connect(port: u16) -> RawClient {
+        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let mut client = RawClient {
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            writer: stream,
+        };
+        assert!(client.reply().starts_with("220"));
+        client
+    }
+
+    /// One reply, multi-line replies joined.
+    pub fn reply(&mut self) -> String {
+        let mut first = String::new();
+        self.reader.read_line(&mut first).unwrap();
+        let mut reply = first.clone();
+        if first.as_bytes().get(3) == Some(&b'-') {
+            let closing = format!("{} ", &first[..3]);
+            loop {
+                let mut line = String::new();
+                if self.reader.read_line(&mut line).unwrap() == 0 {
+                    break;
+                }
+                reply.push_str(&line);
+                if line.starts_with(&closing) {
+                    break;
+                }
+            }
+        }
+        reply
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).unwrap();
+    }
+
+    /// Sends one command line; its reply.
+    pub fn command(&mut self, line: &str) -> String {
+        self.send(format!("{line}\r\n").as_bytes());
+        self.reply()
+    }
+
+    /// Sends EPSV and returns the port of the 229 reply.
+    pub fn extended_passive_port(&mut self) -> u16 {
+        let reply = self.command("EPSV");
+        ftp_proto::parse_reply(reply.as_bytes())
+            .ok()
+            .and_then(|reply| reply.extended_passive_port().ok())
+            .unwrap_or_else(|| panic!("no port in {reply}"))
+    }
+
+    /// Logs in as alice, the writing user of every test server.
+    pub fn login(&mut self) {
+        assert!(self.command("USER alice").starts_with("331"));
+        assert!(self.command("PASS secret").starts_with("230"));
+    }
+}
+
+/// curl, quiet but for errors, given two minutes at most.
+pub fn curl() -> Command {
+    let mut command = Command::new("curl");
+    command.args(["--silent", "--show-error", "--max-time", "120"]);
+    command
+}
+
+/// Twenty curl processes fetch one 64 KiB file at once; each must get all of it. The
+/// server must allow twenty sessions from 127.0.0.1 (the default is 16).
+pub fn curl_fetches_twenty_at_once(server: &impl Served) {
+    let small = pattern(64 << 10, 4);
+    server.put("small.bin", &small);
+    let children: Vec<_> = (0..20)
+        .map(|_| {
+            curl()
+                .arg(server.url("small.bin"))
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success());
+        assert!(output.stdout == small);
     }
 }
 
