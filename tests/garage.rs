@@ -17,6 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::peers::{ServerThread, TempDir, free_port, pattern, peer_available, run, run_ok};
+use common::scenarios::sha256;
 use ftp_proto::tokio::object_store::aws::{AmazonS3, AmazonS3Builder};
 use ftp_proto::tokio::{ObjectStorage, ServerConfig, StaticUsers};
 
@@ -272,23 +273,6 @@ fn curl() -> Command {
     let mut command = Command::new("curl");
     command.args(["--silent", "--show-error", "--max-time", "120"]);
     command
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    let output = Command::new("python3")
-        .args([
-            "-c",
-            "import sys,hashlib; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            child.stdin.take().unwrap().write_all(bytes)?;
-            child.wait_with_output()
-        })
-        .unwrap();
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
 fn peers_available() -> bool {
