@@ -107,7 +107,8 @@ pub trait Upload: AsyncWrite + Send + Unpin + 'static {
     /// request of its own (an object store's multipart upload) does it here, so that it
     /// is done before the failure is answered; `Drop` must still clean up, for
     /// transfers that are cancelled (ABOR, a closed control connection) and so never
-    /// reach this call.
+    /// reach this call. The returned future may itself be cancelled (the session ends
+    /// while it runs): a clean-up that must finish belongs on a task of its own.
     fn abort(self) -> impl Future<Output = ()> + Send
     where
         Self: Sized,
