@@ -12,28 +12,12 @@ cd "$(dirname "$0")/.."
 
 SIZE_MIB="${1:-256}"
 RUNS="${2:-3}"
-WORK="$(mktemp -d /tmp/ftp-proto-object-bench.XXXXXX)"
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+source benches/common.sh
+bench_work object-bench
 
 GARAGE="$(command -v garage || echo "${CARGO_HOME:-$HOME/.cargo}/bin/garage")"
 [ -x "$GARAGE" ] || { echo "garage is not installed (see .ci/run)" >&2; exit 1; }
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-wait_for_port() {
-    for _ in $(seq 1 150); do
-        if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),1)" 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    echo "nothing listening on $1" >&2; return 1
-}
 # Retries a garage CLI command while the node starts, for at most 30 s.
 garage_cli() {
     for _ in $(seq 1 300); do
@@ -42,8 +26,6 @@ garage_cli() {
     done
     cat "$WORK/garage-cli.err" >&2; return 1
 }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-seconds() { python3 -c 'import time; print(time.monotonic())'; }
 
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 cargo build --release --example server --features object-store >/dev/null 2>&1

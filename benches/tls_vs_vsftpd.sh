@@ -13,26 +13,8 @@ cd "$(dirname "$0")/.."
 
 SIZE_MIB="${1:-1024}"
 RUNS="${2:-5}"
-WORK="$(mktemp -d /tmp/ftp-proto-tls-bench.XXXXXX)"
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-wait_for_port() {
-    for _ in $(seq 1 100); do
-        if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),1)" 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    echo "nothing listening on $1" >&2; return 1
-}
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-seconds() { python3 -c 'import time; print(time.monotonic())'; }
+source benches/common.sh
+bench_work tls-bench
 
 cargo build --release --example server --features tls >/dev/null 2>&1
 
