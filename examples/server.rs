@@ -40,11 +40,14 @@ Options:
   --lockout-seconds SECS how long a lockout lasts: every login from the address is
                          refused, the right password too (default: 600)
   --max-sessions N       sessions at most in total (default: 512)
-  --max-per-ip N         sessions at most from one address (default: 16)
+  --max-per-ip N         sessions at most from one address (default: 128)
   --tls-cert PEM         certificate chain for FTPS (needs --features tls)
   --tls-key PEM          its private key
   --implicit-tls         TLS from the first byte (implicit FTPS) instead of AUTH TLS
   --require-tls          refuse login and data connections without TLS
+  --require-tls-reuse    refuse (522) a protected data connection that does not resume
+                         the control connection's TLS session, as vsftpd's
+                         require_ssl_reuse does (Python's ftplib does not resume)
   --s3-endpoint URL      serve a bucket of this S3-compatible store instead of --root
                          (needs --features object-store); plain http:// only on loopback
   --s3-bucket NAME       the bucket to serve
@@ -69,6 +72,7 @@ struct Options {
     tls_key: Option<PathBuf>,
     implicit_tls: bool,
     require_tls: bool,
+    require_tls_reuse: bool,
     root: PathBuf,
     s3_endpoint: Option<String>,
     s3_bucket: Option<String>,
@@ -85,6 +89,7 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Option<Option
         tls_key: None,
         implicit_tls: false,
         require_tls: false,
+        require_tls_reuse: false,
         root: PathBuf::from("."),
         s3_endpoint: None,
         s3_bucket: None,
@@ -169,6 +174,7 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Option<Option
             "--tls-key" => options.tls_key = Some(PathBuf::from(value("--tls-key")?)),
             "--implicit-tls" => options.implicit_tls = true,
             "--require-tls" => options.require_tls = true,
+            "--require-tls-reuse" => options.require_tls_reuse = true,
             "--s3-endpoint" => options.s3_endpoint = Some(value("--s3-endpoint")?),
             "--s3-bucket" => options.s3_bucket = Some(value("--s3-bucket")?),
             "--s3-prefix" => options.s3_prefix = Some(value("--s3-prefix")?),
@@ -178,7 +184,7 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Option<Option
     if options.users.is_empty() {
         options.anonymous = true;
     }
-    let wants_tls = options.implicit_tls || options.require_tls;
+    let wants_tls = options.implicit_tls || options.require_tls || options.require_tls_reuse;
     if options.tls_cert.is_some() != options.tls_key.is_some()
         || (wants_tls && options.tls_cert.is_none())
     {
@@ -273,6 +279,7 @@ fn configure_tls(options: &mut Options) -> std::io::Result<()> {
         options.config.implicit_tls = options.implicit_tls;
         options.config.session.require_tls_for_login = options.require_tls;
         options.config.session.require_tls_for_data = options.require_tls;
+        options.config.require_tls_session_reuse = options.require_tls_reuse;
     }
     Ok(())
 }

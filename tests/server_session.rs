@@ -153,6 +153,34 @@ fn login_and_idle_deadlines() {
 }
 
 #[test]
+fn rein_does_not_restart_the_login_clock_of_a_session_that_never_logged_in() {
+    let mut server = ServerDriver::new(Config::default(), MemoryFs::new());
+    server.take_replies();
+    // A client that never logs in cannot hold its place by sending REIN now and then.
+    for _ in 0..5 {
+        server.advance(Duration::from_secs(11));
+        assert_eq!(server.command("REIN"), [220]);
+    }
+    assert!(!server.session.is_closed());
+    server.advance(Duration::from_secs(5));
+    assert_eq!(server.codes(), [421]);
+    assert!(server.session.is_closed());
+
+    // After a real login, REIN gives the next user a full login period.
+    let mut user = ServerDriver::new(Config::default(), MemoryFs::new());
+    user.take_replies();
+    user.advance(Duration::from_secs(50));
+    assert_eq!(user.command("USER alice"), [331]);
+    assert_eq!(user.command("PASS secret"), [230]);
+    user.advance(Duration::from_secs(100));
+    assert_eq!(user.command("REIN"), [220]);
+    user.advance(Duration::from_secs(59));
+    assert!(!user.session.is_closed());
+    user.advance(Duration::from_secs(1));
+    assert_eq!(user.codes(), [421]);
+}
+
+#[test]
 fn idle_timer_does_not_run_during_a_transfer() {
     let mut server = anonymous();
     server.data_mode = DataMode::Manual;
@@ -506,6 +534,7 @@ fn transfer_failures_map_to_reply_codes() {
     let cases = [
         (DataFailure::ConnectionLost, 426),
         (DataFailure::TlsRefused, 522),
+        (DataFailure::TlsSessionNotResumed, 522),
         (DataFailure::Storage(StorageError::InsufficientStorage), 452),
         (DataFailure::Storage(StorageError::QuotaExceeded), 552),
         (
@@ -1007,6 +1036,102 @@ fn stat_lists_over_the_control_connection() {
         "{lines:?}"
     );
     assert_eq!(server.command("STAT /missing"), [550]);
+}
+
+#[test]
+fn stat_of_a_huge_directory_stays_within_the_output_bound_and_says_so() {
+    let mut fs = MemoryFs::new().with_dir("/big");
+    for n in 0..5_000 {
+        let name = format!("{n:05}-{}.dat", "long-name-".repeat(20));
+        fs = fs.with_file(&format!("/big/{name}"), b"x");
+    }
+    let config = Config::default();
+    let bound = config.max_pending_output / 2;
+    let mut server = ServerDriver::new(config, fs);
+    server.send("USER anonymous\r\nPASS guest@\r\n");
+    server.take_replies();
+    server.send("STAT /big\r\n");
+    let reply = server.reply();
+    assert_eq!(reply.code(), ReplyCode::FILE_STATUS);
+    let lines: Vec<String> = reply
+        .lines()
+        .map(|line| String::from_utf8_lossy(line).into_owned())
+        .collect();
+    let bytes: usize = lines.iter().map(|line| line.len() + 2).sum();
+    assert!(
+        bytes <= bound + 4096,
+        "{bytes} bytes of STAT reply (bound {bound})"
+    );
+    let shown = lines.iter().filter(|line| line.ends_with(".dat")).count();
+    assert!(shown > 100 && shown < 1_000, "{shown} entries shown");
+    // The number cut is not known to the session: no wrong count.
+    let note = &lines[lines.len() - 2];
+    assert_eq!(
+        note,
+        &format!("(more entries not shown: {shown} listed; use MLSD or LIST)")
+    );
+}
+
+#[test]
+fn stat_replies_fit_what_reply_parsers_accept() {
+    // Clients bound the lines of a reply (ours at DEFAULT_MAX_REPLY_LINES): a STAT
+    // listing longer than that would be refused by them, whatever its byte size.
+    let mut fs = MemoryFs::new().with_dir("/many");
+    for n in 0..3_000 {
+        fs = fs.with_file(&format!("/many/{n}"), b"");
+    }
+    let mut server = ServerDriver::new(Config::default(), fs);
+    server.send("USER anonymous\r\nPASS guest@\r\n");
+    server.take_replies();
+    server.send("STAT /many\r\n");
+    let reply = server.reply();
+    let lines = reply.lines().count();
+    assert!(lines <= ftp_proto::DEFAULT_MAX_REPLY_LINES, "{lines} lines");
+    assert!(lines > 900, "{lines} lines");
+}
+
+#[test]
+fn an_offset_no_file_can_have_is_a_syntax_error_not_a_bad_name() {
+    let mut server = anonymous();
+    server.send("REST 18446744073709551615\r\n");
+    let reply = server.reply();
+    assert_eq!(reply.code().as_u16(), 501);
+    assert!(
+        reply.text().to_string().contains("beyond any file"),
+        "{reply:?}"
+    );
+    assert_eq!(server.command(&format!("REST {}", i64::MAX)), [350]);
+}
+
+#[test]
+fn plain_data_under_prot_p_and_a_missing_resumption_get_different_522_texts() {
+    let mut texts = Vec::new();
+    for reason in [DataFailure::TlsRefused, DataFailure::TlsSessionNotResumed] {
+        let mut server = alice();
+        server.data_mode = DataMode::Manual;
+        server.send("PASV\r\n");
+        server.data_event(DataEvent::Listening {
+            address: "127.0.0.1:50000".parse().unwrap(),
+        });
+        server.data_event(DataEvent::Connected {
+            peer: CLIENT.parse().unwrap(),
+        });
+        assert_eq!(server.command("RETR /readme"), [227, 125]);
+        let id = server.actions.iter().find_map(|event| match event {
+            Event::StartTransfer(transfer) => Some(transfer.id),
+            _ => None,
+        });
+        server.data_event(DataEvent::Failed {
+            id: id.unwrap(),
+            reason,
+        });
+        let reply = server.reply();
+        assert_eq!(reply.code().as_u16(), 522);
+        texts.push(reply.text().to_string());
+    }
+    assert!(texts[0].contains("handshake"), "{texts:?}");
+    assert!(!texts[0].contains("resume"), "{texts:?}");
+    assert!(texts[1].contains("resume"), "{texts:?}");
 }
 
 #[test]

@@ -56,7 +56,9 @@ pub struct Config {
     /// What the storage back end can do; reflected in FEAT and in 502 replies.
     pub capabilities: Capabilities,
     /// Entries at most in a listing sent over the control connection (`STAT path`).
-    /// Default 10,000.
+    /// Default 1,000, so that the reply stays within what clients accept of one reply
+    /// (1,024 lines in this crate's [`ReplyParser`](crate::ReplyParser)); the reply is
+    /// also cut at half of `max_pending_output` in bytes.
     pub max_control_listing_entries: usize,
 }
 
@@ -155,7 +157,7 @@ impl Default for Config {
             require_tls_for_login: false,
             require_tls_for_data: false,
             capabilities: Capabilities::ALL,
-            max_control_listing_entries: 10_000,
+            max_control_listing_entries: 1_000,
         }
     }
 }

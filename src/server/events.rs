@@ -441,9 +441,13 @@ pub enum DataFailure {
     ConnectFailed,
     /// The data connection broke mid-transfer (answered 426).
     ConnectionLost,
-    /// The TLS handshake on the data connection failed or did not resume the control
-    /// connection's session when that is required (answered 522).
+    /// The TLS handshake on the data connection failed: the client spoke no TLS (a
+    /// plain connection under PROT P), or the handshake broke or took too long
+    /// (answered 522).
     TlsRefused,
+    /// The data connection's TLS handshake succeeded but did not resume the control
+    /// connection's session, which this server requires (answered 522).
+    TlsSessionNotResumed,
     /// The storage failed (answered by the error's code, 451 for most).
     Storage(StorageError),
 }

@@ -7,6 +7,21 @@
 //! File contents never pass through the session: for a transfer it emits
 //! [`Event::StartTransfer`], the adapter copies between the data connection and the
 //! storage, and reports [`DataEvent::Finished`] or [`DataEvent::Failed`].
+//!
+//! ## What an adapter must do at the socket level
+//!
+//! A few duties sit below the protocol, where the session cannot see them:
+//!
+//! - Set `SO_OOBINLINE` on every control socket it accepts, plain or TLS. Clients send
+//!   ABOR as TCP urgent data (RFC 959 §4.1.3; Python's `ftplib.FTP.abort()` sends the
+//!   whole `ABOR\r\n` with `MSG_OOB`): without the option, Linux takes the urgent byte,
+//!   the line's final LF, out of the stream, the session waits for the end of a line
+//!   that never comes, and the client's abort times out.
+//! - Bound every write to the client: a client that stops reading must not hold its
+//!   session for ever. Keep calling [`Session::handle_timeout`] while a write waits, and
+//!   close the connection when the session closes or the write makes no progress.
+//! - Cancel a data connection in the making (a passive listener, an active connect) as
+//!   soon as the session closes the data channel or aborts its transfer.
 
 mod config;
 mod events;

@@ -348,7 +348,12 @@ impl Session {
                         ),
                         DataFailure::TlsRefused => (
                             ReplyCode::NETWORK_PROTOCOL_NOT_SUPPORTED,
-                            "Data connection TLS refused (the control session must be resumed)."
+                            "TLS handshake on the data connection failed (PROT P needs TLS there)."
+                                .to_owned(),
+                        ),
+                        DataFailure::TlsSessionNotResumed => (
+                            ReplyCode::NETWORK_PROTOCOL_NOT_SUPPORTED,
+                            "Data connection TLS refused: it must resume the control connection's TLS session."
                                 .to_owned(),
                         ),
                         DataFailure::Storage(error) => {
@@ -886,8 +891,13 @@ impl Session {
     }
 
     fn reinitialise(&mut self) {
+        // The login clock restarts only for a session that has logged in; one that never
+        // did keeps the deadline it had from the connection, or REIN every few seconds
+        // would hold a place for good without a login.
+        if self.is_logged_in() {
+            self.login_deadline = Some(self.now + self.config.login_timeout);
+        }
         self.login = Login::NeedUser;
-        self.login_deadline = Some(self.now + self.config.login_timeout);
         self.cwd = VirtualPath::root();
         self.ascii = false;
         self.restart_offset = 0;
@@ -1186,6 +1196,13 @@ impl Session {
         if offset > 0 && !self.config.capabilities.read_at_offset {
             return self.not_supported("REST");
         }
+        // No file can be longer: a file offset is a signed 64-bit number everywhere.
+        if offset > i64::MAX as u64 {
+            return self.reply(
+                ReplyCode::SYNTAX_ERROR_IN_ARGUMENTS,
+                format!("Restart offset {offset} is beyond any file's end."),
+            );
+        }
         self.restart_offset = offset;
         self.reply(
             ReplyCode::FILE_ACTION_PENDING,
@@ -1452,18 +1469,30 @@ impl Session {
             }
             (Purpose::ControlListing { path }, Response::Entries { entries, now }) => {
                 let limit = self.config.max_control_listing_entries;
+                // The reply waits in the output for a client that may not read it: a
+                // bound in bytes as well as in entries keeps a session within about
+                // `max_pending_output` however long its names are.
+                let byte_limit = self.config.max_pending_output / 2;
                 let mut text = format!("Status of {path}:").into_bytes();
+                let mut shown = 0;
                 for (name, metadata) in entries.iter().take(limit) {
+                    if text.len() >= byte_limit {
+                        break;
+                    }
                     text.push(b'\n');
                     text.extend_from_slice(&format::unix_reply_line(
                         name.as_bytes(),
                         metadata,
                         now,
                     ));
+                    shown += 1;
                 }
-                if entries.len() > limit {
+                // The adapter reads one entry past the limit, so the number cut is not
+                // known: say that there are more, not how many.
+                if entries.len() > shown {
                     text.extend_from_slice(
-                        format!("\n({} more entries not shown)", entries.len() - limit).as_bytes(),
+                        format!("\n(more entries not shown: {shown} listed; use MLSD or LIST)")
+                            .as_bytes(),
                     );
                 }
                 text.extend_from_slice(b"\nEnd of status");

@@ -11,6 +11,7 @@ mod auth;
 mod client;
 mod local;
 mod lockout;
+mod log;
 #[cfg(feature = "object-store")]
 mod object;
 mod server;

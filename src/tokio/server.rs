@@ -5,7 +5,7 @@
 //! every policy decision comes from the session. It owns connection limits (which need
 //! a view across sessions), data sockets, and the copy loops.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
@@ -18,10 +18,11 @@ use std::time::{Duration, Instant, SystemTime};
 use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use ::tokio::net::{TcpListener, TcpStream};
 use ::tokio::sync::mpsc;
-use ::tokio::task::{JoinHandle, JoinSet};
+use ::tokio::task::{AbortHandle, JoinHandle, JoinSet};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::lockout::Lockouts;
+use super::log::Escaped;
 use super::storage::{Account, Authenticator, Lister, Storage, Upload};
 use super::stream::MaybeTls;
 use crate::ascii::{FromNetwork, ToNetwork};
@@ -41,10 +42,16 @@ pub struct ServerConfig {
     pub passive_ports: RangeInclusive<u16>,
     /// The address to advertise in PASV replies instead of the local one (behind NAT).
     pub public_address: Option<IpAddr>,
-    /// Control connections at most at once; more are answered 421 and closed.
+    /// Control connections at most at once. When they are all taken, a new connection
+    /// takes the place of the oldest one that has not logged in (which is closed), so
+    /// that connections that never log in cannot lock out users who do; when every
+    /// place is held by a logged-in session, the new one is answered 421 and closed.
     /// Default 512.
     pub max_sessions: usize,
-    /// Control connections at most from one IP address. Default 16.
+    /// Control connections at most from one IP address; more are answered 421 and
+    /// closed. Default 128: parallel transfers (`lftp mirror --parallel`, FileZilla,
+    /// download managers) and offices behind one NAT address open dozens, while one
+    /// address still cannot take more than a quarter of the default `max_sessions`.
     pub max_sessions_per_ip: usize,
     /// Failed logins from one address (an IPv6 address by its /64 prefix), counted
     /// across its sessions, after which it is locked out: for [`lockout_duration`],
@@ -67,6 +74,15 @@ pub struct ServerConfig {
     /// sending an upload without closing, would hold its session and file open for
     /// good. Default 300 s (as vsftpd's `data_connection_timeout`).
     pub data_timeout: Duration,
+    /// How long one answer of the storage back end or the authenticator may take. One
+    /// that takes longer fails its command (451, or 530 for a login) and the session
+    /// goes on, so a hung back end cannot hold a session (and its connection slot) for
+    /// good. Default 120 s.
+    pub storage_timeout: Duration,
+    /// How long the client may leave our replies unread (a send that cannot make
+    /// progress) before the session is closed. The session's own deadlines (login,
+    /// idle) fire during a blocked send too. Default 60 s.
+    pub send_timeout: Duration,
     /// The size of the data-copy buffer for uploads and converted downloads. Default
     /// 1 MiB: fewer, larger writes let the disk keep up with loopback speeds.
     pub buffer_size: usize,
@@ -91,11 +107,13 @@ impl Default for ServerConfig {
             passive_ports: 49152..=65534,
             public_address: None,
             max_sessions: 512,
-            max_sessions_per_ip: 16,
+            max_sessions_per_ip: 128,
             max_failed_logins_per_ip: 10,
             lockout_duration: Duration::from_secs(600),
             shutdown_grace: Duration::from_secs(30),
             data_timeout: Duration::from_secs(300),
+            storage_timeout: Duration::from_secs(120),
+            send_timeout: Duration::from_secs(60),
             buffer_size: 1024 * 1024,
             #[cfg(feature = "tls")]
             tls: None,
@@ -138,32 +156,66 @@ struct Shared<A> {
 struct Limits {
     total: usize,
     per_ip: HashMap<IpAddr, usize>,
+    /// The sessions that have not logged in yet, oldest (lowest number) first, with
+    /// what ends their task: when every place is taken, the oldest makes room.
+    not_logged_in: BTreeMap<u64, AbortHandle>,
+}
+
+/// What the connection limits say to a new connection.
+enum Admission {
+    /// Serve it.
+    Admitted,
+    /// Answer 421 and close it.
+    Refused,
 }
 
 impl<A> Shared<A> {
     fn lockouts(&self) -> std::sync::MutexGuard<'_, Lockouts> {
         self.lockouts.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
 
-impl<A> Shared<A> {
+    fn limits(&self) -> std::sync::MutexGuard<'_, Limits> {
+        self.limits.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Takes a place in the connection limits for a connection from `ip`, if one is
-    /// free. The place is given back by [`Shared::release`], which a `Connection` calls
-    /// when it is dropped.
-    fn admit(&self, ip: IpAddr) -> bool {
-        let mut limits = self.limits.lock().unwrap_or_else(|e| e.into_inner());
+    /// free or can be made by closing the oldest session that has not logged in. The
+    /// place is given back by [`Shared::release`], which a `Connection` calls when it is
+    /// dropped.
+    fn admit(&self, ip: IpAddr) -> Admission {
+        let mut limits = self.limits();
         let from_ip = limits.per_ip.get(&ip).copied().unwrap_or(0);
-        if limits.total >= self.config.max_sessions || from_ip >= self.config.max_sessions_per_ip {
-            return false;
+        if from_ip >= self.config.max_sessions_per_ip {
+            return Admission::Refused;
+        }
+        if limits.total >= self.config.max_sessions {
+            // The evicted session gives its place back when its task is dropped; until
+            // then the count runs over by the evictions in flight, each one made once.
+            let Some((_, oldest)) = limits.not_logged_in.pop_first() else {
+                return Admission::Refused;
+            };
+            oldest.abort();
+            tracing::info!("all places taken: the oldest session not logged in was closed");
         }
         limits.total += 1;
         *limits.per_ip.entry(ip).or_default() += 1;
-        true
+        Admission::Admitted
     }
 
-    fn release(&self, ip: IpAddr) {
-        let mut limits = self.limits.lock().unwrap_or_else(|e| e.into_inner());
+    /// Registers a session that has not logged in, so that it can be evicted.
+    fn awaiting_login(&self, number: u64, handle: AbortHandle) {
+        self.limits().not_logged_in.insert(number, handle);
+    }
+
+    /// The session logged in: it keeps its place.
+    fn logged_in(&self, number: u64) {
+        self.limits().not_logged_in.remove(&number);
+    }
+
+    fn release(&self, ip: IpAddr, number: u64) {
+        let mut limits = self.limits();
         limits.total -= 1;
+        limits.not_logged_in.remove(&number);
         if let Some(count) = limits.per_ip.get_mut(&ip) {
             *count -= 1;
             if *count == 0 {
@@ -214,7 +266,7 @@ impl<A: Authenticator> Server<A> {
                         Ok(accepted) => accepted,
                         Err(error) => {
                             // Out of file descriptors and the like: wait a moment rather
-                            // than spin.
+                            // than spin; the loop goes on once descriptors are free.
                             tracing::warn!(%error, "accept failed");
                             ::tokio::time::sleep(Duration::from_millis(50)).await;
                             continue;
@@ -226,19 +278,30 @@ impl<A: Authenticator> Server<A> {
                     // with the usual subscriber, and the info lines name the peer.
                     let span = tracing::debug_span!("session", id = session_number, %peer);
                     let Ok(local) = stream.local_addr() else { continue };
-                    if !self.shared.admit(peer.ip()) {
+                    // Clients send ABOR (and STAT) as TCP urgent data, as RFC 959 asks and
+                    // Python's ftplib does: without this, Linux takes the urgent byte (the
+                    // line's final LF) out of the stream and the command never ends.
+                    if let Err(error) = rustix::net::sockopt::set_socket_oobinline(&stream, true) {
+                        tracing::warn!(%error, "could not set SO_OOBINLINE on a control connection");
+                    }
+                    if let Admission::Refused = self.shared.admit(peer.ip()) {
                         sessions.spawn(tracing::Instrument::instrument(refuse(stream, peer), span));
                         continue;
                     }
                     // The task holds little more than the boxed connection and its
                     // stream: its size is most of what an idle session costs.
-                    let connection = Connection::new(Arc::clone(&self.shared), peer, local);
+                    let connection =
+                        Connection::new(Arc::clone(&self.shared), peer, local, session_number);
                     let session = connection.serve(stream, stop.clone());
-                    if span.is_disabled() {
-                        sessions.spawn(session);
+                    let handle = if span.is_disabled() {
+                        sessions.spawn(session)
                     } else {
-                        sessions.spawn(tracing::Instrument::instrument(session, span));
-                    }
+                        sessions.spawn(tracing::Instrument::instrument(session, span))
+                    };
+                    // Registered after the spawn (the handle comes from it): a session
+                    // cannot log in before this, since that takes the client two
+                    // round trips through this same accept loop's runtime.
+                    self.shared.awaiting_login(session_number, handle);
                 }
                 Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
                 () = &mut shutdown => break,
@@ -270,16 +333,9 @@ async fn refuse(mut stream: TcpStream, peer: SocketAddr) {
     let _ = ::tokio::time::timeout(Duration::from_secs(5), stream.write_all(&refusal)).await;
 }
 
-/// Messages from a connection's background tasks to its loop.
-enum Internal {
-    /// A passive listener of this data generation accepted a connection.
-    Accepted(u64, TcpStream, SocketAddr),
-    /// An active connection of this data generation was made (or failed) for the
-    /// transfer with this id.
-    Connected(u64, RequestId, io::Result<TcpStream>, SocketAddr),
-    /// A transfer ended.
-    Transfer(DataEvent),
-}
+/// An active-mode connect in flight, polled by the connection's loop itself so that
+/// dropping it (ABOR, a new PORT, the session's end) closes its socket at once.
+type Connecting = Pin<Box<dyn std::future::Future<Output = io::Result<TcpStream>> + Send>>;
 
 thread_local! {
     /// Where plain control connections read into: one buffer per worker thread instead
@@ -311,8 +367,12 @@ enum Wake {
     ControlBuffered(usize),
     /// End of the control stream, or an error on it.
     ControlClosed,
-    /// A message from a background task.
-    Internal(Internal),
+    /// The passive listener accepted a connection.
+    Accepted(TcpStream, SocketAddr),
+    /// The active connect for this transfer ended.
+    Connected(RequestId, io::Result<TcpStream>, SocketAddr),
+    /// A transfer ended.
+    Transfer(DataEvent),
     /// The session's deadline passed.
     Deadline,
     /// The server is shutting down.
@@ -334,11 +394,11 @@ impl Waits {
         }
     }
 
-    fn poll(
+    fn poll<S: Storage>(
         &mut self,
         cx: &mut Context<'_>,
         stream: &mut MaybeTls,
-        internal: &mut Option<&mut mpsc::Receiver<Internal>>,
+        data: &mut Option<&mut DataPlane<S>>,
     ) -> Poll<Wake> {
         if let Some(stop) = &mut self.stop {
             if stop.as_mut().poll(cx).is_ready() {
@@ -346,9 +406,30 @@ impl Waits {
                 return Poll::Ready(Wake::Stop);
             }
         }
-        if let Some(receiver) = internal {
-            if let Poll::Ready(Some(message)) = receiver.poll_recv(cx) {
-                return Poll::Ready(Wake::Internal(message));
+        if let Some(data) = data {
+            if let Poll::Ready(Some(event)) = data.receiver.poll_recv(cx) {
+                return Poll::Ready(Wake::Transfer(event));
+            }
+            if let Some(listener) = &data.listener {
+                match listener.poll_accept(cx) {
+                    Poll::Ready(Ok((stream, peer))) => {
+                        data.listener = None;
+                        return Poll::Ready(Wake::Accepted(stream, peer));
+                    }
+                    // A failed accept (out of descriptors) is not the end of the
+                    // listener: the client may still connect, or the session times out.
+                    Poll::Ready(Err(error)) => {
+                        tracing::debug!(%error, "passive accept failed");
+                    }
+                    Poll::Pending => {}
+                }
+            }
+            if let Some((id, address, connecting)) = &mut data.connecting {
+                if let Poll::Ready(result) = connecting.as_mut().poll(cx) {
+                    let (id, address) = (*id, *address);
+                    data.connecting = None;
+                    return Poll::Ready(Wake::Connected(id, result, address));
+                }
             }
         }
         match stream {
@@ -384,16 +465,18 @@ impl Waits {
     }
 }
 
-/// A connection's data connections and transfers.
+/// A connection's data connections and transfers. It holds at most one data connection
+/// in the making (a passive listener or an active connect) and one made: a new PASV,
+/// PORT or ABOR drops the old ones before anything else happens, so a session can
+/// never pile up sockets.
 struct DataPlane<S: Storage> {
-    /// Messages from this connection's background tasks (data connections, transfers).
-    sender: mpsc::Sender<Internal>,
-    receiver: mpsc::Receiver<Internal>,
-    accept_task: Option<JoinHandle<()>>,
-    /// Counts data set-ups: a connection that a background task made for an older one
-    /// (its message still in flight when the session moved on) is dropped, never used
-    /// for a later transfer.
-    generation: u64,
+    /// Transfer results from this connection's transfer task.
+    sender: mpsc::Sender<DataEvent>,
+    receiver: mpsc::Receiver<DataEvent>,
+    /// The passive listener, until it accepts one connection.
+    listener: Option<TcpListener>,
+    /// The active connect in flight, for the transfer with this id, to this address.
+    connecting: Option<(RequestId, SocketAddr, Connecting)>,
     stream: Option<TcpStream>,
     /// Boxed: a reader or an upload is large, and a session between transfers has none.
     opened: Option<Box<(RequestId, Opened<S>)>>,
@@ -407,8 +490,8 @@ impl<S: Storage> DataPlane<S> {
         DataPlane {
             sender,
             receiver,
-            accept_task: None,
-            generation: 0,
+            listener: None,
+            connecting: None,
             stream: None,
             opened: None,
             waiting_transfer: None,
@@ -416,14 +499,12 @@ impl<S: Storage> DataPlane<S> {
         }
     }
 
-    /// Stops listening and drops a data connection not yet used; whatever a background
-    /// task still makes for them is dropped on arrival.
+    /// Stops listening, cancels a connect in flight and drops a data connection not yet
+    /// used. Everything is dropped here and now, so a port is free again on return.
     fn close(&mut self) {
-        if let Some(task) = self.accept_task.take() {
-            task.abort();
-        }
+        self.listener = None;
+        self.connecting = None;
         self.stream = None;
-        self.generation += 1;
     }
 }
 
@@ -436,6 +517,8 @@ enum Opened<S: Storage> {
 
 struct Connection<A: Authenticator> {
     shared: Arc<Shared<A>>,
+    /// The session's number, in the order of acceptance (its age, for eviction).
+    number: u64,
     session: Session,
     account: Option<Account<A::Storage>>,
     /// Data connections and transfers, made on first use: most idle sessions never open
@@ -454,7 +537,12 @@ impl<A: Authenticator> Connection<A> {
     /// The connection for a session from `peer` to our `local` address; it holds a place
     /// the caller took in the connection limits (`Shared::admit`) and gives it back when
     /// dropped.
-    fn new(shared: Arc<Shared<A>>, peer: SocketAddr, local: SocketAddr) -> Box<Connection<A>> {
+    fn new(
+        shared: Arc<Shared<A>>,
+        peer: SocketAddr,
+        local: SocketAddr,
+        number: u64,
+    ) -> Box<Connection<A>> {
         let session = Session::new(
             Arc::clone(&shared.session_config),
             peer,
@@ -463,6 +551,7 @@ impl<A: Authenticator> Connection<A> {
         );
         Box::new(Connection {
             shared,
+            number,
             session,
             account: None,
             data: None,
@@ -548,15 +637,17 @@ impl<A: Authenticator> Connection<A> {
                 break Ok(());
             }
             waits.set_deadline(self.session.poll_timeout());
-            let mut receiver = self.data.as_mut().map(|data| &mut data.receiver);
-            let woken = std::future::poll_fn(|cx| waits.poll(cx, &mut stream, &mut receiver));
+            let mut data = self.data.as_deref_mut();
+            let woken = std::future::poll_fn(|cx| waits.poll(cx, &mut stream, &mut data));
             match woken.await {
                 Wake::ControlReadable => self.read_control_input(&mut stream),
                 Wake::ControlBuffered(read) => self
                     .session
                     .handle_control_input(&waits.tls_input[..read], Instant::now()),
                 Wake::ControlClosed => self.session.handle_control_closed(),
-                Wake::Internal(message) => self.handle_internal(message),
+                Wake::Accepted(data, peer) => self.data_accepted(data, peer),
+                Wake::Connected(id, result, address) => self.data_connected(id, result, address),
+                Wake::Transfer(event) => self.transfer_ended(event),
                 Wake::Deadline => self.session.handle_timeout(Instant::now()),
                 // The session now closes on its own schedule.
                 Wake::Stop => self.session.handle_shutdown(),
@@ -600,7 +691,7 @@ impl<A: Authenticator> Connection<A> {
         loop {
             let mut progressed = false;
             while let Some(bytes) = self.session.poll_transmit() {
-                writer.write_all(&bytes).await?;
+                self.send(writer, bytes).await?;
                 progressed = true;
             }
             while let Some(event) = self.session.poll_event() {
@@ -613,10 +704,64 @@ impl<A: Authenticator> Connection<A> {
         }
     }
 
+    /// Sends `bytes` to a client that may have stopped reading: the session's deadlines
+    /// (login, idle) keep running while the send waits, and a send that makes no
+    /// progress for `send_timeout` ends the connection. Without this a client that
+    /// pipelines commands and never reads its replies would hold its session, and its
+    /// place in the connection limits, for good.
+    async fn send(
+        &mut self,
+        writer: &mut (impl AsyncWrite + Unpin),
+        mut bytes: bytes::Bytes,
+    ) -> io::Result<()> {
+        let stalled = || io::Error::new(io::ErrorKind::TimedOut, "the client stopped reading");
+        let mut give_up = Instant::now() + self.shared.config.send_timeout;
+        while !bytes.is_empty() {
+            let deadline = self
+                .session
+                .poll_timeout()
+                .filter(|&deadline| deadline > Instant::now())
+                .map_or(give_up, |deadline| deadline.min(give_up));
+            match ::tokio::time::timeout_at(deadline.into(), writer.write(&bytes)).await {
+                Ok(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(Ok(written)) => {
+                    bytes::Buf::advance(&mut bytes, written);
+                    give_up = Instant::now() + self.shared.config.send_timeout;
+                }
+                Ok(Err(error)) => return Err(error),
+                Err(_) => {
+                    let now = Instant::now();
+                    if now >= give_up {
+                        return Err(stalled());
+                    }
+                    self.session.handle_timeout(now);
+                    if self.session.is_closed() {
+                        // Its last words cannot reach a client that does not read.
+                        return Err(stalled());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn handle_event(&mut self, event: Event) {
         match event {
             Event::Request { id, request } => {
-                let response = self.answer(id, request).await;
+                let response = match ::tokio::time::timeout(
+                    self.shared.config.storage_timeout,
+                    self.answer(id, request),
+                )
+                .await
+                {
+                    Ok(response) => response,
+                    Err(_) => {
+                        tracing::warn!(peer = %self.peer(), "the storage back end did not answer in time");
+                        Response::Failed(StorageError::Other(
+                            "The storage did not answer in time".into(),
+                        ))
+                    }
+                };
                 self.session.handle_response(id, response, Instant::now());
             }
             Event::ListenPassive { family } => self.listen_passive(family).await,
@@ -637,61 +782,69 @@ impl<A: Authenticator> Connection<A> {
                 if data.waiting_transfer.as_ref().is_some_and(|t| t.id == id) {
                     data.waiting_transfer = None;
                 }
+                // The connect made for it goes too: thousands of PORT, RETR, ABOR rounds
+                // must not leave thousands of sockets connecting.
+                if data.connecting.as_ref().is_some_and(|(c, ..)| *c == id) {
+                    data.connecting = None;
+                }
                 data.opened = None;
             }
             Event::CloseData => self.close_data(),
             // The 234 reply is already out; the handshake runs once the drain is done.
             Event::StartControlTls => self.upgrade_control = true,
             Event::LoggedIn { user } => {
-                tracing::info!(peer = %self.peer(), user = %user, "logged in")
+                self.shared.logged_in(self.number);
+                tracing::info!(peer = %self.peer(), user = %Escaped(user.as_bytes()), "logged in")
             }
             Event::Close => {}
         }
     }
 
-    fn handle_internal(&mut self, message: Internal) {
-        // Messages come only from tasks of an existing data plane.
-        let Some(data) = &mut self.data else { return };
-        match message {
-            Internal::Accepted(generation, _, _) | Internal::Connected(generation, ..)
-                if generation != data.generation => {}
-            Internal::Accepted(_, stream, peer) => {
-                data.accept_task = None;
-                let _ = stream.set_nodelay(true);
-                data.stream = Some(stream);
-                self.session
-                    .handle_data_event(DataEvent::Connected { peer }, Instant::now());
-            }
-            Internal::Connected(_, id, result, address) => match result {
-                Ok(stream) => {
-                    let _ = stream.set_nodelay(true);
-                    data.stream = Some(stream);
-                    self.session
-                        .handle_data_event(DataEvent::Connected { peer: address }, Instant::now());
-                }
-                Err(_) => self.session.handle_data_event(
-                    DataEvent::Failed {
-                        id,
-                        reason: DataFailure::ConnectFailed,
-                    },
-                    Instant::now(),
-                ),
-            },
-            Internal::Transfer(event) => {
-                if let DataEvent::Finished { id, .. } | DataEvent::Failed { id, .. } = &event {
-                    if data
-                        .running_transfer
-                        .as_ref()
-                        .is_some_and(|(running, _)| running == id)
-                    {
-                        data.running_transfer = None;
-                    }
-                }
-                self.session.handle_data_event(event, Instant::now());
-            }
-        }
+    fn data_accepted(&mut self, stream: TcpStream, peer: SocketAddr) {
+        let _ = stream.set_nodelay(true);
+        self.data().stream = Some(stream);
+        self.session
+            .handle_data_event(DataEvent::Connected { peer }, Instant::now());
         // A data connection that arrived for a waiting transfer starts it after the next
         // drain, so that a CloseData for a refused peer is carried out first.
+    }
+
+    fn data_connected(
+        &mut self,
+        id: RequestId,
+        result: io::Result<TcpStream>,
+        address: SocketAddr,
+    ) {
+        match result {
+            Ok(stream) => {
+                let _ = stream.set_nodelay(true);
+                self.data().stream = Some(stream);
+                self.session
+                    .handle_data_event(DataEvent::Connected { peer: address }, Instant::now());
+            }
+            Err(_) => self.session.handle_data_event(
+                DataEvent::Failed {
+                    id,
+                    reason: DataFailure::ConnectFailed,
+                },
+                Instant::now(),
+            ),
+        }
+    }
+
+    fn transfer_ended(&mut self, event: DataEvent) {
+        if let (Some(data), DataEvent::Finished { id, .. } | DataEvent::Failed { id, .. }) =
+            (&mut self.data, &event)
+        {
+            if data
+                .running_transfer
+                .as_ref()
+                .is_some_and(|(running, _)| running == id)
+            {
+                data.running_transfer = None;
+            }
+        }
+        self.session.handle_data_event(event, Instant::now());
     }
 
     fn close_data(&mut self) {
@@ -706,6 +859,11 @@ impl<A: Authenticator> Connection<A> {
             (family, ip),
             (AddressFamily::V4, IpAddr::V4(_)) | (AddressFamily::V6, IpAddr::V6(_))
         );
+        // The old listener goes first: in a narrow port range the new one may need its
+        // very port.
+        if let Some(data) = &mut self.data {
+            data.close();
+        }
         let listener = if family_matches {
             bind_passive(
                 &self.shared.config.passive_ports,
@@ -730,16 +888,7 @@ impl<A: Authenticator> Connection<A> {
             self.shared.config.public_address.unwrap_or(ip),
             bound.port(),
         );
-        let data = self.data();
-        data.close();
-        let (sender, generation) = (data.sender.clone(), data.generation);
-        data.accept_task = Some(::tokio::spawn(async move {
-            if let Ok((stream, peer)) = listener.accept().await {
-                let _ = sender
-                    .send(Internal::Accepted(generation, stream, peer))
-                    .await;
-            }
-        }));
+        self.data().listener = Some(listener);
         self.session.handle_data_event(
             DataEvent::Listening {
                 address: advertised,
@@ -754,16 +903,17 @@ impl<A: Authenticator> Connection<A> {
             .opened
             .as_ref()
             .map_or(RequestId(u64::MAX), |opened| opened.0);
-        let (sender, generation) = (data.sender.clone(), data.generation);
-        ::tokio::spawn(async move {
-            let result =
-                ::tokio::time::timeout(Duration::from_secs(30), TcpStream::connect(address))
+        let connect = ::tokio::time::timeout(Duration::from_secs(30), TcpStream::connect(address));
+        data.close();
+        data.connecting = Some((
+            id,
+            address,
+            Box::pin(async move {
+                connect
                     .await
-                    .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()));
-            let _ = sender
-                .send(Internal::Connected(generation, id, result, address))
-                .await;
-        });
+                    .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
+            }),
+        ));
     }
 
     fn start_transfer_if_ready(&mut self) {
@@ -800,7 +950,7 @@ impl<A: Authenticator> Connection<A> {
                 }
                 Err(reason) => DataEvent::Failed { id, reason },
             };
-            let _ = sender.send(Internal::Transfer(event)).await;
+            let _ = sender.send(event).await;
         }));
         data.running_transfer = Some((id, task));
     }
@@ -822,7 +972,7 @@ impl<A: Authenticator> Connection<A> {
         if let Request::Authenticate { user, password } = &request {
             let ip = self.peer().ip();
             if self.shared.lockouts().is_locked(ip, Instant::now()) {
-                tracing::info!(peer = %self.peer(), user = %user, "login refused: address locked out");
+                tracing::info!(peer = %self.peer(), user = %Escaped(user.as_bytes()), "login refused: address locked out");
                 return Response::LoginDenied;
             }
             return match self.shared.authenticator.authenticate(user, password).await {
@@ -832,7 +982,7 @@ impl<A: Authenticator> Connection<A> {
                     Response::LoggedIn { writable }
                 }
                 None => {
-                    tracing::info!(peer = %self.peer(), user = %user, "login refused");
+                    tracing::info!(peer = %self.peer(), user = %Escaped(user.as_bytes()), "login refused");
                     if self.shared.lockouts().record_failure(ip, Instant::now()) {
                         tracing::warn!(
                             peer = %self.peer(),
@@ -883,7 +1033,7 @@ impl<A: Authenticator> Connection<A> {
                         .open_read(&path, offset)
                         .await
                         .map(|(reader, size)| {
-                            tracing::info!(peer = %self.peer(), path = %path, offset, "download");
+                            tracing::info!(peer = %self.peer(), path = %Escaped(path.as_bytes()), offset, "download");
                             self.data().opened = Some(Box::new((id, Opened::Reader(reader))));
                             Response::Opened {
                                 size,
@@ -893,7 +1043,7 @@ impl<A: Authenticator> Connection<A> {
                 }
                 Request::OpenWrite { path, mode } => storage.open_write(&path, mode).await.map(
                     |(upload, final_path)| {
-                        tracing::info!(peer = %self.peer(), path = %final_path, ?mode, "upload");
+                        tracing::info!(peer = %self.peer(), path = %Escaped(final_path.as_bytes()), ?mode, "upload");
                         self.data().opened = Some(Box::new((id, Opened::Upload(upload))));
                         Response::Opened {
                             size: None,
@@ -924,7 +1074,7 @@ impl<A: Authenticator> Connection<A> {
 
 impl<A: Authenticator> Drop for Connection<A> {
     fn drop(&mut self) {
-        self.shared.release(self.session.peer().ip());
+        self.shared.release(self.session.peer().ip(), self.number);
     }
 }
 
@@ -991,7 +1141,7 @@ async fn protect(stream: TcpStream, tls: Option<DataTls>) -> Result<MaybeTls, Da
             .and_then(Result::ok)
             .ok_or(DataFailure::TlsRefused)?;
         if tls.require_reuse && !protected.resumed() {
-            return Err(DataFailure::TlsRefused);
+            return Err(DataFailure::TlsSessionNotResumed);
         }
         return Ok(protected);
     }
@@ -1087,9 +1237,9 @@ fn connection_lost(error: io::Error) -> DataFailure {
 }
 
 fn storage_failed(error: io::Error) -> DataFailure {
-    DataFailure::Storage(match error.raw_os_error() {
-        Some(28) => StorageError::InsufficientStorage,
-        Some(122) => StorageError::QuotaExceeded,
+    DataFailure::Storage(match error.kind() {
+        io::ErrorKind::StorageFull => StorageError::InsufficientStorage,
+        io::ErrorKind::QuotaExceeded => StorageError::QuotaExceeded,
         _ => StorageError::Other(error.to_string()),
     })
 }

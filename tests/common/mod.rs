@@ -8,6 +8,8 @@ pub mod pair;
 #[cfg(feature = "tokio")]
 pub mod peers;
 #[cfg(feature = "tokio")]
+pub mod raw;
+#[cfg(feature = "tokio")]
 pub mod scenarios;
 
 use std::collections::{BTreeMap, VecDeque};
