@@ -29,6 +29,8 @@ Options:
                          (default: 300)
   --login-timeout SECS   close sessions not logged in this long after connecting
                          (default: 60)
+  --send-timeout SECS    close a session whose client leaves our replies unread this
+                         long (default: 60)
   --data-timeout SECS    abort a transfer whose data connection moves no byte this
                          long (default: 300)
   --failed-login-delay SECS
@@ -39,7 +41,8 @@ Options:
                          which it is locked out; 0 turns lockouts off (default: 10)
   --lockout-seconds SECS how long a lockout lasts: every login from the address is
                          refused, the right password too (default: 600)
-  --max-sessions N       sessions at most in total (default: 512)
+  --max-sessions N       sessions at most in total (default: 512); when all are taken,
+                         the oldest one not logged in makes room for a new one
   --max-per-ip N         sessions at most from one address (default: 128)
   --tls-cert PEM         certificate chain for FTPS (needs --features tls)
   --tls-key PEM          its private key
@@ -138,6 +141,9 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Option<Option
             "--login-timeout" => {
                 options.config.session.login_timeout =
                     seconds("--login-timeout", &value("--login-timeout")?)?
+            }
+            "--send-timeout" => {
+                options.config.send_timeout = seconds("--send-timeout", &value("--send-timeout")?)?
             }
             "--data-timeout" => {
                 options.config.data_timeout = seconds("--data-timeout", &value("--data-timeout")?)?

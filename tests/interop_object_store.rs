@@ -460,10 +460,7 @@ fn curl_moves_20_mib_in_parts_and_20_sessions_in_parallel() {
     if !peer_available("curl") {
         return;
     }
-    // Twenty at once from one address: above the default per-address limit (16).
-    let mut config = ServerConfig::default();
-    config.max_sessions_per_ip = 32;
-    let server = ObjectServer::start_with(config);
+    let server = ObjectServer::start();
     let big = pattern(20 << 20, 3);
     let local = common::peers::TempDir::new("object-big");
     let source = local.join("big.bin");
@@ -688,6 +685,20 @@ fn lftp_uses_mlsd_and_file_commands() {
 fn python_ftplib_does_everything_an_object_store_can() {
     if peer_available("python3") {
         scenarios::ftplib_does_everything(&ObjectServer::start(), false);
+    }
+}
+
+#[test]
+fn python_ftplib_abort_is_answered_and_the_session_goes_on() {
+    if peer_available("python3") {
+        scenarios::ftplib_aborts_a_download_and_goes_on(&ObjectServer::start());
+    }
+}
+
+#[test]
+fn python_ftplib_holds_forty_sessions_from_one_address() {
+    if peer_available("python3") {
+        scenarios::ftplib_holds_forty_sessions_at_once(&ObjectServer::start());
     }
 }
 

@@ -179,10 +179,7 @@ fn curl_moves_100_mib_intact_and_20_sessions_in_parallel() {
     if !peer_available("curl") {
         return;
     }
-    // Twenty at once from one address: above the default per-address limit (16).
-    let mut config = ServerConfig::default();
-    config.max_sessions_per_ip = 32;
-    let server = TestServer::start_with(config);
+    let server = TestServer::start();
     let big = pattern(100 << 20, 3);
     server.write("big.bin", &big);
     let got = run_ok(curl().arg(server.url("big.bin")));
@@ -257,6 +254,20 @@ fn lftp_uses_mlsd_and_file_commands() {
 fn python_ftplib_does_everything() {
     if peer_available("python3") {
         scenarios::ftplib_does_everything(&TestServer::start(), true);
+    }
+}
+
+#[test]
+fn python_ftplib_abort_is_answered_and_the_session_goes_on() {
+    if peer_available("python3") {
+        scenarios::ftplib_aborts_a_download_and_goes_on(&TestServer::start());
+    }
+}
+
+#[test]
+fn python_ftplib_holds_forty_sessions_from_one_address() {
+    if peer_available("python3") {
+        scenarios::ftplib_holds_forty_sessions_at_once(&TestServer::start());
     }
 }
 

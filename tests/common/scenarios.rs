@@ -121,8 +121,8 @@ pub fn curl() -> Command {
     command
 }
 
-/// Twenty curl processes fetch one 64 KiB file at once; each must get all of it. The
-/// server must allow twenty sessions from 127.0.0.1 (the default is 16).
+/// Twenty curl processes fetch one 64 KiB file at once; each must get all of it, with
+/// the server's default limits (twenty sessions from 127.0.0.1).
 pub fn curl_fetches_twenty_at_once(server: &impl Served) {
     let small = pattern(64 << 10, 4);
     server.put("small.bin", &small);
@@ -281,4 +281,70 @@ print("quit", ftp.quit()[:3])
     assert!(server.read(&format!("{directory}/up True.bin")) == data);
     assert!(server.read(&format!("{directory}/up False.bin")) == data);
     assert!(!server.exists("data.bin") && !server.exists("renamed.bin"));
+}
+
+/// Python's ftplib aborts a large download with `FTP.abort()`, which sends `ABOR\r\n`
+/// as TCP urgent data (`MSG_OOB`), in passive and then active mode: the server must
+/// answer (426 then 226, as the transfer was running), and the same session must go on
+/// to download a small file whole.
+pub fn ftplib_aborts_a_download_and_goes_on(server: &impl Served) {
+    // Larger than every socket buffer on the way: the transfer is still running when
+    // the abort comes.
+    server.put("big.bin", &pattern(32 << 20, 9));
+    let small = pattern(10_000, 10);
+    server.put("small.bin", &small);
+    let script = format!(
+        r#"
+import ftplib, io, hashlib
+ftp = ftplib.FTP()
+ftp.connect("127.0.0.1", {port}, timeout=20)
+ftp.login("alice", "secret")
+for passive in (True, False):
+    ftp.set_pasv(passive)
+    conn = ftp.transfercmd("RETR big.bin")
+    print("got", len(conn.recv(65536)) > 0)
+    resp = ftp.abort()
+    print("abort", resp[:3])
+    if resp[:3] == "426":
+        print("then", ftp.voidresp()[:3])
+    conn.close()
+    buf = io.BytesIO()
+    ftp.retrbinary("RETR small.bin", buf.write)
+    print("small", hashlib.sha256(buf.getvalue()).hexdigest())
+print("quit", ftp.quit()[:3])
+"#,
+        port = server.port()
+    );
+    let output = python(&script);
+    let round = format!("got True\nabort 426\nthen 226\nsmall {}\n", sha256(&small));
+    assert_eq!(output, format!("{round}{round}quit 221\n"));
+}
+
+/// Forty ftplib sessions from one address, all open at once, each logged in and
+/// downloading: parallel clients and offices behind one NAT address do this, and the
+/// server's default limits must let them.
+pub fn ftplib_holds_forty_sessions_at_once(server: &impl Served) {
+    let small = pattern(5_000, 11);
+    server.put("small.bin", &small);
+    let script = format!(
+        r#"
+import ftplib, io, hashlib
+sessions = []
+for _ in range(40):
+    ftp = ftplib.FTP()
+    ftp.connect("127.0.0.1", {port}, timeout=20)
+    ftp.login("alice", "secret")
+    sessions.append(ftp)
+digests = set()
+for ftp in sessions:
+    buf = io.BytesIO()
+    ftp.retrbinary("RETR small.bin", buf.write)
+    digests.add(hashlib.sha256(buf.getvalue()).hexdigest())
+print(len(sessions), sorted(digests))
+for ftp in sessions:
+    ftp.quit()
+"#,
+        port = server.port()
+    );
+    assert_eq!(python(&script), format!("40 ['{}']\n", sha256(&small)));
 }

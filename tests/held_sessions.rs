@@ -1,0 +1,206 @@
+//! Sessions that try to hold what they should not (issue 16): clients that never read
+//! their replies, connections that never log in, active connects left behind by ABOR,
+//! passive ports reused back to back. Each case runs against the example server, a
+//! separate process whose open descriptors and memory are read from `/proc/PID/`.
+#![cfg(all(feature = "tokio", target_os = "linux"))]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpSocket, TcpStream};
+
+use common::example::ExampleServer;
+use common::peers::{TempDir, free_port};
+use common::raw::{LOCALHOST, OTHER, REPLY_LIMIT, Raw, code};
+
+/// A control connection whose receive buffer is as small as the kernel allows, so that
+/// a client that stops reading blocks the server's sends after a few kilobytes.
+async fn open_non_reader(address: SocketAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.bind(SocketAddr::new(OTHER, 0)).unwrap();
+    tokio::time::timeout(REPLY_LIMIT, socket.connect(address))
+        .await
+        .expect("connect in time")
+        .expect("connect")
+}
+
+/// Pipelines `line` on `stream` without reading anything, until the server stops
+/// reading too (a write makes no progress for half a second). Returns the bytes sent.
+async fn pipeline_until_blocked(stream: &mut TcpStream, line: &[u8]) -> usize {
+    let chunk = line.repeat(4096 / line.len());
+    let mut sent = 0;
+    while sent < 256 << 20 {
+        match tokio::time::timeout(Duration::from_millis(500), stream.write_all(&chunk)).await {
+            Ok(Ok(())) => sent += chunk.len(),
+            Ok(Err(error)) => panic!("the server closed before it was blocked: {error}"),
+            Err(_) => return sent,
+        }
+    }
+    panic!("the server kept reading {sent} bytes of commands it cannot answer");
+}
+
+#[tokio::test]
+async fn clients_that_never_read_are_closed_by_the_login_deadline() {
+    const HOLDERS: usize = 8;
+    let root = TempDir::new("held-non-readers");
+    let server = ExampleServer::start(
+        root.path(),
+        &["--login-timeout", "3", "--max-sessions", "16"],
+    );
+    let baseline = server.open_fds();
+    let mut holding = tokio::task::JoinSet::new();
+    for _ in 0..HOLDERS {
+        let address = server.address;
+        holding.spawn(async move {
+            let mut stream = open_non_reader(address).await;
+            let sent = pipeline_until_blocked(&mut stream, b"HELP\r\n").await;
+            assert!(sent > 0);
+            stream
+        });
+    }
+    let holders = holding.join_all().await;
+    assert!(server.open_fds() >= baseline + HOLDERS);
+    let started = Instant::now();
+    // The holders still read nothing: the server must close them on its own, although
+    // every one of its sends to them is blocked.
+    let fds = server.wait_for_fds(baseline, Duration::from_secs(15)).await;
+    println!(
+        "FIGURE non-readers: {HOLDERS} blocked sessions closed {:.1} s after they blocked",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(
+        fds, baseline,
+        "blocked sessions outlived their login deadline"
+    );
+    drop(holders);
+    server.assert_serves().await;
+}
+
+#[tokio::test]
+async fn logged_in_clients_that_never_read_are_closed_by_the_send_timeout() {
+    let root = TempDir::new("held-logged-in");
+    let server = ExampleServer::start(root.path(), &["--send-timeout", "2"]);
+    let baseline = server.open_fds();
+    let mut stream = open_non_reader(server.address).await;
+    stream
+        .write_all(b"USER alice\r\nPASS secret\r\n")
+        .await
+        .unwrap();
+    pipeline_until_blocked(&mut stream, b"FEAT\r\n").await;
+    let fds = server.wait_for_fds(baseline, Duration::from_secs(15)).await;
+    assert_eq!(
+        fds, baseline,
+        "a blocked logged-in session was never closed"
+    );
+    server.assert_serves().await;
+}
+
+#[tokio::test]
+async fn connections_that_never_log_in_cannot_lock_out_a_user() {
+    const PLACES: usize = 8;
+    let root = TempDir::new("held-eviction");
+    let server = ExampleServer::start(root.path(), &["--max-sessions", &PLACES.to_string()]);
+    // Every place is taken by a connection that never logs in, the first one oldest.
+    let mut idle = Vec::new();
+    for _ in 0..PLACES {
+        idle.push(Raw::connect_from(OTHER, server.address).await);
+    }
+    // A user still gets in...
+    let mut user = Raw::connect(server.address).await;
+    user.login().await;
+    // ...in the place of the oldest idle connection, and only that one.
+    assert_eq!(idle[0].next_reply(REPLY_LIMIT).await, None);
+    for raw in &mut idle[1..] {
+        assert_eq!(code(&raw.command("NOOP").await), 200);
+    }
+    // Logged-in sessions are never evicted: with every place held by one, the next
+    // connection is refused.
+    for raw in &mut idle[1..] {
+        raw.login().await;
+    }
+    let mut refused = Raw::open_from(LOCALHOST, server.address).await.unwrap();
+    let reply = refused.reply().await;
+    assert_eq!(code(&reply), 421, "{reply}");
+    assert_eq!(code(&user.command("NOOP").await), 200);
+}
+
+/// A listener that accepts nothing and whose queue is full: the kernel drops further
+/// SYNs, so a connect to it stays pending until its own timeout.
+async fn black_hole() -> (tokio::net::TcpListener, Vec<TcpStream>) {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(1).unwrap();
+    let address = listener.local_addr().unwrap();
+    let mut queued = Vec::new();
+    for _ in 0..8 {
+        match tokio::time::timeout(Duration::from_millis(300), TcpStream::connect(address)).await {
+            Ok(Ok(stream)) => queued.push(stream),
+            _ => break,
+        }
+    }
+    let probe = tokio::time::timeout(Duration::from_millis(500), TcpStream::connect(address)).await;
+    assert!(probe.is_err(), "the black hole answered a connect");
+    (listener, queued)
+}
+
+#[tokio::test]
+async fn abor_cancels_active_connects_so_none_pile_up() {
+    const ROUNDS: usize = 300;
+    let (hole, _queued) = black_hole().await;
+    let port = hole.local_addr().unwrap().port();
+    let root = TempDir::new("held-connects");
+    std::fs::write(root.join("file"), b"content").unwrap();
+    let server = ExampleServer::start(root.path(), &[]);
+    let mut raw = Raw::connect(server.address).await;
+    raw.login().await;
+    let baseline = server.open_fds();
+    let port_command = format!("PORT 127,0,0,1,{},{}", port >> 8, port & 0xff);
+    for round in 0..ROUNDS {
+        assert_eq!(
+            code(&raw.command(&port_command).await),
+            200,
+            "round {round}"
+        );
+        raw.send(b"RETR file\r\nABOR\r\n").await;
+        // RETR's and ABOR's replies, whatever they are, up to ABOR's final one.
+        loop {
+            let reply = raw.reply().await;
+            if matches!(code(&reply), 225 | 226) {
+                break;
+            }
+            assert!(
+                matches!(code(&reply), 150 | 425 | 426),
+                "round {round}: {reply}"
+            );
+        }
+    }
+    // The connects were cancelled with their transfers, not left to time out (30 s).
+    let fds = server
+        .wait_for_fds(baseline + 1, Duration::from_secs(5))
+        .await;
+    println!("FIGURE connects: server fds {baseline} before, {fds} after {ROUNDS} PORT/RETR/ABOR");
+    assert!(
+        fds <= baseline + 1,
+        "{fds} fds after the rounds (baseline {baseline})"
+    );
+    assert_eq!(code(&raw.command("NOOP").await), 200);
+}
+
+#[tokio::test]
+async fn back_to_back_passive_listeners_reuse_a_single_port() {
+    let port = free_port();
+    let range = format!("{port}-{port}");
+    let root = TempDir::new("held-pasv");
+    let server = ExampleServer::start(root.path(), &["--pasv-ports", &range]);
+    let mut raw = Raw::connect(server.address).await;
+    raw.login().await;
+    for round in 0..200 {
+        let reply = raw.command("EPSV").await;
+        assert_eq!(code(&reply), 229, "round {round}: {reply}");
+        assert!(reply.contains(&format!("|||{port}|")), "{reply}");
+    }
+}
