@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use common::peers::{TestServer, pattern, peer_available, run, run_ok};
 use common::scenarios::{self, RawClient, curl, lftp, python};
-use ftp_proto::tokio::ServerConfig;
 
 // ---------------------------------------------------------------------------------------
 // curl
