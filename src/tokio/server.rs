@@ -589,7 +589,10 @@ impl<A: Authenticator> Connection<A> {
             let (config, data_config) = super::tls::per_connection(base)?;
             self.tls = Some((Arc::clone(&config), data_config));
             if self.shared.config.implicit_tls {
-                let handshake = super::tls::accept(&config, stream);
+                // Boxed, here and for AUTH TLS: inline, the handshake's state (a
+                // rustls connection) would sit in every session's task for its whole
+                // life, TLS or not.
+                let handshake = Box::pin(super::tls::accept(&config, stream));
                 return ::tokio::time::timeout(Duration::from_secs(30), handshake)
                     .await
                     .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()));
@@ -602,7 +605,7 @@ impl<A: Authenticator> Connection<A> {
     async fn upgrade_control_stream(&mut self, stream: MaybeTls) -> Option<MaybeTls> {
         #[cfg(feature = "tls")]
         if let (Some((config, _)), MaybeTls::Plain(tcp)) = (&self.tls, stream) {
-            let handshake = super::tls::accept(config, tcp);
+            let handshake = Box::pin(super::tls::accept(config, tcp));
             let upgraded = ::tokio::time::timeout(Duration::from_secs(30), handshake).await;
             let upgraded = upgraded.ok().and_then(Result::ok);
             self.session.handle_control_tls(upgraded.is_some());
