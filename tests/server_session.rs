@@ -1046,7 +1046,7 @@ fn stat_of_a_huge_directory_stays_within_the_output_bound_and_says_so() {
         fs = fs.with_file(&format!("/big/{name}"), b"x");
     }
     let config = Config::default();
-    let bound = config.max_pending_output / 2;
+    let bound = config.max_pending_output / 4;
     let mut server = ServerDriver::new(config, fs);
     server.send("USER anonymous\r\nPASS guest@\r\n");
     server.take_replies();
@@ -1077,7 +1077,7 @@ fn stat_replies_fit_what_reply_parsers_accept() {
     // Clients bound the lines of a reply (ours at DEFAULT_MAX_REPLY_LINES): a STAT
     // listing longer than that would be refused by them, whatever its byte size.
     let mut fs = MemoryFs::new().with_dir("/many");
-    for n in 0..3_000 {
+    for n in 0..1_500 {
         fs = fs.with_file(&format!("/many/{n}"), b"");
     }
     let mut server = ServerDriver::new(Config::default(), fs);

@@ -58,7 +58,8 @@ pub struct Config {
     /// Entries at most in a listing sent over the control connection (`STAT path`).
     /// Default 1,000, so that the reply stays within what clients accept of one reply
     /// (1,024 lines in this crate's [`ReplyParser`](crate::ReplyParser)); the reply is
-    /// also cut at half of `max_pending_output` in bytes.
+    /// also cut at a quarter of `max_pending_output` in bytes, so that a client that
+    /// pipelines STAT and never reads holds little more than `max_pending_output`.
     pub max_control_listing_entries: usize,
 }
 

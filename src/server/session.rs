@@ -462,6 +462,9 @@ impl Session {
             return None;
         }
         let bytes = self.output.split().freeze();
+        // The rest of the buffer would keep the whole allocation alive (it is shared
+        // with `bytes`) for as long as the session idles: start afresh instead.
+        self.output = BytesMut::new();
         // Output that piled up may have held commands back.
         if !self.closed && !self.input.is_empty() {
             self.process_input();
@@ -570,6 +573,11 @@ impl Session {
             self.parser.reset();
         } else {
             self.input.drain(..offset);
+        }
+        if self.input.is_empty() {
+            // An idle session holds no input buffer (10,000 idle sessions would hold
+            // their last command lines).
+            self.input = Vec::new();
         }
     }
 
@@ -1472,7 +1480,7 @@ impl Session {
                 // The reply waits in the output for a client that may not read it: a
                 // bound in bytes as well as in entries keeps a session within about
                 // `max_pending_output` however long its names are.
-                let byte_limit = self.config.max_pending_output / 2;
+                let byte_limit = self.config.max_pending_output / 4;
                 let mut text = format!("Status of {path}:").into_bytes();
                 let mut shown = 0;
                 for (name, metadata) in entries.iter().take(limit) {
