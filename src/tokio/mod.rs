@@ -25,7 +25,7 @@ pub use client::{
     Client, ClientConfig, ClientError, DataTlsHandshakes, DownloadStream, Progress, TreeSummary,
     UploadStream, check_listing_name,
 };
-pub use local::{LocalFs, LocalLister, LocalUpload};
+pub use local::{LocalFs, LocalLister, LocalUpload, STAGING_PREFIX};
 #[cfg(feature = "object-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "object-store")))]
 pub use object::{

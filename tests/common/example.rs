@@ -145,6 +145,13 @@ impl ExampleServer {
         self.pid
     }
 
+    /// Kills the server with SIGKILL, as a crash or the OOM killer would (no clean-up
+    /// of any kind runs), and waits until it is gone.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("the killed server is reaped");
+    }
+
     /// What the server wrote to stderr so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.logs.join("stderr.log")).unwrap_or_default()
