@@ -528,7 +528,8 @@ fn uploads_a_killed_server_left_open_are_aborted_at_the_next_start() {
     let mut data = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     control.send(b"STOR keep.txt\r\n");
     let reply = control.reply();
-    assert!(reply.starts_with("150"), "{reply}\n{}", server.log());
+    // 125 or 150, as the data connection was accepted before the command or not.
+    assert!(reply.starts_with('1'), "{reply}\n{}", server.log());
     data.write_all(&pattern(11 << 20, 24)).unwrap();
     // ...is a multipart upload in Garage...
     let deadline = Instant::now() + Duration::from_secs(30);
