@@ -422,9 +422,10 @@ impl Staging {
             Some(parent) if !parent.as_os_str().is_empty() => root.open_dir(parent)?,
             _ => root.try_clone()?,
         };
-        let mode = Mode::from_raw_mode(0o666);
         #[cfg(any(target_os = "linux", target_os = "android"))]
         if proc_self_fd() {
+            // Mode 0o666 less the umask, as for any new file.
+            let mode = Mode::from_raw_mode(0o666);
             let flags = OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC;
             match rustix::fs::openat(&dir, ".", flags, mode) {
                 Ok(fd) => {
@@ -441,6 +442,12 @@ impl Staging {
                 Err(error) => return Err(error.into()),
             }
         }
+        Staging::named(dir, target)
+    }
+
+    /// The fallback: a named, hidden staging file in `dir`.
+    fn named(dir: Dir, target: OsString) -> io::Result<(std::fs::File, Staging)> {
+        let mode = Mode::from_raw_mode(0o666);
         let mut file = None;
         let flags =
             OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
@@ -844,11 +851,14 @@ mod tests {
         std::future::poll_fn(|cx| Pin::new(&mut upload).poll_flush(cx))
             .await
             .unwrap();
-        // The bytes are in the staging file, which has no name (O_TMPFILE, which the
-        // temporary directory's file systems have): a server killed now leaves
-        // nothing behind.
-        if cfg!(target_os = "linux") {
+        // The bytes are in the staging file, which has no name (O_TMPFILE, where the
+        // file system has it): a server killed now leaves nothing behind.
+        let flags = OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC;
+        if rustix::fs::open(&dir.0, flags, Mode::from_raw_mode(0o600)).is_ok() {
             assert_eq!(dir.names(), ["f"], "no staging file has a name");
+        } else {
+            eprintln!("no O_TMPFILE in {}: a named staging file", dir.0.display());
+            assert_eq!(dir.names().len(), 2);
         }
         upload.commit().await.unwrap();
         assert!(std::fs::read(dir.0.join("f")).unwrap() == data);
@@ -960,6 +970,38 @@ mod tests {
                 .file_type()
                 .is_fifo()
         );
+    }
+
+    #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_named_staging_file_is_hidden_renamed_at_commit_and_removed_on_drop() {
+        let dir = Scratch::new("named");
+        std::fs::write(dir.0.join("f"), b"old").unwrap();
+        let fs = LocalFs::new(&dir.0).unwrap();
+        let open = |target: &str| {
+            let (file, staging) =
+                Staging::named(fs.root.try_clone().unwrap(), OsString::from(target)).unwrap();
+            LocalUpload::new(file, Some(staging))
+        };
+        let mut upload = open("f");
+        upload.write_all(b"new").await.unwrap();
+        let names = dir.names();
+        assert_eq!(names.len(), 2);
+        assert!(names[0].starts_with(STAGING_PREFIX), "{names:?}");
+        let mut lister = fs.list(&VirtualPath::root()).await.unwrap();
+        assert_eq!(
+            lister.next_entry().await.unwrap().unwrap().0.as_bytes(),
+            b"f"
+        );
+        assert!(lister.next_entry().await.unwrap().is_none());
+        upload.commit().await.unwrap();
+        assert_eq!(dir.names(), ["f"]);
+        assert_eq!(std::fs::read(dir.0.join("f")).unwrap(), b"new");
+        // Dropped uncommitted: the name goes, the file stays as it was.
+        let mut upload = open("f");
+        upload.write_all(b"newer").await.unwrap();
+        drop(upload);
+        assert_eq!(dir.names(), ["f"]);
+        assert_eq!(std::fs::read(dir.0.join("f")).unwrap(), b"new");
     }
 
     #[test]
