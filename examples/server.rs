@@ -55,6 +55,11 @@ Options:
                          (needs --features object-store); plain http:// only on loopback
   --s3-bucket NAME       the bucket to serve
   --s3-prefix PREFIX     serve only the keys below PREFIX/ (several roots, one bucket)
+  --abort-uploads-older-than SECS
+                         at start-up, abort the multipart uploads that servers killed
+                         mid-upload left open in the bucket, if older than this; keep it
+                         above the longest upload a server sharing the bucket may be
+                         running (default: 86400, a day)
   -h, --help             print this help
 Credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (both required), the
 region from AWS_REGION (default us-east-1; Garage's is usually \"garage\").
@@ -68,6 +73,7 @@ struct S3Options {
     endpoint: String,
     bucket: String,
     prefix: Option<String>,
+    abort_uploads_older_than: Duration,
 }
 
 struct Options {
@@ -80,6 +86,7 @@ struct Options {
     s3_endpoint: Option<String>,
     s3_bucket: Option<String>,
     s3_prefix: Option<String>,
+    abort_uploads_older_than: Option<Duration>,
     listen: SocketAddr,
     users: Vec<(String, String)>,
     anonymous: bool,
@@ -97,6 +104,7 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Option<Option
         s3_endpoint: None,
         s3_bucket: None,
         s3_prefix: None,
+        abort_uploads_older_than: None,
         listen: "127.0.0.1:2121".parse().expect("a valid default address"),
         users: Vec::new(),
         anonymous: false,
@@ -184,6 +192,12 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Option<Option
             "--s3-endpoint" => options.s3_endpoint = Some(value("--s3-endpoint")?),
             "--s3-bucket" => options.s3_bucket = Some(value("--s3-bucket")?),
             "--s3-prefix" => options.s3_prefix = Some(value("--s3-prefix")?),
+            "--abort-uploads-older-than" => {
+                options.abort_uploads_older_than = Some(seconds(
+                    "--abort-uploads-older-than",
+                    &value("--abort-uploads-older-than")?,
+                )?)
+            }
             other => return Err(format!("unknown option {other}; see --help")),
         }
     }
@@ -202,6 +216,9 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Option<Option
     if options.s3_prefix.is_some() && options.s3_endpoint.is_none() {
         return Err("--s3-prefix needs --s3-endpoint and --s3-bucket".into());
     }
+    if options.abort_uploads_older_than.is_some() && options.s3_endpoint.is_none() {
+        return Err("--abort-uploads-older-than needs --s3-endpoint and --s3-bucket".into());
+    }
     if let Some(endpoint) = &options.s3_endpoint {
         check_endpoint(endpoint)?;
     }
@@ -214,6 +231,9 @@ impl Options {
             endpoint: self.s3_endpoint.clone()?,
             bucket: self.s3_bucket.clone()?,
             prefix: self.s3_prefix.clone(),
+            abort_uploads_older_than: self
+                .abort_uploads_older_than
+                .unwrap_or(Duration::from_secs(86_400)),
         })
     }
 }
@@ -301,7 +321,7 @@ fn configure_tls(options: &mut Options) -> std::io::Result<()> {
 }
 
 #[cfg(feature = "object-store")]
-fn object_storage(s3: &S3Options) -> std::io::Result<ftp_proto::tokio::ObjectStorage> {
+async fn object_storage(s3: &S3Options) -> std::io::Result<ftp_proto::tokio::ObjectStorage> {
     use ftp_proto::tokio::ObjectStorage;
     use ftp_proto::tokio::object_store::aws::AmazonS3Builder;
 
@@ -320,15 +340,26 @@ fn object_storage(s3: &S3Options) -> std::io::Result<ftp_proto::tokio::ObjectSto
         .with_allow_http(s3.endpoint.starts_with("http://"))
         .build()
         .map_err(std::io::Error::other)?;
-    let storage = ObjectStorage::paginated(store);
-    match &s3.prefix {
-        Some(prefix) => storage.with_prefix(prefix).map_err(std::io::Error::other),
-        None => Ok(storage),
+    let mut storage =
+        ObjectStorage::paginated(store.clone()).with_upload_records(std::sync::Arc::new(store));
+    if let Some(prefix) = &s3.prefix {
+        storage = storage.with_prefix(prefix).map_err(std::io::Error::other)?;
     }
+    // Uploads a killed server left open cost storage until aborted; a fleet sharing
+    // the bucket only aborts those older than any upload still running.
+    match storage
+        .abort_abandoned_uploads(s3.abort_uploads_older_than)
+        .await
+    {
+        Ok(0) => {}
+        Ok(count) => eprintln!("Aborted {count} abandoned multipart upload(s)."),
+        Err(error) => eprintln!("warning: could not abort abandoned uploads: {error}"),
+    }
+    Ok(storage)
 }
 
 #[cfg(not(feature = "object-store"))]
-fn object_storage(_: &S3Options) -> std::io::Result<LocalFs> {
+async fn object_storage(_: &S3Options) -> std::io::Result<LocalFs> {
     Err(std::io::Error::other(
         "this build has no object storage: rebuild with --features object-store",
     ))
@@ -350,7 +381,7 @@ async fn run(mut options: Options) -> std::io::Result<()> {
     configure_tls(&mut options)?;
     match options.s3() {
         Some(s3) => {
-            let root = object_storage(&s3)?;
+            let root = object_storage(&s3).await?;
             let users = users(&options, root);
             let what = match &s3.prefix {
                 Some(prefix) => {

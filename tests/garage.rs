@@ -16,8 +16,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::example::ExampleServer;
 use common::peers::{ServerThread, TempDir, free_port, pattern, peer_available, run, run_ok};
-use common::scenarios::sha256;
+use common::scenarios::{RawClient, sha256};
 use ftp_proto::tokio::object_store::aws::{AmazonS3, AmazonS3Builder};
 use ftp_proto::tokio::{ObjectStorage, ServerConfig, StaticUsers};
 
@@ -481,6 +482,109 @@ print("gone", flush=True)
         run_ok(curl().arg("--list-only").arg(server.url(""))),
         b"keep.txt\n"
     );
+}
+
+#[test]
+fn uploads_a_killed_server_left_open_are_aborted_at_the_next_start() {
+    if !peers_available() {
+        return;
+    }
+    let Some(mut garage) = Garage::start() else {
+        return;
+    };
+    let root = TempDir::new("garage-killed");
+    let endpoint = format!("http://127.0.0.1:{}", garage.nodes[0].s3_port);
+    let bucket = garage.bucket.clone();
+    let flags = [
+        "--s3-endpoint",
+        &endpoint,
+        "--s3-bucket",
+        &bucket,
+        "--s3-prefix",
+        "fleet",
+    ];
+    let (key_id, secret) = (garage.key_id.clone(), garage.secret.clone());
+    let env = [
+        ("AWS_ACCESS_KEY_ID", key_id.as_str()),
+        ("AWS_SECRET_ACCESS_KEY", secret.as_str()),
+        ("AWS_REGION", "garage"),
+    ];
+    let mut server = ExampleServer::start_with_env(root.path(), &flags, &env);
+    let url = format!("ftp://127.0.0.1:{}/", server.address.port());
+    let local = TempDir::new("garage-killed-local");
+    std::fs::write(local.join("old"), b"the old content").unwrap();
+    run_ok(
+        curl()
+            .args(["--user", "alice:secret", "-T"])
+            .arg(local.join("old"))
+            .arg(format!("{url}keep.txt")),
+    );
+
+    // An upload of more than one part (the example server's parts are 8 MiB)...
+    let mut control = RawClient::connect(server.address.port());
+    control.login();
+    assert!(control.command("TYPE I").starts_with("200"));
+    let port = control.extended_passive_port();
+    let mut data = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    control.send(b"STOR keep.txt\r\n");
+    let reply = control.reply();
+    // 125 or 150, as the data connection was accepted before the command or not.
+    assert!(reply.starts_with('1'), "{reply}\n{}", server.log());
+    data.write_all(&pattern(11 << 20, 24)).unwrap();
+    // ...is a multipart upload in Garage...
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while unfinished_uploads(&garage.bucket_info()).is_none() {
+        assert!(Instant::now() < deadline, "no multipart upload was started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // ...when its server is killed: nothing aborts it.
+    server.kill();
+    drop((data, control));
+    let info = garage.bucket_info();
+    assert!(unfinished_uploads(&info).is_some(), "{info}");
+
+    // A server started with the default bound (a day) leaves it: it could be the
+    // upload of another server sharing the bucket.
+    drop(ExampleServer::start_with_env(root.path(), &flags, &env));
+    let info = garage.bucket_info();
+    assert!(unfinished_uploads(&info).is_some(), "{info}");
+
+    // With a bound it has outlived, the next start aborts it before serving.
+    let mut flags = flags.to_vec();
+    flags.extend(["--abort-uploads-older-than", "0"]);
+    let server = ExampleServer::start_with_env(root.path(), &flags, &env);
+    assert!(
+        server
+            .log()
+            .contains("Aborted 1 abandoned multipart upload"),
+        "{}",
+        server.log()
+    );
+    // Garage's counts follow its tables a moment later.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let info = garage.bucket_info();
+        if unfinished_uploads(&info).is_none() {
+            // keep.txt; the upload's record is gone with the upload.
+            assert_eq!(
+                bucket_field(&info, "Objects:").as_deref(),
+                Some("1"),
+                "{info}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the upload was never aborted: {info}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let url = format!("ftp://127.0.0.1:{}/", server.address.port());
+    assert_eq!(
+        run_ok(curl().arg(format!("{url}keep.txt"))),
+        b"the old content"
+    );
+    assert_eq!(run_ok(curl().arg("--list-only").arg(&url)), b"keep.txt\n");
 }
 
 /// A field of `garage bucket info`'s output (`Objects:` ...), trimmed.

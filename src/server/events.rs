@@ -356,6 +356,10 @@ pub enum StorageError {
     /// RMD of a directory with entries (550).
     #[error("Directory not empty")]
     DirectoryNotEmpty,
+    /// A regular file was needed and this is something else: a named pipe, a socket,
+    /// a device (550). Transferring one could block the session for good.
+    #[error("Not a regular file")]
+    NotARegularFile,
     /// The name cannot be stored here (553).
     #[error("File name not allowed")]
     InvalidName,
@@ -382,7 +386,8 @@ impl StorageError {
             | StorageError::AlreadyExists
             | StorageError::NotADirectory
             | StorageError::IsADirectory
-            | StorageError::DirectoryNotEmpty => ReplyCode::FILE_UNAVAILABLE,
+            | StorageError::DirectoryNotEmpty
+            | StorageError::NotARegularFile => ReplyCode::FILE_UNAVAILABLE,
             StorageError::InvalidName => ReplyCode::FILE_NAME_NOT_ALLOWED,
             StorageError::InsufficientStorage => ReplyCode::INSUFFICIENT_STORAGE,
             StorageError::QuotaExceeded => ReplyCode::EXCEEDED_STORAGE_ALLOCATION,

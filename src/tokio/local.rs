@@ -5,10 +5,25 @@
 //! lead outside (with `openat2(RESOLVE_BENEATH)` where the kernel has it): there is no
 //! check-then-open race to win. Blocking calls run on tokio's blocking pool.
 //!
-//! Uploads with [`WriteMode::Create`] go to a hidden temporary file in the same
-//! directory and are renamed over the target only on commit, so a client that goes
-//! away mid-upload never leaves a half-written file in place of the old one.
+//! Uploads with [`WriteMode::Create`] go to a staging file in the target's directory
+//! and are renamed over the target only on commit, so a client that goes away
+//! mid-upload never leaves a half-written file in place of the old one. On Linux the
+//! staging file is made with `O_TMPFILE`: it has no name until commit, so a server
+//! killed mid-upload leaves nothing behind (the kernel frees it). Where `O_TMPFILE` is
+//! not supported (some file systems, other systems) it is a named file whose name
+//! begins with [`STAGING_PREFIX`]; at commit an anonymous one is given such a name for
+//! the instant before the rename. Either way, names with that prefix are the server's
+//! own: listings leave them out and no command can name them, so a staging file left
+//! by a killed server is never seen, read, replaced or deleted through FTP (only
+//! through the file system).
+//!
+//! Only regular files and directories are served: a named pipe, socket or device is
+//! listed, but every transfer, SIZE and MFMT of one is refused
+//! ([`StorageError::NotARegularFile`]). Files are opened with `O_NONBLOCK` and checked
+//! on the opened descriptor, so a pipe swapped in between a check and the open cannot
+//! block a session either.
 
+use std::ffi::OsString;
 use std::future::Future as _;
 use std::io::{self, Seek, SeekFrom, Write as _};
 use std::os::unix::ffi::OsStrExt;
@@ -20,7 +35,9 @@ use std::task::{Context, Poll};
 use std::time::SystemTime;
 
 use ::tokio::io::AsyncWrite;
-use cap_std::fs::{Dir, MetadataExt, OpenOptions};
+use cap_std::fs::{Dir, MetadataExt, OpenOptions, OpenOptionsExt as _};
+use rustix::fs::{AtFlags, Mode, OFlags};
+use rustix::io::Errno;
 
 use super::storage::{Lister, Storage, Upload};
 use crate::server::{Capabilities, FileKind, Metadata, StorageError, VirtualPath, WriteMode};
@@ -28,6 +45,17 @@ use crate::text::Text;
 
 /// Entries read from a directory per trip to the blocking pool.
 const LIST_BATCH: usize = 256;
+
+/// The prefix of [`LocalFs`]'s staging files (uploads not yet committed). A name that
+/// begins with it is never listed and never reachable through FTP: a path with such a
+/// component is refused ([`StorageError::InvalidName`]). Short, and independent of the
+/// target's name, so that a name as long as the file system allows can be uploaded.
+pub const STAGING_PREFIX: &str = ".ftp-proto-part-";
+
+/// Whether a directory entry's name is one of the server's staging files.
+fn is_staging_name(name: &[u8]) -> bool {
+    name.starts_with(STAGING_PREFIX.as_bytes())
+}
 
 /// A directory of the local file system, served as the root `/`. Unix only.
 #[derive(Debug, Clone)]
@@ -64,30 +92,82 @@ fn relative(path: &VirtualPath) -> Result<PathBuf, StorageError> {
         return Ok(PathBuf::from("."));
     }
     let bytes = &path.as_bytes()[1..];
-    if bytes.contains(&b'\\') {
+    if bytes.contains(&b'\\') || path.components().any(is_staging_name) {
         return Err(StorageError::InvalidName);
     }
     Ok(PathBuf::from(std::ffi::OsStr::from_bytes(bytes)))
 }
 
+/// The error a check inside a blocking call gives for a file that is not a regular
+/// one; [`storage_error`] turns it into [`StorageError::NotARegularFile`].
+#[derive(Debug)]
+struct NotRegular;
+
+impl std::fmt::Display for NotRegular {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("not a regular file")
+    }
+}
+
+impl std::error::Error for NotRegular {}
+
+fn not_regular() -> io::Error {
+    io::Error::other(NotRegular)
+}
+
 fn storage_error(error: io::Error) -> StorageError {
-    // ENOSPC and EDQUOT on Linux; the error kinds for them are too new for our MSRV.
-    match error.raw_os_error() {
-        Some(28) => return StorageError::InsufficientStorage,
-        Some(122) => return StorageError::QuotaExceeded,
-        Some(20) => return StorageError::NotADirectory,
-        Some(21) => return StorageError::IsADirectory,
-        Some(39) => return StorageError::DirectoryNotEmpty,
-        Some(36) => return StorageError::InvalidName,
+    if error
+        .get_ref()
+        .is_some_and(|inner| inner.is::<NotRegular>())
+    {
+        return StorageError::NotARegularFile;
+    }
+    // No `io::ErrorKind` for these within our MSRV (`InvalidFilename` is 1.87): named
+    // by rustix's portable constants rather than Linux's numbers. ENXIO is what opening
+    // a pipe for writing without blocking answers when no one reads it.
+    match Errno::from_io_error(&error) {
+        Some(Errno::NAMETOOLONG) => return StorageError::InvalidName,
+        Some(Errno::NXIO) => return StorageError::NotARegularFile,
         _ => {}
     }
     match error.kind() {
         io::ErrorKind::NotFound => StorageError::NotFound,
-        io::ErrorKind::PermissionDenied => StorageError::PermissionDenied,
+        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
+            StorageError::PermissionDenied
+        }
         io::ErrorKind::AlreadyExists => StorageError::AlreadyExists,
         io::ErrorKind::InvalidInput => StorageError::InvalidName,
+        io::ErrorKind::NotADirectory => StorageError::NotADirectory,
+        io::ErrorKind::IsADirectory => StorageError::IsADirectory,
+        io::ErrorKind::DirectoryNotEmpty => StorageError::DirectoryNotEmpty,
+        io::ErrorKind::StorageFull => StorageError::InsufficientStorage,
+        io::ErrorKind::QuotaExceeded | io::ErrorKind::FileTooLarge => StorageError::QuotaExceeded,
         _ => StorageError::Other(error.to_string()),
     }
+}
+
+/// Opens `path` with `options` and `O_NONBLOCK`, so that opening a named pipe returns
+/// at once instead of waiting for its other end; then refuses the opened file unless
+/// it is a regular file (or, with `directories`, a directory), and clears `O_NONBLOCK`.
+/// The check is on the descriptor itself: nothing can be swapped in after it.
+fn open_regular(
+    root: &Dir,
+    path: &Path,
+    options: &mut OpenOptions,
+    directories: bool,
+) -> io::Result<std::fs::File> {
+    options.custom_flags(OFlags::NONBLOCK.bits() as i32);
+    let file = root.open_with(path, options)?.into_std();
+    let kind = file.metadata()?.file_type();
+    if kind.is_dir() && !directories {
+        return Err(io::ErrorKind::IsADirectory.into());
+    }
+    if !kind.is_file() && !kind.is_dir() {
+        return Err(not_regular());
+    }
+    let flags = rustix::fs::fcntl_getfl(&file)?;
+    rustix::fs::fcntl_setfl(&file, flags - OFlags::NONBLOCK)?;
+    Ok(file)
 }
 
 fn metadata_of(metadata: &cap_std::fs::Metadata, link_target: Option<PathBuf>) -> Metadata {
@@ -111,7 +191,7 @@ fn metadata_of(metadata: &cap_std::fs::Metadata, link_target: Option<PathBuf>) -
     result.with_mode(metadata.mode())
 }
 
-/// Counter for temporary upload names, unique within the process.
+/// Counter for staging names, unique within the process.
 static UPLOAD_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl Storage for LocalFs {
@@ -164,12 +244,8 @@ impl Storage for LocalFs {
     ) -> Result<(::tokio::fs::File, Option<u64>), StorageError> {
         let relative = relative(path)?;
         self.blocking(move |root| {
-            let file = root.open(&relative)?.into_std();
+            let mut file = open_regular(root, &relative, OpenOptions::new().read(true), false)?;
             let metadata = file.metadata()?;
-            if metadata.is_dir() {
-                return Err(io::Error::from_raw_os_error(21));
-            }
-            let mut file = file;
             file.seek(SeekFrom::Start(offset))?;
             let left = metadata.len().saturating_sub(offset);
             Ok((::tokio::fs::File::from_std(file), Some(left)))
@@ -183,30 +259,39 @@ impl Storage for LocalFs {
         mode: WriteMode,
     ) -> Result<(LocalUpload, VirtualPath), StorageError> {
         let relative = relative(path)?;
-        let root = Arc::clone(&self.root);
         let virtual_path = path.clone();
         self.blocking(move |dir| {
-            if dir.metadata(&relative).is_ok_and(|m| m.is_dir()) {
-                return Err(io::Error::from_raw_os_error(21));
+            // A friendlier refusal than the open's; the open checks again, on the
+            // descriptor, and the rename at commit replaces whatever the name is then.
+            // It also refuses a name too long for the file system now, not at commit
+            // (an O_TMPFILE has no name to be refused before then).
+            match dir.metadata(&relative) {
+                Ok(metadata) if metadata.is_dir() => {
+                    return Err(io::ErrorKind::IsADirectory.into());
+                }
+                Ok(metadata) if !metadata.is_file() => return Err(not_regular()),
+                Ok(_) => {}
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                Err(error) => return Err(error),
             }
             let mut options = OpenOptions::new();
-            let (file, pending_rename, final_path) = match mode {
+            let (file, staging, final_path) = match mode {
                 WriteMode::Create => {
-                    let temporary = temporary_name(&relative);
-                    options.write(true).create_new(true);
-                    let file = dir.open_with(&temporary, &options)?;
-                    (file, Some((temporary, relative)), virtual_path)
+                    let (file, staging) = Staging::create(dir, &relative)?;
+                    (file, Some(staging), virtual_path)
                 }
                 WriteMode::At(offset) => {
-                    options.write(true);
-                    let file = dir.open_with(&relative, &options)?;
-                    let mut file = file.into_std();
+                    let mut file = open_regular(dir, &relative, options.write(true), false)?;
                     file.seek(SeekFrom::Start(offset))?;
-                    (cap_std::fs::File::from_std(file), None, virtual_path)
+                    (file, None, virtual_path)
                 }
                 WriteMode::Append => {
                     options.append(true).create(true);
-                    (dir.open_with(&relative, &options)?, None, virtual_path)
+                    (
+                        open_regular(dir, &relative, &mut options, false)?,
+                        None,
+                        virtual_path,
+                    )
                 }
                 WriteMode::Unique => {
                     options.write(true).create_new(true);
@@ -225,7 +310,7 @@ impl Storage for LocalFs {
                             (PathBuf::from(name), vpath)
                         };
                         match dir.open_with(&candidate, &options) {
-                            Ok(file) => break (file, None, candidate_path),
+                            Ok(file) => break (file.into_std(), None, candidate_path),
                             Err(error)
                                 if error.kind() == io::ErrorKind::AlreadyExists
                                     && attempt < 1000 =>
@@ -237,7 +322,7 @@ impl Storage for LocalFs {
                     }
                 }
             };
-            let upload = LocalUpload::new(file.into_std(), root, pending_rename);
+            let upload = LocalUpload::new(file, staging);
             Ok((upload, final_path))
         })
         .await
@@ -276,26 +361,149 @@ impl Storage for LocalFs {
         modified: SystemTime,
     ) -> Result<(), StorageError> {
         let relative = relative(path)?;
-        self.blocking(move |root| root.open(&relative)?.into_std().set_modified(modified))
-            .await
+        self.blocking(move |root| {
+            open_regular(root, &relative, OpenOptions::new().read(true), true)?
+                .set_modified(modified)
+        })
+        .await
     }
 }
 
-/// A hidden sibling name for an upload in progress.
-fn temporary_name(target: &Path) -> PathBuf {
+/// A fresh staging name: [`STAGING_PREFIX`], the process id and a counter. Other
+/// processes serving the same tree may pick the same one (pid namespaces): every name
+/// is created exclusively, and taken names are skipped.
+fn staging_name() -> OsString {
     let counter = UPLOAD_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let name = target
-        .file_name()
-        .map(|name| name.as_bytes())
-        .unwrap_or(b"upload");
-    let mut temporary = b".".to_vec();
-    temporary.extend_from_slice(name);
-    temporary
-        .extend_from_slice(format!(".{}-{counter}.ftp-proto-part", std::process::id()).as_bytes());
-    let temporary = PathBuf::from(std::ffi::OsStr::from_bytes(&temporary));
-    match target.parent() {
-        Some(parent) => parent.join(temporary),
-        None => temporary,
+    OsString::from(format!("{STAGING_PREFIX}{}-{counter}", std::process::id()))
+}
+
+/// Tries `attempt` with fresh staging names until one is free.
+fn with_staging_name(mut attempt: impl FnMut(&OsString) -> io::Result<()>) -> io::Result<OsString> {
+    for _ in 0..1000 {
+        let name = staging_name();
+        match attempt(&name) {
+            Ok(()) => return Ok(name),
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Err(io::ErrorKind::AlreadyExists.into())
+}
+
+/// Whether `/proc/self/fd` is there to give an `O_TMPFILE` file a name at commit
+/// (`linkat` with `AT_EMPTY_PATH` would need a privilege).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn proc_self_fd() -> bool {
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(|| Path::new("/proc/self/fd").is_dir())
+}
+
+/// Where a new file's bytes wait until commit: in the target's directory (a rename
+/// cannot cross file systems), without a name where the system allows it.
+#[derive(Debug)]
+struct Staging {
+    /// The target's directory, held open: the commit renames within it, whatever
+    /// happens to the path meanwhile.
+    dir: Dir,
+    /// The target's name in `dir`.
+    target: OsString,
+    /// The staging file's name; `None` while it is an `O_TMPFILE` without one.
+    name: Option<OsString>,
+}
+
+impl Staging {
+    /// Creates the staging file for the target `relative`.
+    fn create(root: &Dir, relative: &Path) -> io::Result<(std::fs::File, Staging)> {
+        let target = relative
+            .file_name()
+            .ok_or(io::ErrorKind::InvalidInput)?
+            .to_owned();
+        let dir = match relative.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => root.open_dir(parent)?,
+            _ => root.try_clone()?,
+        };
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if proc_self_fd() {
+            // Mode 0o666 less the umask, as for any new file.
+            let mode = Mode::from_raw_mode(0o666);
+            let flags = OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC;
+            match rustix::fs::openat(&dir, ".", flags, mode) {
+                Ok(fd) => {
+                    let staging = Staging {
+                        dir,
+                        target,
+                        name: None,
+                    };
+                    return Ok((std::fs::File::from(fd), staging));
+                }
+                // No O_TMPFILE here (the file system, or an old kernel that takes the
+                // flag for O_DIRECTORY): a named staging file instead.
+                Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::NOENT | Errno::INVAL) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Staging::named(dir, target)
+    }
+
+    /// The fallback: a named, hidden staging file in `dir`.
+    fn named(dir: Dir, target: OsString) -> io::Result<(std::fs::File, Staging)> {
+        let mode = Mode::from_raw_mode(0o666);
+        let mut file = None;
+        let flags =
+            OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+        let name = with_staging_name(|name| {
+            file = Some(rustix::fs::openat(&dir, name.as_os_str(), flags, mode)?);
+            Ok(())
+        })?;
+        let file = std::fs::File::from(file.ok_or(io::ErrorKind::NotFound)?);
+        Ok((
+            file,
+            Staging {
+                dir,
+                target,
+                name: Some(name),
+            },
+        ))
+    }
+
+    /// Gives the staging file (still open as `file`) the target's name, replacing any
+    /// file of that name.
+    fn commit(&mut self, file: &std::fs::File) -> io::Result<()> {
+        if self.name.is_none() {
+            // An O_TMPFILE: it needs a name of its own first (Linux has no "link over
+            // an existing name"); a hidden one, for the instant before the rename.
+            let source = format!("/proc/self/fd/{}", rustix::fd::AsRawFd::as_raw_fd(file));
+            let name = with_staging_name(|name| {
+                rustix::fs::linkat(
+                    rustix::fs::CWD,
+                    source.as_str(),
+                    &self.dir,
+                    name.as_os_str(),
+                    AtFlags::SYMLINK_FOLLOW,
+                )
+                .map_err(io::Error::from)
+            })?;
+            self.name = Some(name);
+        }
+        let name = self.name.as_ref().ok_or(io::ErrorKind::NotFound)?;
+        rustix::fs::renameat(
+            &self.dir,
+            name.as_os_str(),
+            &self.dir,
+            self.target.as_os_str(),
+        )?;
+        self.name = None;
+        Ok(())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        // Not committed: a named staging file goes (an anonymous one went with its
+        // descriptor); the old file, if any, stays.
+        if let Some(name) = self.name.take() {
+            let _ = rustix::fs::unlinkat(&self.dir, name.as_os_str(), AtFlags::empty());
+        }
     }
 }
 
@@ -321,9 +529,9 @@ pub struct LocalUpload {
     /// An empty buffer to take over from `batch` when it goes to a write.
     spare: Vec<u8>,
     writing: Option<Writing>,
-    root: Arc<Dir>,
-    /// For [`WriteMode::Create`]: the temporary file and the name it takes on commit.
-    pending_rename: Option<(PathBuf, PathBuf)>,
+    /// For [`WriteMode::Create`]: the staging file's place and the name it takes on
+    /// commit. Dropped uncommitted, it removes a named staging file.
+    staging: Option<Staging>,
 }
 
 impl std::fmt::Debug for LocalUpload {
@@ -331,24 +539,19 @@ impl std::fmt::Debug for LocalUpload {
         f.debug_struct("LocalUpload")
             .field("batched", &self.batch.len())
             .field("writing", &self.writing.is_some())
-            .field("pending_rename", &self.pending_rename)
+            .field("staging", &self.staging)
             .finish()
     }
 }
 
 impl LocalUpload {
-    fn new(
-        file: std::fs::File,
-        root: Arc<Dir>,
-        pending_rename: Option<(PathBuf, PathBuf)>,
-    ) -> Self {
+    fn new(file: std::fs::File, staging: Option<Staging>) -> Self {
         LocalUpload {
             file: Some(file),
             batch: Vec::new(),
             spare: Vec::new(),
             writing: None,
-            root,
-            pending_rename,
+            staging,
         }
     }
 
@@ -393,7 +596,7 @@ impl AsyncWrite for LocalUpload {
         // A new file is invisible until commit, so its bytes may wait in memory. An
         // append or a resumed upload writes through: when the client is cut off, every
         // byte that arrived is in the file (a client resuming asks SIZE next).
-        let write_through = this.pending_rename.is_none();
+        let write_through = this.staging.is_none();
         if write_through || this.batch.len() >= UPLOAD_BATCH {
             std::task::ready!(this.poll_written(cx))?;
             if !this.batch.is_empty() {
@@ -434,32 +637,19 @@ impl Upload for LocalUpload {
             .ok_or_else(lost_file)
             .map_err(storage_error)?;
         let batch = std::mem::take(&mut self.batch);
-        let rename = self.pending_rename.clone();
-        let root = Arc::clone(&self.root);
-        // The last bytes and the rename in one trip.
+        let staging = self.staging.take();
+        // The last bytes and the rename in one trip. A failure drops the staging file
+        // (and removes its name, if it has one) there too.
         ::tokio::task::spawn_blocking(move || {
             (&file).write_all(&batch)?;
-            drop(file);
-            match rename {
-                Some((temporary, target)) => root.rename(&temporary, &root, &target),
+            match staging {
+                Some(mut staging) => staging.commit(&file),
                 None => Ok(()),
             }
         })
         .await
         .map_err(|_| StorageError::Other("storage task failed".into()))?
-        .map_err(storage_error)?;
-        // Renamed: nothing left for Drop to clean up.
-        self.pending_rename = None;
-        Ok(())
-    }
-}
-
-impl Drop for LocalUpload {
-    fn drop(&mut self) {
-        // Not committed: the temporary file goes, the old file (if any) stays.
-        if let Some((temporary, _)) = self.pending_rename.take() {
-            let _ = self.root.remove_file(temporary);
-        }
+        .map_err(storage_error)
     }
 }
 
@@ -474,15 +664,22 @@ pub struct LocalLister {
 
 impl Lister for LocalLister {
     async fn next_entry(&mut self) -> Result<Option<(Text<'static>, Metadata)>, StorageError> {
-        if self.buffered.is_empty() {
+        // A batch may come back empty with entries still to read (all of them staging
+        // files, say): then read on.
+        while self.buffered.is_empty() {
             let (Some(dir), Some(mut entries)) = (self.dir.clone(), self.entries.take()) else {
                 return Ok(None);
             };
-            let (entries, batch) = ::tokio::task::spawn_blocking(move || {
+            let (entries, batch, read) = ::tokio::task::spawn_blocking(move || {
                 let mut batch = Vec::with_capacity(LIST_BATCH);
+                let mut read = 0;
                 for entry in entries.by_ref().take(LIST_BATCH) {
+                    read += 1;
                     let Ok(entry) = entry else { continue };
                     let name = entry.file_name();
+                    if is_staging_name(name.as_bytes()) {
+                        continue;
+                    }
                     // Describe links themselves, with their targets, as `ls -l` does.
                     let Ok(metadata) = dir.symlink_metadata(&name) else {
                         continue;
@@ -497,12 +694,13 @@ impl Lister for LocalLister {
                         metadata_of(&metadata, target),
                     ));
                 }
-                (entries, batch)
+                (entries, batch, read)
             })
             .await
             .map_err(|_| StorageError::Other("storage task failed".into()))?;
-            if batch.is_empty() {
-                return Ok(None);
+            if read < LIST_BATCH {
+                // The end of the directory: no more trips after this batch.
+                self.dir = None;
             }
             self.entries = Some(entries);
             self.buffered = batch;
@@ -516,6 +714,7 @@ impl Lister for LocalLister {
 mod tests {
     use super::*;
     use ::tokio::io::AsyncWriteExt as _;
+    use std::os::unix::fs::FileTypeExt as _;
 
     /// A fresh directory under the system's temporary one, removed on drop.
     struct Scratch(PathBuf);
@@ -639,6 +838,199 @@ mod tests {
             "{} bytes appended",
             written.len() - 5
         );
+    }
+
+    #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_new_file_has_no_name_in_the_tree_until_commit() {
+        let dir = Scratch::new("anonymous");
+        std::fs::write(dir.0.join("f"), b"old").unwrap();
+        let fs = LocalFs::new(&dir.0).unwrap();
+        let data = content();
+        let (mut upload, _) = fs.open_write(&path("f"), WriteMode::Create).await.unwrap();
+        write_in_chunks(&mut upload, &data).await;
+        std::future::poll_fn(|cx| Pin::new(&mut upload).poll_flush(cx))
+            .await
+            .unwrap();
+        // The bytes are in the staging file, which has no name (O_TMPFILE, where the
+        // file system has it): a server killed now leaves nothing behind.
+        let flags = OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC;
+        if rustix::fs::open(&dir.0, flags, Mode::from_raw_mode(0o600)).is_ok() {
+            assert_eq!(dir.names(), ["f"], "no staging file has a name");
+        } else {
+            eprintln!("no O_TMPFILE in {}: a named staging file", dir.0.display());
+            assert_eq!(dir.names().len(), 2);
+        }
+        upload.commit().await.unwrap();
+        assert!(std::fs::read(dir.0.join("f")).unwrap() == data);
+        assert_eq!(dir.names(), ["f"]);
+    }
+
+    #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_name_as_long_as_the_file_system_allows_uploads() {
+        let dir = Scratch::new("long");
+        let fs = LocalFs::new(&dir.0).unwrap();
+        let name = "n".repeat(255);
+        let (mut upload, _) = fs
+            .open_write(&path(&name), WriteMode::Create)
+            .await
+            .unwrap();
+        upload.write_all(b"long").await.unwrap();
+        upload.commit().await.unwrap();
+        assert_eq!(std::fs::read(dir.0.join(&name)).unwrap(), b"long");
+        // One byte more is the file system's refusal, as a name refusal (553).
+        let longer = "n".repeat(256);
+        assert_eq!(
+            fs.open_write(&path(&longer), WriteMode::Create)
+                .await
+                .map(drop),
+            Err(StorageError::InvalidName)
+        );
+    }
+
+    #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn staging_names_are_never_listed_nor_reachable() {
+        let dir = Scratch::new("hidden");
+        // Left by a server killed between naming a staging file and renaming it, or by
+        // one on a file system without O_TMPFILE; and more of them than one listing
+        // batch, so that a batch of nothing but hidden names comes back empty.
+        for index in 0..LIST_BATCH + 3 {
+            std::fs::write(dir.0.join(format!("{STAGING_PREFIX}1-{index}")), b"part").unwrap();
+        }
+        std::fs::write(dir.0.join("visible"), b"v").unwrap();
+        let fs = LocalFs::new(&dir.0).unwrap();
+        let mut lister = fs.list(&VirtualPath::root()).await.unwrap();
+        let mut names = Vec::new();
+        while let Some((name, _)) = lister.next_entry().await.unwrap() {
+            names.push(name.as_bytes().to_vec());
+        }
+        assert_eq!(names, [b"visible".to_vec()]);
+        let staging = path(&format!("{STAGING_PREFIX}1-0"));
+        let refused = Err(StorageError::InvalidName);
+        assert_eq!(fs.metadata(&staging).await.map(drop), refused);
+        assert_eq!(fs.list(&staging).await.map(drop), refused);
+        assert_eq!(fs.open_read(&staging, 0).await.map(drop), refused);
+        for mode in [
+            WriteMode::Create,
+            WriteMode::Append,
+            WriteMode::At(0),
+            WriteMode::Unique,
+        ] {
+            assert_eq!(fs.open_write(&staging, mode).await.map(drop), refused);
+        }
+        assert_eq!(fs.delete(&staging).await, refused);
+        assert_eq!(fs.rename(&staging, &path("x")).await, refused);
+        assert_eq!(fs.rename(&path("visible"), &staging).await, refused);
+        assert_eq!(fs.make_directory(&staging).await, refused);
+        assert_eq!(fs.set_modified(&staging, SystemTime::now()).await, refused);
+        let below = VirtualPath::root()
+            .join(&crate::Pathname::from(
+                format!("{STAGING_PREFIX}d/f").into_bytes(),
+            ))
+            .unwrap();
+        assert_eq!(fs.metadata(&below).await.map(drop), refused);
+        assert_eq!(
+            std::fs::read(dir.0.join(format!("{STAGING_PREFIX}1-0"))).unwrap(),
+            b"part"
+        );
+    }
+
+    /// A named pipe in a fresh directory; opening it for reading or writing blocks
+    /// until the other end opens, so any blocking open hangs the test.
+    fn fifo(dir: &Scratch) -> PathBuf {
+        let fifo = dir.0.join("pipe");
+        rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, Mode::from_raw_mode(0o644)).unwrap();
+        fifo
+    }
+
+    #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn special_files_are_refused_without_blocking() {
+        let dir = Scratch::new("fifo");
+        let fifo = fifo(&dir);
+        let fs = LocalFs::new(&dir.0).unwrap();
+        let pipe = path("pipe");
+        let refused = Err(StorageError::NotARegularFile);
+        let limit = std::time::Duration::from_secs(10);
+        let within = |future| ::tokio::time::timeout(limit, future);
+        assert_eq!(
+            within(fs.open_read(&pipe, 0)).await.unwrap().map(drop),
+            refused
+        );
+        for mode in [WriteMode::Create, WriteMode::Append, WriteMode::At(0)] {
+            let opened = ::tokio::time::timeout(limit, fs.open_write(&pipe, mode)).await;
+            assert_eq!(opened.unwrap().map(drop), refused, "{mode:?}");
+        }
+        let set = ::tokio::time::timeout(limit, fs.set_modified(&pipe, SystemTime::UNIX_EPOCH));
+        assert_eq!(set.await.unwrap(), refused);
+        // Listed, as `ls` lists it, but not as a file.
+        let metadata = fs.metadata(&pipe).await.unwrap();
+        assert_eq!(metadata.kind, FileKind::Other);
+        assert!(
+            std::fs::symlink_metadata(&fifo)
+                .unwrap()
+                .file_type()
+                .is_fifo()
+        );
+    }
+
+    #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_named_staging_file_is_hidden_renamed_at_commit_and_removed_on_drop() {
+        let dir = Scratch::new("named");
+        std::fs::write(dir.0.join("f"), b"old").unwrap();
+        let fs = LocalFs::new(&dir.0).unwrap();
+        let open = |target: &str| {
+            let (file, staging) =
+                Staging::named(fs.root.try_clone().unwrap(), OsString::from(target)).unwrap();
+            LocalUpload::new(file, Some(staging))
+        };
+        let mut upload = open("f");
+        upload.write_all(b"new").await.unwrap();
+        let names = dir.names();
+        assert_eq!(names.len(), 2);
+        assert!(names[0].starts_with(STAGING_PREFIX), "{names:?}");
+        let mut lister = fs.list(&VirtualPath::root()).await.unwrap();
+        assert_eq!(
+            lister.next_entry().await.unwrap().unwrap().0.as_bytes(),
+            b"f"
+        );
+        assert!(lister.next_entry().await.unwrap().is_none());
+        upload.commit().await.unwrap();
+        assert_eq!(dir.names(), ["f"]);
+        assert_eq!(std::fs::read(dir.0.join("f")).unwrap(), b"new");
+        // Dropped uncommitted: the name goes, the file stays as it was.
+        let mut upload = open("f");
+        upload.write_all(b"newer").await.unwrap();
+        drop(upload);
+        assert_eq!(dir.names(), ["f"]);
+        assert_eq!(std::fs::read(dir.0.join("f")).unwrap(), b"new");
+    }
+
+    #[test]
+    fn io_errors_map_by_kind() {
+        let cases = [
+            (
+                io::ErrorKind::StorageFull,
+                StorageError::InsufficientStorage,
+            ),
+            (io::ErrorKind::QuotaExceeded, StorageError::QuotaExceeded),
+            (io::ErrorKind::FileTooLarge, StorageError::QuotaExceeded),
+            (io::ErrorKind::NotADirectory, StorageError::NotADirectory),
+            (io::ErrorKind::IsADirectory, StorageError::IsADirectory),
+            (
+                io::ErrorKind::DirectoryNotEmpty,
+                StorageError::DirectoryNotEmpty,
+            ),
+            (
+                io::ErrorKind::ReadOnlyFilesystem,
+                StorageError::PermissionDenied,
+            ),
+        ];
+        for (kind, expected) in cases {
+            assert_eq!(storage_error(io::Error::from(kind)), expected, "{kind:?}");
+        }
+        let errno = |errno: Errno| storage_error(io::Error::from(errno));
+        assert_eq!(errno(Errno::NOSPC), StorageError::InsufficientStorage);
+        assert_eq!(errno(Errno::NAMETOOLONG), StorageError::InvalidName);
+        assert_eq!(errno(Errno::NXIO), StorageError::NotARegularFile);
     }
 
     #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]

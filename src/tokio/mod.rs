@@ -26,12 +26,12 @@ pub use client::{
     Client, ClientConfig, ClientError, DataTlsHandshakes, DownloadStream, Progress, TreeSummary,
     UploadStream, check_listing_name,
 };
-pub use local::{LocalFs, LocalLister, LocalUpload};
+pub use local::{LocalFs, LocalLister, LocalUpload, STAGING_PREFIX};
 #[cfg(feature = "object-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "object-store")))]
 pub use object::{
     DEFAULT_LIST_PAGE_SIZE, DEFAULT_PART_SIZE, DEFAULT_UPLOAD_CONCURRENCY, DIRECTORY_MARKER,
-    ObjectLister, ObjectReader, ObjectStorage, ObjectUpload,
+    ObjectLister, ObjectReader, ObjectStorage, ObjectUpload, UPLOAD_RECORDS,
 };
 /// The `object_store` crate this back end is built on (feature `object-store`), so that
 /// stores are built with the very version [`ObjectStorage`] takes.

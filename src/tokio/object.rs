@@ -30,6 +30,15 @@
 //! `part size x (concurrency + 1)`. The object appears only when the upload completes;
 //! an upload that fails or is dropped is aborted and any older object of that name
 //! stays as it was.
+//!
+//! A server killed mid-upload aborts nothing, and S3 keeps the parts of an open
+//! multipart upload (and bills them) until someone aborts it; `object_store` cannot
+//! list open uploads. So a storage [`with_upload_records`](ObjectStorage::with_upload_records) records
+//! each multipart upload it starts in a small object below [`UPLOAD_RECORDS`] (the
+//! upload's key and id), deleted when the upload completes or is aborted, and
+//! [`ObjectStorage::abort_abandoned_uploads`] aborts the uploads whose records are
+//! older than a bound: older than any upload still running, as several servers may
+//! share the bucket. Files that fit in one part are one PUT and leave no record.
 
 use std::hash::{BuildHasher, Hasher};
 use std::io;
@@ -46,10 +55,11 @@ use futures_util::StreamExt as _;
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use object_store::list::{PaginatedListOptions, PaginatedListStore};
+use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::{Path, PathPart};
 use object_store::{
-    GetOptions, GetRange, ListResult, MultipartUpload, ObjectMeta, ObjectStore, ObjectStoreExt,
-    PutMultipartOptions, PutPayload,
+    GetOptions, GetRange, ListResult, MultipartId, MultipartUpload, ObjectMeta, ObjectStore,
+    ObjectStoreExt, PutMultipartOptions, PutPayload, PutResult, UploadPart,
 };
 
 use super::storage::{Lister, Storage, Upload};
@@ -59,6 +69,11 @@ use crate::text::Text;
 /// The name of the object that marks a directory made with MKD (an empty object inside
 /// it). Hidden from listings; a file or directory of this name is refused.
 pub const DIRECTORY_MARKER: &str = ".ftp-proto-dir";
+
+/// The name of the directory, below a storage's prefix, that holds the records of its
+/// multipart uploads in progress (see [`ObjectStorage::with_upload_records`]). Hidden from
+/// listings; a file or directory of this name is refused.
+pub const UPLOAD_RECORDS: &str = ".ftp-proto-uploads";
 
 /// The default size of an upload part: 8 MiB (S3 wants at least 5 MiB for every part
 /// but the last). Part sizes double every 1000 parts, so that S3's limit of 10,000 parts
@@ -109,6 +124,9 @@ pub struct ObjectStorage {
     store: Arc<dyn ObjectStore>,
     /// The same store, when it can list a page at a time.
     pages: Option<Arc<dyn PaginatedListStore>>,
+    /// The same store, when multipart uploads are recorded so that abandoned ones can
+    /// be aborted ([`ObjectStorage::with_upload_records`]).
+    multipart: Option<Arc<dyn MultipartStore>>,
     prefix: Path,
     part_size: usize,
     upload_concurrency: usize,
@@ -120,6 +138,7 @@ impl std::fmt::Debug for ObjectStorage {
         f.debug_struct("ObjectStorage")
             .field("store", &format_args!("{}", self.store))
             .field("paginated", &self.pages.is_some())
+            .field("upload_records", &self.multipart.is_some())
             .field("prefix", &self.prefix.as_ref())
             .field("part_size", &self.part_size)
             .field("upload_concurrency", &self.upload_concurrency)
@@ -135,6 +154,7 @@ impl ObjectStorage {
         ObjectStorage {
             store: Arc::new(store),
             pages: None,
+            multipart: None,
             prefix: Path::ROOT,
             part_size: DEFAULT_PART_SIZE,
             upload_concurrency: DEFAULT_UPLOAD_CONCURRENCY,
@@ -148,12 +168,96 @@ impl ObjectStorage {
         let store = Arc::new(store);
         ObjectStorage {
             pages: Some(Arc::clone(&store) as Arc<dyn PaginatedListStore>),
+            multipart: None,
             store,
             prefix: Path::ROOT,
             part_size: DEFAULT_PART_SIZE,
             upload_concurrency: DEFAULT_UPLOAD_CONCURRENCY,
             list_page_size: DEFAULT_LIST_PAGE_SIZE,
         }
+    }
+
+    /// Records every multipart upload this storage starts (below [`UPLOAD_RECORDS`])
+    /// until it completes or is aborted, so that
+    /// [`abort_abandoned_uploads`](Self::abort_abandoned_uploads) can abort those a
+    /// killed server left open. `store` must be the store served, seen through its
+    /// [`MultipartStore`](object_store::multipart::MultipartStore) side (S3's
+    /// `AmazonS3` is one; it is cheap to clone):
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use ftp_proto::tokio::ObjectStorage;
+    /// use ftp_proto::tokio::object_store::memory::InMemory;
+    ///
+    /// let bucket = Arc::new(InMemory::new());
+    /// let storage = ObjectStorage::new(Arc::clone(&bucket)).with_upload_records(bucket);
+    /// ```
+    pub fn with_upload_records(mut self, store: Arc<dyn MultipartStore>) -> ObjectStorage {
+        self.multipart = Some(store);
+        self
+    }
+
+    /// The directory of this storage's upload records.
+    fn records(&self) -> Path {
+        self.prefix.clone().join(UPLOAD_RECORDS)
+    }
+
+    /// Aborts the multipart uploads recorded below this storage's prefix whose records
+    /// are older than `older_than`: uploads left open by a server that was killed (a
+    /// server that stops cleanly, or a client that goes away, aborts its own). Returns
+    /// how many were aborted. Call it at start-up, and from time to time in a long-lived
+    /// server; `older_than` must exceed the longest upload any server sharing the
+    /// bucket may still be running (a day, say), since their records look the same.
+    /// Does nothing for a storage without
+    /// [`with_upload_records`](Self::with_upload_records).
+    pub async fn abort_abandoned_uploads(
+        &self,
+        older_than: std::time::Duration,
+    ) -> Result<usize, StorageError> {
+        let Some(multipart) = &self.multipart else {
+            return Ok(0);
+        };
+        let records = self.records();
+        let mut listing = self.store.list(Some(&records));
+        let now = SystemTime::now();
+        let mut aborted = 0;
+        while let Some(meta) = listing.next().await {
+            let meta = meta.map_err(storage_error)?;
+            let age = now
+                .duration_since(SystemTime::from(meta.last_modified))
+                .unwrap_or_default();
+            if age < older_than {
+                continue;
+            }
+            let record = self
+                .store
+                .get(&meta.location)
+                .await
+                .map_err(storage_error)?
+                .bytes()
+                .await
+                .map_err(storage_error)?;
+            match UploadRecord::parse(&record) {
+                Some(record) => {
+                    match multipart
+                        .abort_multipart(&record.location, &record.id)
+                        .await
+                    {
+                        // Already gone (completed, or aborted by another server).
+                        Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                        Err(error) => return Err(storage_error(error)),
+                    }
+                    tracing::info!(key = %record.location, "aborted an abandoned upload");
+                    aborted += 1;
+                }
+                None => tracing::warn!(record = %meta.location, "unreadable upload record"),
+            }
+            self.store
+                .delete(&meta.location)
+                .await
+                .map_err(storage_error)?;
+        }
+        Ok(aborted)
     }
 
     /// Serves only the keys below `prefix` (`a/b` serves `a/b/...`), so that several
@@ -190,7 +294,7 @@ impl ObjectStorage {
         let mut key = self.prefix.clone();
         for component in path.components() {
             let name = std::str::from_utf8(component).map_err(|_| StorageError::InvalidName)?;
-            if name == DIRECTORY_MARKER || name.contains('\\') {
+            if name == DIRECTORY_MARKER || name == UPLOAD_RECORDS || name.contains('\\') {
                 return Err(StorageError::InvalidName);
             }
             // Refuses control characters (and `/`, `.`, `..`, which a component never is).
@@ -318,6 +422,7 @@ fn entries_of(key: &Path, result: ListResult) -> Vec<(Text<'static>, Metadata)> 
         .common_prefixes
         .iter()
         .filter_map(|prefix| prefix.filename())
+        .filter(|name| *name != UPLOAD_RECORDS)
         .map(|name| {
             let metadata = Metadata::directory(None).with_mode(DIRECTORY_MODE);
             (Text::from(name.as_bytes().to_vec()), metadata)
@@ -507,6 +612,10 @@ impl Storage for ObjectStorage {
             part_size: self.part_size,
             max_in_flight: self.upload_concurrency,
             parts_sent: 0,
+            recording: self.multipart.as_ref().map(|multipart| Recording {
+                multipart: Arc::clone(multipart),
+                records: self.records(),
+            }),
             multipart: Multipart::NotStarted,
             in_flight: JoinSet::new(),
         };
@@ -673,6 +782,8 @@ pub struct ObjectUpload {
     part_size: usize,
     max_in_flight: usize,
     parts_sent: u64,
+    /// Where a multipart upload is recorded, for a storage with upload records.
+    recording: Option<Recording>,
     multipart: Multipart,
     in_flight: JoinSet<object_store::Result<()>>,
 }
@@ -696,11 +807,14 @@ impl ObjectUpload {
                 Multipart::NotStarted => {
                     let store = Arc::clone(&self.store);
                     let location = self.location.clone();
-                    self.multipart = Multipart::Starting(Box::pin(async move {
-                        store
-                            .put_multipart_opts(&location, PutMultipartOptions::default())
-                            .await
-                    }));
+                    self.multipart = Multipart::Starting(match self.recording.clone() {
+                        Some(recording) => Box::pin(recording.start(store, location)),
+                        None => Box::pin(async move {
+                            store
+                                .put_multipart_opts(&location, PutMultipartOptions::default())
+                                .await
+                        }),
+                    });
                 }
                 Multipart::Starting(starting) => {
                     let started = ready!(starting.as_mut().poll(cx));
@@ -898,6 +1012,169 @@ impl Drop for ObjectUpload {
     }
 }
 
+/// What the uploads of a storage with upload records need to record themselves.
+#[derive(Clone)]
+struct Recording {
+    multipart: Arc<dyn MultipartStore>,
+    /// The directory of records.
+    records: Path,
+}
+
+/// A multipart upload's record: its key and id, one per line.
+struct UploadRecord {
+    location: Path,
+    id: MultipartId,
+}
+
+impl UploadRecord {
+    fn to_bytes(&self) -> Vec<u8> {
+        format!("{}\n{}\n", self.location, self.id).into_bytes()
+    }
+
+    fn parse(bytes: &[u8]) -> Option<UploadRecord> {
+        let text = std::str::from_utf8(bytes).ok()?;
+        let mut lines = text.lines();
+        let location = Path::parse(lines.next()?).ok()?;
+        let id = lines.next().filter(|id| !id.is_empty())?.to_owned();
+        Some(UploadRecord { location, id })
+    }
+}
+
+impl Recording {
+    /// Creates the multipart upload, then its record; without a record, no upload.
+    async fn start(
+        self,
+        store: Arc<dyn ObjectStore>,
+        location: Path,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        let id = self.multipart.create_multipart(&location).await?;
+        let record = UploadRecord { location, id };
+        let key = self.records.clone().join(unique_suffix().as_str());
+        if let Err(error) = store.put(&key, record.to_bytes().into()).await {
+            let _ = self
+                .multipart
+                .abort_multipart(&record.location, &record.id)
+                .await;
+            return Err(error);
+        }
+        Ok(Box::new(RecordedUpload {
+            multipart: self.multipart,
+            store,
+            record,
+            key,
+            parts: Arc::new(std::sync::Mutex::new(Vec::new())),
+        }))
+    }
+}
+
+/// A multipart upload with a record, which goes when the upload completes or is
+/// aborted.
+struct RecordedUpload {
+    multipart: Arc<dyn MultipartStore>,
+    store: Arc<dyn ObjectStore>,
+    record: UploadRecord,
+    /// The record's key.
+    key: Path,
+    /// The parts' ids by index, as their uploads finish.
+    parts: Arc<std::sync::Mutex<Vec<Option<PartId>>>>,
+}
+
+impl std::fmt::Debug for RecordedUpload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordedUpload")
+            .field("location", &self.record.location.as_ref())
+            .field("record", &self.key.as_ref())
+            .finish()
+    }
+}
+
+impl RecordedUpload {
+    /// Deletes the record once the upload is over. A record left behind (this request
+    /// failed) is harmless: the clean-up finds the upload gone and deletes it.
+    async fn forget(&self) {
+        if let Err(error) = self.store.delete(&self.key).await {
+            tracing::warn!(%error, record = %self.key, "could not delete an upload record");
+        }
+    }
+
+    async fn complete_now(&mut self) -> object_store::Result<PutResult> {
+        let parts: Option<Vec<PartId>> = self
+            .parts
+            .lock()
+            .map_err(|_| object_store::Error::Generic {
+                store: "ftp-proto",
+                source: "an upload part panicked".into(),
+            })?
+            .iter()
+            .cloned()
+            .collect();
+        let parts = parts.ok_or_else(|| object_store::Error::Generic {
+            store: "ftp-proto",
+            source: "an upload part is missing".into(),
+        })?;
+        let result = self
+            .multipart
+            .complete_multipart(&self.record.location, &self.record.id, parts)
+            .await?;
+        self.forget().await;
+        Ok(result)
+    }
+
+    async fn abort_now(&mut self) -> object_store::Result<()> {
+        self.multipart
+            .abort_multipart(&self.record.location, &self.record.id)
+            .await?;
+        self.forget().await;
+        Ok(())
+    }
+}
+
+// By hand rather than with `async_trait`, whose expansion this is.
+impl MultipartUpload for RecordedUpload {
+    fn put_part(&mut self, data: PutPayload) -> UploadPart {
+        let index = match self.parts.lock() {
+            Ok(mut parts) => {
+                parts.push(None);
+                parts.len() - 1
+            }
+            Err(_) => usize::MAX,
+        };
+        let multipart = Arc::clone(&self.multipart);
+        let location = self.record.location.clone();
+        let id = self.record.id.clone();
+        let parts = Arc::clone(&self.parts);
+        Box::pin(async move {
+            let part = multipart.put_part(&location, &id, index, data).await?;
+            if let Ok(mut parts) = parts.lock() {
+                if let Some(slot) = parts.get_mut(index) {
+                    *slot = Some(part);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn complete<'life0, 'async_trait>(
+        &'life0 mut self,
+    ) -> BoxFuture<'async_trait, object_store::Result<PutResult>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(self.complete_now())
+    }
+
+    fn abort<'life0, 'async_trait>(
+        &'life0 mut self,
+    ) -> BoxFuture<'async_trait, object_store::Result<()>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(self.abort_now())
+    }
+}
+
 /// A directory listing of an [`ObjectStorage`], a page at a time.
 pub struct ObjectLister {
     entries: std::vec::IntoIter<(Text<'static>, Metadata)>,
@@ -946,5 +1223,118 @@ impl Lister for ObjectLister {
             self.entries = entries.into_iter();
             self.next_page = token.map(|token| NextPage { token, ..next });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ::tokio::io::AsyncWriteExt as _;
+    use object_store::memory::InMemory;
+
+    fn path(name: &str) -> VirtualPath {
+        VirtualPath::root()
+            .join(&crate::Pathname::from(name.as_bytes().to_vec()))
+            .unwrap()
+    }
+
+    /// The upload records in `bucket`, below `prefix`.
+    async fn records(bucket: &InMemory, prefix: &str) -> Vec<ObjectMeta> {
+        let records = Path::parse(prefix).unwrap().join(UPLOAD_RECORDS);
+        let listing = bucket.list(Some(&records));
+        listing.map(|meta| meta.unwrap()).collect().await
+    }
+
+    #[::tokio::test]
+    async fn an_upload_abandoned_by_a_killed_server_is_aborted_by_the_clean_up() {
+        let bucket = Arc::new(InMemory::new());
+        let storage = ObjectStorage::new(Arc::clone(&bucket))
+            .with_prefix("root")
+            .unwrap()
+            .with_part_size(4)
+            .with_upload_records(Arc::clone(&bucket) as Arc<dyn MultipartStore>);
+
+        // A small file is one PUT and leaves no record.
+        let (mut upload, _) = storage
+            .open_write(&path("small"), WriteMode::Create)
+            .await
+            .unwrap();
+        upload.write_all(b"abc").await.unwrap();
+        upload.commit().await.unwrap();
+        assert!(records(&bucket, "root").await.is_empty());
+
+        // A completed multipart upload leaves none either.
+        let (mut upload, _) = storage
+            .open_write(&path("done"), WriteMode::Create)
+            .await
+            .unwrap();
+        upload.write_all(b"0123456789").await.unwrap();
+        upload.commit().await.unwrap();
+        assert_eq!(
+            bucket
+                .get(&Path::from("root/done"))
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap(),
+            &b"0123456789"[..]
+        );
+        assert!(records(&bucket, "root").await.is_empty());
+
+        // A multipart upload whose server is killed: no Drop, no abort.
+        let (mut upload, _) = storage
+            .open_write(&path("big"), WriteMode::Create)
+            .await
+            .unwrap();
+        upload.write_all(b"0123456789").await.unwrap();
+        std::mem::forget(upload);
+        let found = records(&bucket, "root").await;
+        assert_eq!(found.len(), 1);
+        let record = bucket
+            .get(&found[0].location)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let record = UploadRecord::parse(&record).unwrap();
+        assert_eq!(record.location.as_ref(), "root/big");
+
+        // The records are the server's own: never listed, never named.
+        let mut lister = storage.list(&VirtualPath::root()).await.unwrap();
+        let mut names = Vec::new();
+        while let Some((name, _)) = lister.next_entry().await.unwrap() {
+            names.push(name.as_bytes().to_vec());
+        }
+        assert_eq!(names, [b"done".to_vec(), b"small".to_vec()]);
+        let hidden = path(UPLOAD_RECORDS);
+        assert_eq!(
+            storage.metadata(&hidden).await,
+            Err(StorageError::InvalidName)
+        );
+        assert_eq!(
+            storage.list(&hidden).await.map(drop),
+            Err(StorageError::InvalidName)
+        );
+
+        // Younger than the bound: left alone (another server may still be writing it).
+        let day = std::time::Duration::from_secs(86_400);
+        assert_eq!(storage.abort_abandoned_uploads(day).await, Ok(0));
+        assert_eq!(records(&bucket, "root").await.len(), 1);
+        // Older: aborted, and its record deleted.
+        let zero = std::time::Duration::ZERO;
+        assert_eq!(storage.abort_abandoned_uploads(zero).await, Ok(1));
+        assert!(records(&bucket, "root").await.is_empty());
+        let part = bucket
+            .put_part(
+                &record.location,
+                &record.id,
+                9,
+                PutPayload::from_static(b"late"),
+            )
+            .await;
+        assert!(part.is_err(), "the upload is gone");
+        assert!(bucket.head(&Path::from("root/big")).await.is_err());
     }
 }

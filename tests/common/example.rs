@@ -46,6 +46,9 @@ pub fn example_server_binary() -> PathBuf {
                 if cfg!(feature = "tls") {
                     features.push("tls");
                 }
+                if cfg!(feature = "object-store") {
+                    features.push("object-store");
+                }
                 let mut command = Command::new(cargo);
                 command
                     .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -87,6 +90,11 @@ pub struct ExampleServer {
 impl ExampleServer {
     /// Starts the server on `root` with the extra command-line `flags`.
     pub fn start(root: &Path, flags: &[&str]) -> ExampleServer {
+        Self::start_with_env(root, flags, &[])
+    }
+
+    /// The same, with extra environment variables (S3 credentials, say).
+    pub fn start_with_env(root: &Path, flags: &[&str], env: &[(&str, &str)]) -> ExampleServer {
         std::fs::write(root.join(PROBE), probe_bytes()).unwrap();
         let logs = TempDir::new("example-logs");
         let log = std::fs::File::create(logs.join("stderr.log")).unwrap();
@@ -95,6 +103,7 @@ impl ExampleServer {
             .arg(root)
             .args(["--user", "alice:secret", "--anonymous"])
             .args(flags)
+            .envs(env.iter().copied())
             .env(
                 "RUST_LOG",
                 std::env::var("EXAMPLE_LOG").unwrap_or_else(|_| "warn".into()),
@@ -113,7 +122,8 @@ impl ExampleServer {
             let mut sender = Some(sender);
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if let Some(rest) = line.split_once("://").map(|(_, rest)| rest) {
+                // The last URL: an object store's endpoint may come first.
+                if let Some(rest) = line.rsplit_once("://").map(|(_, rest)| rest) {
                     if let (Some(sender), Some(address)) = (sender.take(), rest.split('/').next()) {
                         let _ = sender.send(address.parse::<SocketAddr>());
                     }
@@ -143,6 +153,13 @@ impl ExampleServer {
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// Kills the server with SIGKILL, as a crash or the OOM killer would (no clean-up
+    /// of any kind runs), and waits until it is gone.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("the killed server is reaped");
     }
 
     /// What the server wrote to stderr so far.
