@@ -122,10 +122,21 @@ struct Fake {
 }
 
 impl Fake {
+    /// The next command line, without Telnet commands (the IP and Synch the client
+    /// sends before `ABOR`).
     async fn line(&mut self) -> String {
-        let mut line = String::new();
-        self.reader.read_line(&mut line).await.unwrap();
-        line.trim_end().to_owned()
+        let mut line = Vec::new();
+        self.reader.read_until(b'\n', &mut line).await.unwrap();
+        let mut text = Vec::new();
+        let mut bytes = line.iter();
+        while let Some(&byte) = bytes.next() {
+            if byte == 0xFF {
+                bytes.next();
+            } else {
+                text.push(byte);
+            }
+        }
+        String::from_utf8(text).unwrap().trim_end().to_owned()
     }
 
     async fn expect(&mut self, prefix: &str) -> String {
