@@ -253,3 +253,71 @@ async fn vsftpd_abort_mid_download_is_urgent_and_the_session_goes_on() {
     );
     assert!(!log.contains("No transfer to ABOR"), "log:\n{log}");
 }
+
+/// Names in `directory` other than `keep`: a temporary file left behind shows here.
+fn others_in(directory: &std::path::Path, keep: &str) -> Vec<String> {
+    std::fs::read_dir(directory)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name != keep)
+        .collect()
+}
+
+/// A refused download (550) must not empty the local file of the same name: the
+/// bytes go to a temporary file that replaces it only on success.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vsftpd_refused_download_to_path_leaves_the_local_file_intact() {
+    let Some(server) = vsftpd() else { return };
+    std::fs::create_dir_all(server.root.join("pub")).unwrap();
+    std::fs::write(server.root.join("pub/new.txt"), b"new\n").unwrap();
+    let local = common::peers::TempDir::new("download-to-path");
+    let target = local.join("keep.txt");
+    std::fs::write(&target, b"precious\n").unwrap();
+    let mut client = Client::connect(server.address(), client_config("epsv"))
+        .await
+        .unwrap();
+    client.login("anonymous", "x@").await.unwrap();
+    let refused = client
+        .download_to_path("/pub/missing.txt", &target)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.reply().map(|r| r.code().as_u16()), Some(550));
+    assert_eq!(std::fs::read(&target).unwrap(), b"precious\n");
+    assert!(others_in(local.path(), "keep.txt").is_empty());
+    // A download that succeeds replaces it.
+    let bytes = client
+        .download_to_path("/pub/new.txt", &target)
+        .await
+        .unwrap();
+    assert_eq!(bytes, 4);
+    assert_eq!(std::fs::read(&target).unwrap(), b"new\n");
+    assert!(others_in(local.path(), "keep.txt").is_empty());
+    client.quit().await.unwrap();
+}
+
+/// The example client's `get` of a missing file leaves an existing output file as it
+/// was (it used to create it empty before RETR was answered), and no temporary file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn example_client_refused_get_leaves_the_local_file_intact() {
+    let Some(server) = vsftpd() else { return };
+    let binary = common::example::example_binary("client");
+    let local = common::peers::TempDir::new("example-get");
+    let target = local.join("keep.txt");
+    std::fs::write(&target, b"precious\n").unwrap();
+    let url = format!("ftp://127.0.0.1:{}/missing.txt", server.port);
+    let output = tokio::task::spawn_blocking({
+        let target = target.clone();
+        move || {
+            std::process::Command::new(binary)
+                .args(["get", &url, "-o"])
+                .arg(&target)
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(!output.status.success(), "the get of a missing file failed");
+    assert_eq!(std::fs::read(&target).unwrap(), b"precious\n");
+    assert!(others_in(local.path(), "keep.txt").is_empty());
+}
