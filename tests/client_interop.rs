@@ -167,7 +167,13 @@ async fn vsftpd_raw_type_cannot_corrupt_a_later_binary_download() {
     std::fs::write(server.root.join("pub/lines.bin"), &data).unwrap();
     let text: Vec<u8> = data
         .iter()
-        .flat_map(|&byte| if byte == b'\n' { vec![b'\r', b'\n'] } else { vec![byte] })
+        .flat_map(|&byte| {
+            if byte == b'\n' {
+                vec![b'\r', b'\n']
+            } else {
+                vec![byte]
+            }
+        })
         .collect();
     let mut client = Client::connect(server.address(), client_config("epsv"))
         .await
@@ -221,8 +227,9 @@ async fn vsftpd_abort_mid_download_is_urgent_and_the_session_goes_on() {
         return;
     }
     // async_abor_enable: vsftpd installs its SIGURG handler only with it.
-    let server =
-        start_vsftpd_configured("async_abor_enable=YES\nxferlog_enable=YES\nlog_ftp_protocol=YES\n");
+    let server = start_vsftpd_configured(
+        "async_abor_enable=YES\nxferlog_enable=YES\nlog_ftp_protocol=YES\n",
+    );
     std::fs::create_dir_all(server.root.join("pub")).unwrap();
     let big = std::fs::File::create(server.root.join("pub/big.bin")).unwrap();
     big.set_len(512 << 20).unwrap();

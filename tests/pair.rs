@@ -354,7 +354,10 @@ fn site_noop_status_raw() {
         Command::Mode(ftp_proto::TransferMode::Block),
     ] {
         let refused = pair.run(|c, now| c.raw(command, now));
-        assert!(matches!(refused, Err(Error::RawRefused { .. })), "{refused:?}");
+        assert!(
+            matches!(refused, Err(Error::RawRefused { .. })),
+            "{refused:?}"
+        );
     }
     assert_eq!(pair.client_sent.len(), sent);
 }

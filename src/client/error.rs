@@ -272,7 +272,9 @@ impl Error {
 
 /// `: 502 text` after a message when there is a reply.
 fn reply_suffix(reply: Option<&Reply<'_>>) -> String {
-    reply.map(|reply| format!(": {}", summary(reply))).unwrap_or_default()
+    reply
+        .map(|reply| format!(": {}", summary(reply)))
+        .unwrap_or_default()
 }
 
 /// The code and first line of a reply, escaped, for messages that end up in logs.

@@ -297,8 +297,11 @@ impl Operation {
         matches!(&self.plan, Plan::Single { expect, .. } if !matches!(expect, Expect::Quit | Expect::Raw))
     }
 
-    pub(super) fn is_transfer(&self) -> bool {
-        matches!(self.plan, Plan::Transfer(_))
+    /// Whether a transfer's data connection is open or opening: its data may take as
+    /// long as it takes.
+    pub(super) fn is_moving_data(&self) -> bool {
+        matches!(&self.plan, Plan::Transfer(transfer)
+            if matches!(transfer.data, Data::None | Data::Opening | Data::Securing | Data::Open))
     }
 
     /// The operation-level deadline, if any.
@@ -560,8 +563,8 @@ impl Operation {
                     transfer.data = Data::Open;
                     let listing = transfer.kind == TransferKind::Listing;
                     if self.deadline.is_some_and(|(_, wait)| wait == Wait::DataTls) {
-                        self.deadline = listing
-                            .then(|| (now + core.config.reply_timeout, Wait::ListingData));
+                        self.deadline =
+                            listing.then(|| (now + core.config.reply_timeout, Wait::ListingData));
                     }
                 }
                 Step::Pending
@@ -582,7 +585,10 @@ impl Operation {
                     return self.finish_if_possible(core, now);
                 }
                 transfer.listing.extend_from_slice(bytes);
-                if self.deadline.is_some_and(|(_, wait)| wait == Wait::ListingData) {
+                if self
+                    .deadline
+                    .is_some_and(|(_, wait)| wait == Wait::ListingData)
+                {
                     self.deadline = Some((now + core.config.reply_timeout, Wait::ListingData));
                 }
                 Step::Pending
@@ -742,10 +748,8 @@ impl Operation {
                     // A 426 or 451 after the client's own bound or deadline closed the
                     // data connection is the server reporting what the client did: the
                     // client's reason is the true one.
-                    let own_limit = matches!(
-                        error,
-                        Error::ListingTooLarge { .. } | Error::Timeout { .. }
-                    );
+                    let own_limit =
+                        matches!(error, Error::ListingTooLarge { .. } | Error::Timeout { .. });
                     let consequence = matches!(code.as_u16(), 426 | 451);
                     if !code.is_negative() || (own_limit && consequence) {
                         return Step::Done(Err(error));

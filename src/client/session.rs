@@ -589,8 +589,8 @@ impl Session {
     ) -> Result<OperationId, Error> {
         self.require_legacy(OperationKind::Size, "SIZE", Features::size)?;
         let command = Command::Size(path.into());
-        let operation = Operation::single(OperationKind::Size, command, Expect::Size)
-            .needs(Verb::Size, "SIZE");
+        let operation =
+            Operation::single(OperationKind::Size, command, Expect::Size).needs(Verb::Size, "SIZE");
         self.submit(operation, now)
     }
 
@@ -717,8 +717,8 @@ impl Session {
         let kind = OperationKind::Retrieve;
         self.require_legacy(kind, "REST STREAM", Features::restart_stream)?;
         let command = Command::Retr(path.into());
-        let operation = Operation::transfer(kind, command, Some(offset), None)
-            .needs(Verb::Rest, "REST STREAM");
+        let operation =
+            Operation::transfer(kind, command, Some(offset), None).needs(Verb::Rest, "REST STREAM");
         self.submit(operation, now)
     }
 
@@ -771,8 +771,8 @@ impl Session {
         let kind = OperationKind::Store;
         self.require_legacy(kind, "REST STREAM", Features::restart_stream)?;
         let command = Command::Stor(path.into());
-        let operation = Operation::transfer(kind, command, Some(offset), None)
-            .needs(Verb::Rest, "REST STREAM");
+        let operation =
+            Operation::transfer(kind, command, Some(offset), None).needs(Verb::Rest, "REST STREAM");
         self.submit(operation, now)
     }
 
@@ -877,13 +877,11 @@ impl Session {
             return Err(error.clone());
         }
         match &self.core.features {
-            Some(features) if !supported(features) => {
-                Err(Error::NotSupported {
-                    operation,
-                    feature,
-                    reply: None,
-                })
-            }
+            Some(features) if !supported(features) => Err(Error::NotSupported {
+                operation,
+                feature,
+                reply: None,
+            }),
             _ => Ok(()),
         }
     }
@@ -979,10 +977,12 @@ impl Session {
         };
         let id = front.id;
         if reply.code().is_positive_preliminary() {
+            // No deadline while data moves; but once the data connection is closed (the
+            // client's own bound fired before the 1yz came) the final reply is due.
             let transfer = self
                 .active
                 .iter()
-                .any(|operation| operation.id == id && operation.is_transfer());
+                .any(|operation| operation.id == id && operation.is_moving_data());
             front.deadline = if transfer {
                 None
             } else {
