@@ -397,19 +397,72 @@ async fn get(
     // Plain blocking writes: a local file write lands in the page cache in microseconds,
     // where tokio::fs would send each one to its blocking pool and leave the socket
     // unread until the pool thread answers.
-    let mut writer: Box<dyn std::io::Write> = match output {
-        Some("-") => Box::new(std::io::stdout().lock()),
-        Some(file) => Box::new(std::fs::File::create(file).map_err(|e| format!("{file}: {e}"))?),
+    let target = match output {
+        Some("-") => None,
+        Some(file) => Some(std::path::PathBuf::from(file)),
         None => {
             let name = raw_path
                 .rsplit(|&byte| byte == b'/')
                 .next()
                 .unwrap_or_default();
             check_listing_name(name).map_err(|_| "the URL names no file; use -o FILE")?;
-            let name = String::from_utf8_lossy(name).into_owned();
-            Box::new(std::fs::File::create(&name).map_err(|e| format!("{name}: {e}"))?)
+            Some(std::path::PathBuf::from(
+                String::from_utf8_lossy(name).into_owned(),
+            ))
         }
     };
+    let Some(target) = target else {
+        let mut stdout = std::io::stdout().lock();
+        return download(client, path, &mut stdout).await;
+    };
+    // The bytes go to a temporary file beside the target, renamed over it only when
+    // the server confirmed the download: a refused RETR (550) must not empty a file
+    // of the same name that was there before.
+    let (temporary, mut file) = temporary_beside(&target)?;
+    let outcome = download(client, path, &mut file).await;
+    drop(file);
+    match outcome {
+        Ok(()) => std::fs::rename(&temporary, &target).map_err(|e| {
+            let _ = std::fs::remove_file(&temporary);
+            format!("{}: {e}", target.display())
+        }),
+        Err(error) => {
+            let _ = std::fs::remove_file(&temporary);
+            Err(error)
+        }
+    }
+}
+
+/// A new file in `path`'s directory, under a name no one else uses.
+fn temporary_beside(path: &std::path::Path) -> Result<(std::path::PathBuf, std::fs::File), String> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| format!("{}: not a file name", path.display()))?;
+    let directory = path.parent().unwrap_or_else(|| std::path::Path::new(""));
+    for attempt in 0u32.. {
+        let mut temporary = std::ffi::OsString::from(".");
+        temporary.push(name);
+        temporary.push(format!(".part-{}-{attempt}", std::process::id()));
+        let temporary = directory.join(temporary);
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temporary)
+        {
+            Ok(file) => return Ok((temporary, file)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(format!("{}: {e}", temporary.display())),
+        }
+    }
+    unreachable!("u32 attempts")
+}
+
+/// Downloads `path` into `writer`, with a progress bar.
+async fn download(
+    client: &mut Client<TcpStream>,
+    path: Pathname<'_>,
+    writer: &mut dyn std::io::Write,
+) -> Result<(), String> {
     let mut download = client.get(path).await.map_err(|e| e.to_string())?;
     let bar = progress_bar(download.progress());
     let mut buffer = vec![0; 1024 * 1024];

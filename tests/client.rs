@@ -74,6 +74,11 @@ impl Client {
         String::from_utf8(std::mem::take(&mut self.sent)).unwrap()
     }
 
+    /// The bytes sent, for lines that are not UTF-8 (the Telnet bytes before `ABOR`).
+    fn sent_bytes(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.sent)
+    }
+
     fn actions(&mut self) -> Vec<Action> {
         std::mem::take(&mut self.actions)
     }
@@ -717,7 +722,9 @@ fn append_and_resume() {
 
 #[test]
 fn resume_refused_when_feat_lacks_rest_stream() {
-    let mut client = Client::logged_in(Config::default());
+    let mut config = Config::default();
+    config.strict_features = true;
+    let mut client = Client::logged_in(config);
     let features = client.op(|s, now| s.features(now));
     client.server("211-Features:\r\n SIZE\r\n211 End\r\n");
     assert!(client.completed(features).is_ok());
@@ -740,6 +747,9 @@ fn resume_refused_when_feat_lacks_rest_stream() {
 
 // ----- Abort -----
 
+/// `IAC IP IAC DM ABOR CRLF`.
+const ABORT_BYTES: &[u8] = b"\xff\xf4\xff\xf2ABOR\r\n";
+
 fn running_download(client: &mut Client) -> OperationId {
     let retr = client.op(|s, now| s.retrieve("f", now));
     client.server("200 ok\r\n229 ok (|||5000|)\r\n");
@@ -755,8 +765,11 @@ fn abort_with_426_then_226() {
     let mut client = Client::logged_in(Config::default());
     let retr = running_download(&mut client);
     client.session.abort(retr, client.now);
+    // Telnet IP, Synch (IAC DM, the DM as urgent data), then ABOR: RFC 959 §4.1.3.
+    assert_eq!(client.session.urgent_offset(), Some(3));
     client.drain();
-    assert_eq!(client.sent(), "ABOR\r\n");
+    assert_eq!(client.session.urgent_offset(), None, "taken with the bytes");
+    assert_eq!(client.sent_bytes(), ABORT_BYTES);
     assert_eq!(client.actions(), vec![Action::CloseData { id: retr }]);
     client.server("426 Transfer aborted\r\n");
     assert!(client.is_pending(retr));
@@ -784,7 +797,7 @@ fn abort_with_a_lone_226() {
     let retr = running_download(&mut client);
     client.session.abort(retr, client.now);
     client.drain();
-    assert_eq!(client.sent(), "ABOR\r\n");
+    assert_eq!(client.sent_bytes(), ABORT_BYTES);
     let noop = client.op(|s, now| s.noop(now));
     client.server("226 Abort successful\r\n");
     assert!(client.is_pending(retr));
@@ -1359,4 +1372,161 @@ fn payloads_the_operation_cannot_read() {
         Err(Error::Refused { .. })
     ));
     assert!(client.session.server_features().is_none());
+}
+
+// ----- Issue 16: state the session tracks, features, deadlines, blame -----
+
+/// `raw` must not change state the session tracks: a raw `TYPE A` left the session
+/// believing `TYPE I` was in force, and the next binary download went out as text.
+#[test]
+fn raw_refuses_commands_that_change_tracked_state() {
+    use ftp_proto::{Command, FormatControl, ProtectionLevel};
+    let mut client = Client::logged_in(Config::default());
+    let refused: Vec<Command<'static>> = vec![
+        Command::Type(RepresentationType::Ascii(FormatControl::NonPrint)),
+        Command::Pasv,
+        Command::Rest(5),
+        Command::Retr("f".into()),
+        Command::Stor("f".into()),
+        Command::List(None),
+        Command::Prot(ProtectionLevel::Private),
+        Command::Rein,
+        Command::User("someone".into()),
+    ];
+    for command in refused {
+        let verb = command.verb();
+        let result = client.session.raw(command, client.now);
+        assert!(
+            matches!(&result, Err(Error::RawRefused { verb: refused, .. }) if Some(*refused) == verb),
+            "raw {verb:?}: {result:?}"
+        );
+        if verb == Some(ftp_proto::Verb::Type) {
+            let message = result.unwrap_err().to_string();
+            assert!(message.contains("set_type"), "{message}");
+        }
+        client.drain();
+        assert_eq!(client.sent(), "", "raw {verb:?} sent something");
+    }
+    // Control-only commands still go.
+    let syst = client.op(|s, now| s.raw(Command::Syst, now));
+    assert_eq!(client.sent(), "SYST\r\n");
+    client.server("215 UNIX Type: L8\r\n");
+    assert!(client.completed(syst).is_ok());
+}
+
+/// Old servers implement SIZE, MDTM and REST without listing them in FEAT: after a
+/// FEAT answer without them, they are still sent (the result no longer depends on
+/// whether a listing ran FEAT first).
+#[test]
+fn size_mdtm_and_rest_are_sent_even_when_feat_omits_them() {
+    let mut client = Client::logged_in(Config::default());
+    let features = client.op(|s, now| s.features(now));
+    client.server("211-Features:\r\n UTF8x\r\n211 End\r\n");
+    assert!(client.completed(features).is_ok());
+    client.sent();
+    let size = client.op(|s, now| s.size("f", now));
+    assert_eq!(client.sent(), "SIZE f\r\n");
+    client.server("213 42\r\n");
+    assert!(matches!(client.completed(size), Ok(Output::Size(42))));
+    let mdtm = client.op(|s, now| s.modification_time("f", now));
+    assert_eq!(client.sent(), "MDTM f\r\n");
+    client.server("213 20240102030405\r\n");
+    assert!(client.completed(mdtm).is_ok());
+    let retr = client.op(|s, now| s.retrieve_from("f", 7, now));
+    client.server("200 ok\r\n229 ok (|||5000|)\r\n");
+    client.data_connected(retr);
+    assert_eq!(client.sent(), "TYPE I\r\nEPSV\r\nREST 7\r\n");
+    client.server("350 Restarting at 7\r\n");
+    assert_eq!(client.sent(), "RETR f\r\n");
+}
+
+/// A 500 or 502 to SIZE, MDTM or REST is a typed "not supported", not a bare refusal.
+#[test]
+fn not_implemented_answers_are_typed_not_supported() {
+    let mut client = Client::logged_in(Config::default());
+    let size = client.op(|s, now| s.size("f", now));
+    client.server("502 Command not implemented.\r\n");
+    assert!(
+        matches!(
+            client.completed(size),
+            Err(Error::NotSupported {
+                operation: OperationKind::Size,
+                ..
+            })
+        ),
+        "SIZE 502"
+    );
+    let mdtm = client.op(|s, now| s.modification_time("f", now));
+    client.server("500 Unknown command.\r\n");
+    assert!(matches!(
+        client.completed(mdtm),
+        Err(Error::NotSupported { .. })
+    ));
+    let retr = client.op(|s, now| s.retrieve_from("f", 7, now));
+    client.server("200 ok\r\n229 ok (|||5000|)\r\n");
+    client.data_connected(retr);
+    client.actions();
+    client.server("502 REST not implemented\r\n");
+    assert!(matches!(
+        client.completed(retr),
+        Err(Error::NotSupported { .. })
+    ));
+    assert_eq!(client.actions(), vec![Action::CloseData { id: retr }]);
+    // A 550 stays a refusal: the server knows SIZE, the file is the problem.
+    let size = client.op(|s, now| s.size("missing", now));
+    client.server("550 No such file.\r\n");
+    assert!(matches!(client.completed(size), Err(Error::Refused { .. })));
+}
+
+/// Past its listing bound the client stops reading; the server's final reply must then
+/// have a deadline again, or a silent server leaves the listing waiting for ever.
+#[test]
+fn listing_bound_restarts_the_reply_deadline() {
+    let mut config = Config::default();
+    config.max_listing_size = 8;
+    config.reply_timeout = Duration::from_secs(2);
+    let mut client = Client::logged_in(config);
+    let list = client.op(|s, now| s.list(None, now));
+    client.server("200 ok\r\n229 ok (|||5000|)\r\n");
+    client.data_connected(list);
+    assert_eq!(client.sent(), "TYPE A\r\nEPSV\r\nLIST\r\n");
+    client.server("150 go\r\n");
+    client.data_input(list, b"123456789");
+    assert_eq!(
+        client.session.poll_timeout(),
+        Some(client.now + Duration::from_secs(2)),
+        "no deadline after the listing bound fired"
+    );
+    client.advance(Duration::from_secs(2));
+    assert!(matches!(
+        client.completed(list),
+        Err(Error::Timeout {
+            waiting_for: Waiting::Reply,
+            ..
+        })
+    ));
+}
+
+/// The 426 that follows the client closing an over-long listing is the consequence of
+/// the client's own bound: the error says so, not "the server aborted".
+#[test]
+fn listing_bound_is_blamed_on_the_client_not_the_server() {
+    let mut config = Config::default();
+    config.max_listing_size = 8;
+    let mut client = Client::logged_in(config);
+    let list = client.op(|s, now| s.list(None, now));
+    client.server("200 ok\r\n229 ok (|||5000|)\r\n");
+    client.data_connected(list);
+    assert_eq!(client.sent(), "TYPE A\r\nEPSV\r\nLIST\r\n");
+    client.server("150 go\r\n");
+    client.data_input(list, b"123456789");
+    client.server("426 Failure writing network stream.\r\n");
+    let result = client.completed(list);
+    assert!(
+        matches!(result, Err(Error::ListingTooLarge { limit: 8, .. })),
+        "{result:?}"
+    );
+    // The message names the client's own limit.
+    let message = result.unwrap_err().to_string();
+    assert!(message.contains("client"), "{message}");
 }

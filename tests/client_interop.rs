@@ -9,7 +9,7 @@ mod common;
 
 use common::peers::{
     PeerServer, client_config, exercise_client, pattern, peer_available, python_module_available,
-    start_pyftpdlib, start_vsftpd,
+    start_pyftpdlib, start_vsftpd, start_vsftpd_configured,
 };
 use ftp_proto::listing::EntryKind;
 use ftp_proto::tokio::Client;
@@ -145,4 +145,186 @@ async fn pyftpdlib_every_operation_pasv() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pyftpdlib_every_operation_active() {
     pyftpdlib_writing("active").await;
+}
+
+// ----- Issue 16 -----
+
+/// get(binary), raw("TYPE A"), get(text), get(binary): a raw TYPE left the session sure
+/// that TYPE I was in force, so the last RETR went without `TYPE I` and the file arrived
+/// with LF turned into CRLF. Now raw refuses TYPE, and the typed ways switch and switch
+/// back. vsftpd converts only with `ascii_download_enable`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vsftpd_raw_type_cannot_corrupt_a_later_binary_download() {
+    use ftp_proto::client::Error as SessionError;
+    use ftp_proto::tokio::ClientError;
+    use ftp_proto::{FormatControl, RepresentationType};
+    if !peer_available("vsftpd") {
+        return;
+    }
+    let server = start_vsftpd_configured("ascii_download_enable=YES\n");
+    let data = b"one\ntwo\nthree\n\x00\xff binary tail\n".to_vec();
+    std::fs::create_dir_all(server.root.join("pub")).unwrap();
+    std::fs::write(server.root.join("pub/lines.bin"), &data).unwrap();
+    let text: Vec<u8> = data
+        .iter()
+        .flat_map(|&byte| {
+            if byte == b'\n' {
+                vec![b'\r', b'\n']
+            } else {
+                vec![byte]
+            }
+        })
+        .collect();
+    let mut client = Client::connect(server.address(), client_config("epsv"))
+        .await
+        .unwrap();
+    client.login("anonymous", "x@").await.unwrap();
+    async fn fetch(client: &mut Client<tokio::net::TcpStream>, ascii: bool) -> Vec<u8> {
+        let mut download = if ascii {
+            let text = RepresentationType::Ascii(FormatControl::NonPrint);
+            client.get_as("/pub/lines.bin", text).await.unwrap()
+        } else {
+            client.get("/pub/lines.bin").await.unwrap()
+        };
+        let mut bytes = Vec::new();
+        download.read_to_end(&mut bytes).await.unwrap();
+        download.finish().await.unwrap();
+        bytes
+    }
+    assert!(fetch(&mut client, false).await == data, "first binary get");
+    let refused = client.raw("TYPE A").await.unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            ClientError::Protocol(SessionError::RawRefused {
+                verb: ftp_proto::Verb::Type,
+                ..
+            })
+        ),
+        "{refused}"
+    );
+    assert!(fetch(&mut client, true).await == text, "text get converts");
+    assert!(
+        fetch(&mut client, false).await == data,
+        "the last binary get must be byte-identical"
+    );
+    // set_type changes the type of later transfers, and back.
+    let ascii = RepresentationType::Ascii(FormatControl::NonPrint);
+    client.set_type(ascii).await.unwrap();
+    assert!(fetch(&mut client, false).await == text);
+    client.set_type(RepresentationType::Image).await.unwrap();
+    assert!(fetch(&mut client, false).await == data);
+    client.quit().await.unwrap();
+}
+
+/// vsftpd notices an ABOR during a transfer only through urgent data (SIGURG): the
+/// client sends Telnet IP, then IAC DM with the DM as TCP urgent data, then ABOR, and
+/// only then closes the data connection. vsftpd then answers "426" and "226 ABOR
+/// successful."; an ABOR it reads after the transfer gets "225 No transfer to ABOR.".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vsftpd_abort_mid_download_is_urgent_and_the_session_goes_on() {
+    if !peer_available("vsftpd") {
+        return;
+    }
+    // async_abor_enable: vsftpd installs its SIGURG handler only with it.
+    let server = start_vsftpd_configured(
+        "async_abor_enable=YES\nxferlog_enable=YES\nlog_ftp_protocol=YES\n",
+    );
+    std::fs::create_dir_all(server.root.join("pub")).unwrap();
+    let big = std::fs::File::create(server.root.join("pub/big.bin")).unwrap();
+    big.set_len(512 << 20).unwrap();
+    std::fs::write(server.root.join("pub/small.txt"), b"small\n").unwrap();
+    let mut client = Client::connect(server.address(), client_config("epsv"))
+        .await
+        .unwrap();
+    client.login("anonymous", "x@").await.unwrap();
+    let mut download = client.get("/pub/big.bin").await.unwrap();
+    let mut some = vec![0; 1 << 20];
+    download.read_exact(&mut some).await.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(20), download.abort())
+        .await
+        .expect("the abort finishes")
+        .unwrap();
+    assert_eq!(client.noop().await.unwrap().code().as_u16(), 200);
+    let mut small = Vec::new();
+    client
+        .download_to("/pub/small.txt", &mut small)
+        .await
+        .unwrap();
+    assert_eq!(small, b"small\n");
+    client.quit().await.unwrap();
+    let log = server.vsftpd_log();
+    assert!(
+        log.contains("ABOR successful"),
+        "vsftpd did not take the urgent ABOR; log:\n{log}"
+    );
+    assert!(!log.contains("No transfer to ABOR"), "log:\n{log}");
+}
+
+/// Names in `directory` other than `keep`: a temporary file left behind shows here.
+fn others_in(directory: &std::path::Path, keep: &str) -> Vec<String> {
+    std::fs::read_dir(directory)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name != keep)
+        .collect()
+}
+
+/// A refused download (550) must not empty the local file of the same name: the
+/// bytes go to a temporary file that replaces it only on success.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vsftpd_refused_download_to_path_leaves_the_local_file_intact() {
+    let Some(server) = vsftpd() else { return };
+    std::fs::create_dir_all(server.root.join("pub")).unwrap();
+    std::fs::write(server.root.join("pub/new.txt"), b"new\n").unwrap();
+    let local = common::peers::TempDir::new("download-to-path");
+    let target = local.join("keep.txt");
+    std::fs::write(&target, b"precious\n").unwrap();
+    let mut client = Client::connect(server.address(), client_config("epsv"))
+        .await
+        .unwrap();
+    client.login("anonymous", "x@").await.unwrap();
+    let refused = client
+        .download_to_path("/pub/missing.txt", &target)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.reply().map(|r| r.code().as_u16()), Some(550));
+    assert_eq!(std::fs::read(&target).unwrap(), b"precious\n");
+    assert!(others_in(local.path(), "keep.txt").is_empty());
+    // A download that succeeds replaces it.
+    let bytes = client
+        .download_to_path("/pub/new.txt", &target)
+        .await
+        .unwrap();
+    assert_eq!(bytes, 4);
+    assert_eq!(std::fs::read(&target).unwrap(), b"new\n");
+    assert!(others_in(local.path(), "keep.txt").is_empty());
+    client.quit().await.unwrap();
+}
+
+/// The example client's `get` of a missing file leaves an existing output file as it
+/// was (it used to create it empty before RETR was answered), and no temporary file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn example_client_refused_get_leaves_the_local_file_intact() {
+    let Some(server) = vsftpd() else { return };
+    let binary = common::example::example_binary("client");
+    let local = common::peers::TempDir::new("example-get");
+    let target = local.join("keep.txt");
+    std::fs::write(&target, b"precious\n").unwrap();
+    let url = format!("ftp://127.0.0.1:{}/missing.txt", server.port);
+    let output = tokio::task::spawn_blocking({
+        let target = target.clone();
+        move || {
+            std::process::Command::new(binary)
+                .args(["get", &url, "-o"])
+                .arg(&target)
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(!output.status.success(), "the get of a missing file failed");
+    assert_eq!(std::fs::read(&target).unwrap(), b"precious\n");
+    assert!(others_in(local.path(), "keep.txt").is_empty());
 }

@@ -18,8 +18,11 @@ use crate::command::RepresentationType;
 pub struct Config {
     /// How long to wait for a reply before the control connection is given up (default
     /// 30 s). A missing reply leaves no way to tell later replies apart, so this timeout
-    /// is fatal. It does not run while a transfer moves data (a large file takes as long
-    /// as it takes); it starts again when the data connection ends.
+    /// is fatal. It does not run while a file transfer moves data (a large file takes as
+    /// long as it takes; the adapter watches for a stalled data connection); it starts
+    /// again when the data connection ends or the session closes it. A listing, whose
+    /// bytes pass through the session, fails (not fatally) when no byte comes for this
+    /// long.
     pub reply_timeout: Duration,
     /// How to send byte 0xFF (Telnet IAC) in names. [`IacEscaping::Raw`](crate::IacEscaping::Raw) (the default)
     /// is what curl, lftp and ftplib do and what vsftpd and pyftpdlib expect; servers
@@ -66,7 +69,17 @@ pub struct Config {
     /// The most operations waiting to start (default 1024); more are refused.
     pub max_queued_operations: usize,
     /// The largest listing collected from a data connection, in bytes (default 16 MiB).
+    /// Past it the session closes the data connection, fails the listing with
+    /// [`Error::ListingTooLarge`](super::Error::ListingTooLarge), and waits for the
+    /// server's final reply within [`reply_timeout`](Self::reply_timeout).
     pub max_listing_size: usize,
+    /// Refuse `SIZE`, `MDTM` and resumed transfers (`REST`) locally, sending nothing,
+    /// when the server's `FEAT` answer does not list them (default `false`). These
+    /// commands are older than `FEAT`, and many servers implement them without listing
+    /// them; by default they are always sent, and a 500 or 502 answer becomes
+    /// [`Error::NotSupported`](super::Error::NotSupported). `MLSD`, `MLST` and `MFMT`,
+    /// which came after `FEAT`, are always refused when it does not list them.
+    pub strict_features: bool,
     /// How long to wait for the reply to `ABOR` after the transfer's own final reply
     /// (default 2 s). Some servers send a single `226` for both.
     pub abort_reply_grace: Duration,
@@ -91,6 +104,7 @@ impl Default for Config {
             max_queued_operations: 1024,
             max_listing_size: 16 * 1024 * 1024,
             abort_reply_grace: Duration::from_secs(2),
+            strict_features: false,
         }
     }
 }

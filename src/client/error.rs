@@ -81,14 +81,28 @@ pub enum Error {
         /// [`Config::max_queued_operations`](super::Config::max_queued_operations).
         limit: usize,
     },
-    /// The server's `FEAT` answer does not list the feature this operation needs, so
-    /// nothing was sent.
-    #[error("{operation}: the server does not advertise {feature}")]
+    /// The server does not support what this operation needs: it answered the command
+    /// with 500 or 502 (`reply` holds that answer), or its `FEAT` answer does not list
+    /// the feature and the session refused locally, sending nothing (`reply` is `None`;
+    /// see [`Config::strict_features`](super::Config::strict_features)).
+    #[error("{operation}: the server does not support {feature}{}", reply_suffix(reply.as_ref()))]
     NotSupported {
         /// The operation.
         operation: OperationKind,
-        /// The FEAT line that is missing.
+        /// The command or FEAT line the server lacks (`"SIZE"`, `"REST STREAM"`...).
         feature: &'static str,
+        /// The server's 500 or 502, when it was asked.
+        reply: Option<Reply<'static>>,
+    },
+    /// [`Session::raw`](super::Session::raw) refused a command that would change state
+    /// the session keeps track of (the representation type, the data connection, TLS,
+    /// the login); nothing was sent. `instead` names the typed way to do it.
+    #[error("raw {verb} refused: it changes state the session tracks; use {instead}")]
+    RawRefused {
+        /// The verb refused.
+        verb: crate::verb::Verb,
+        /// The typed operation or setting to use instead.
+        instead: &'static str,
     },
     /// The adapter reported that the data connection failed.
     #[error("{operation}: data connection failed: {kind}")]
@@ -98,8 +112,13 @@ pub enum Error {
         /// What the adapter reported.
         kind: io::ErrorKind,
     },
-    /// A listing grew past [`Config::max_listing_size`](super::Config::max_listing_size).
-    #[error("{operation}: listing larger than {limit} bytes")]
+    /// A listing grew past [`Config::max_listing_size`](super::Config::max_listing_size):
+    /// the client's own bound, not a fault the server reported. The client closed the
+    /// data connection; a 426 the server sends for that is not blamed on the server.
+    #[error(
+        "{operation}: listing larger than the client's own bound of {limit} bytes \
+         (Config::max_listing_size); the client stopped reading"
+    )]
     ListingTooLarge {
         /// The operation.
         operation: OperationKind,
@@ -166,6 +185,10 @@ pub enum Waiting {
     DataConnection,
     /// The data connection to end after the server's final reply.
     EndOfData,
+    /// The next bytes of a listing on an open data connection.
+    Data,
+    /// The data connection's TLS handshake.
+    DataTls,
 }
 
 impl std::fmt::Display for Waiting {
@@ -175,6 +198,8 @@ impl std::fmt::Display for Waiting {
             Waiting::ControlTls => "the control connection's TLS handshake",
             Waiting::DataConnection => "the data connection",
             Waiting::EndOfData => "the end of the data connection",
+            Waiting::Data => "listing data on the data connection",
+            Waiting::DataTls => "the data connection's TLS handshake",
         })
     }
 }
@@ -205,6 +230,7 @@ impl Error {
             | Error::UnexpectedReply { reply, .. }
             | Error::ServiceClosing { reply }
             | Error::UnexpectedGreeting { reply } => Some(reply),
+            Error::NotSupported { reply, .. } => reply.as_ref(),
             _ => None,
         }
     }
@@ -224,6 +250,7 @@ impl Error {
             | Error::ListingTooLarge { operation, .. }
             | Error::Aborted { operation }
             | Error::Timeout { operation, .. } => Some(*operation),
+            Error::RawRefused { .. } => Some(OperationKind::Raw),
             _ => None,
         }
     }
@@ -241,6 +268,13 @@ impl Error {
         }
         Error::Refused { operation, reply }
     }
+}
+
+/// `: 502 text` after a message when there is a reply.
+fn reply_suffix(reply: Option<&Reply<'_>>) -> String {
+    reply
+        .map(|reply| format!(": {}", summary(reply)))
+        .unwrap_or_default()
 }
 
 /// The code and first line of a reply, escaped, for messages that end up in logs.

@@ -47,6 +47,8 @@ pub(super) struct Operation {
     plan: Plan,
     /// A deadline the operation itself keeps (reply deadlines are kept per command).
     deadline: Option<(Instant, Wait)>,
+    /// The verb whose 500 or 502 means the server lacks a feature, and that feature.
+    feature: Option<(Verb, &'static str)>,
 }
 
 /// What an operation-level deadline waits for.
@@ -57,6 +59,10 @@ enum Wait {
     EndOfData,
     /// The reply to `ABOR` after the transfer's own final reply; may never come.
     AbortReply,
+    /// The next listing bytes on an open data connection.
+    ListingData,
+    /// The data connection's TLS handshake.
+    DataTls,
 }
 
 #[derive(Debug)]
@@ -125,6 +131,8 @@ struct Transfer {
     command: Command<'static>,
     kind: TransferKind,
     offset: Option<u64>,
+    /// The representation type for this transfer only, else the session's.
+    file_type: Option<RepresentationType>,
     stage: TransferStage,
     data: Data,
     final_reply: Option<Reply<'static>>,
@@ -210,6 +218,7 @@ impl Operation {
         kind: OperationKind,
         command: Command<'_>,
         offset: Option<u64>,
+        file_type: Option<RepresentationType>,
     ) -> Operation {
         let data_kind = match kind {
             OperationKind::Retrieve => TransferKind::Download,
@@ -224,6 +233,7 @@ impl Operation {
                 command: command.into_owned(),
                 kind: data_kind,
                 offset,
+                file_type,
                 stage: TransferStage::Type,
                 data: Data::None,
                 final_reply: None,
@@ -241,7 +251,28 @@ impl Operation {
             kind,
             plan,
             deadline: None,
+            feature: None,
         }
+    }
+
+    /// Marks the operation as needing `feature`: a 500 or 502 to `verb` is
+    /// [`Error::NotSupported`].
+    pub(super) fn needs(mut self, verb: Verb, feature: &'static str) -> Operation {
+        self.feature = Some((verb, feature));
+        self
+    }
+
+    /// The error for a 500 or 502 to the verb that needs the operation's feature.
+    fn not_supported(&self, sent: Option<Verb>, reply: &Reply<'static>) -> Option<Error> {
+        let (verb, feature) = self.feature?;
+        let code = reply.code();
+        let not_implemented =
+            code == ReplyCode::SYNTAX_ERROR || code == ReplyCode::COMMAND_NOT_IMPLEMENTED;
+        (sent == Some(verb) && not_implemented).then(|| Error::NotSupported {
+            operation: self.kind,
+            feature,
+            reply: Some(reply.clone()),
+        })
     }
 
     /// The commands known before the operation starts, for validation up front: an
@@ -266,8 +297,11 @@ impl Operation {
         matches!(&self.plan, Plan::Single { expect, .. } if !matches!(expect, Expect::Quit | Expect::Raw))
     }
 
-    pub(super) fn is_transfer(&self) -> bool {
-        matches!(self.plan, Plan::Transfer(_))
+    /// Whether a transfer's data connection is open or opening: its data may take as
+    /// long as it takes.
+    pub(super) fn is_moving_data(&self) -> bool {
+        matches!(&self.plan, Plan::Transfer(transfer)
+            if matches!(transfer.data, Data::None | Data::Opening | Data::Securing | Data::Open))
     }
 
     /// The operation-level deadline, if any.
@@ -353,7 +387,13 @@ impl Operation {
                     Step::Done(Err(Error::UnexpectedGreeting { reply }))
                 }
             }
-            Plan::Single { expect, .. } => Step::Done(read_single(core, kind, *expect, reply)),
+            Plan::Single { expect, .. } => {
+                let expect = *expect;
+                if let Some(error) = self.not_supported(sent, &reply) {
+                    return Step::Done(Err(error));
+                }
+                Step::Done(read_single(core, kind, expect, reply))
+            }
             Plan::Login(login) => {
                 let step = login.on_reply(core, id, reply, now);
                 if login.stage == LoginStage::ControlTls {
@@ -436,22 +476,23 @@ impl Operation {
                 // send nothing at all for an empty listing. An empty result.
                 let id = self.id;
                 let transfer = self.transfer_mut();
-                transfer.close_data(core, id);
+                transfer.close_data(core, id, now);
                 let reply = transfer
                     .final_reply
                     .take()
                     .unwrap_or_else(|| unreachable!());
                 Step::Done(Ok(transfer.output(reply)))
             }
-            Wait::DataConnection | Wait::EndOfData => {
-                let waiting_for = if wait == Wait::EndOfData {
-                    Waiting::EndOfData
-                } else {
-                    Waiting::DataConnection
+            Wait::DataConnection | Wait::EndOfData | Wait::ListingData | Wait::DataTls => {
+                let waiting_for = match wait {
+                    Wait::EndOfData => Waiting::EndOfData,
+                    Wait::ListingData => Waiting::Data,
+                    Wait::DataTls => Waiting::DataTls,
+                    _ => Waiting::DataConnection,
                 };
                 let id = self.id;
                 let transfer = self.transfer_mut();
-                transfer.close_data(core, id);
+                transfer.close_data(core, id, now);
                 transfer.local_error.get_or_insert(Error::Timeout {
                     operation,
                     waiting_for,
@@ -474,7 +515,7 @@ impl Operation {
                     return Step::Pending;
                 }
                 if address.port() == 0 {
-                    transfer.close_data(core, id);
+                    transfer.close_data(core, id, now);
                     return Step::Done(Err(Error::DataConnectionFailed {
                         operation,
                         kind: io::ErrorKind::InvalidInput,
@@ -495,13 +536,23 @@ impl Operation {
                 if transfer.data != Data::Opening {
                     return Step::Pending;
                 }
+                let listing = transfer.kind == TransferKind::Listing;
                 transfer.data = if core.data_protected {
                     core.actions.push_back(Action::StartDataTls { id });
                     Data::Securing
                 } else {
                     Data::Open
                 };
-                self.deadline = None;
+                // Every state has a deadline: the handshake's, then (for a listing,
+                // whose bytes the session sees) the wait for the next bytes. A file's
+                // bytes bypass the session; the adapter watches those.
+                self.deadline = if transfer.data == Data::Securing {
+                    Some((now + core.config.data_connect_timeout, Wait::DataTls))
+                } else if listing {
+                    Some((now + core.config.reply_timeout, Wait::ListingData))
+                } else {
+                    None
+                };
                 if transfer.stage == TransferStage::Connecting {
                     self.send_restart_or_command(core, now);
                 }
@@ -510,6 +561,11 @@ impl Operation {
             DataInput::TlsEstablished => {
                 if transfer.data == Data::Securing {
                     transfer.data = Data::Open;
+                    let listing = transfer.kind == TransferKind::Listing;
+                    if self.deadline.is_some_and(|(_, wait)| wait == Wait::DataTls) {
+                        self.deadline =
+                            listing.then(|| (now + core.config.reply_timeout, Wait::ListingData));
+                    }
                 }
                 Step::Pending
             }
@@ -521,13 +577,20 @@ impl Operation {
                 }
                 let limit = core.config.max_listing_size;
                 if transfer.listing.len().saturating_add(bytes.len()) > limit {
-                    transfer.close_data(core, id);
+                    transfer.close_data(core, id, now);
                     transfer
                         .local_error
                         .get_or_insert(Error::ListingTooLarge { operation, limit });
+                    self.deadline = None;
                     return self.finish_if_possible(core, now);
                 }
                 transfer.listing.extend_from_slice(bytes);
+                if self
+                    .deadline
+                    .is_some_and(|(_, wait)| wait == Wait::ListingData)
+                {
+                    self.deadline = Some((now + core.config.reply_timeout, Wait::ListingData));
+                }
                 Step::Pending
             }
             DataInput::End => {
@@ -535,6 +598,7 @@ impl Operation {
                     return Step::Pending;
                 }
                 transfer.data = Data::Ended;
+                self.deadline = None;
                 // The server's final reply follows the end of data: its deadline runs again.
                 core.restart_reply_deadline(id, now);
                 self.finish_if_possible(core, now)
@@ -565,12 +629,12 @@ impl Operation {
             return Step::Pending;
         }
         transfer.aborting = true;
-        transfer.close_data(core, id);
+        transfer.close_data(core, id, now);
         if !core.has_in_flight(id) {
             return Step::Done(Err(Error::Aborted { operation }));
         }
         if transfer.stage == TransferStage::Command {
-            core.send(id, operation, &Command::Abor, now);
+            core.send_abort(id, operation, now);
         }
         // Otherwise a set-up command is in flight; its reply ends the operation.
         Step::Pending
@@ -593,6 +657,7 @@ impl Operation {
         let id = self.id;
         let operation = self.kind;
         let code = reply.code();
+        let unsupported = self.not_supported(sent, &reply);
         let transfer = self.transfer_mut();
         if transfer.aborting {
             if sent == Some(Verb::Abor) || !core.has_in_flight(id) {
@@ -653,15 +718,19 @@ impl Operation {
             }
             TransferStage::Port => {
                 if !code.is_positive_completion() {
-                    transfer.close_data(core, id);
+                    transfer.close_data(core, id, now);
                     return Step::Done(Err(negative_or_unexpected(operation, "200", reply)));
                 }
                 self.send_restart_or_command(core, now);
                 Step::Pending
             }
             TransferStage::Restart => {
+                if let Some(error) = unsupported {
+                    transfer.close_data(core, id, now);
+                    return Step::Done(Err(error));
+                }
                 if code != ReplyCode::FILE_ACTION_PENDING {
-                    transfer.close_data(core, id);
+                    transfer.close_data(core, id, now);
                     return Step::Done(Err(negative_or_unexpected(operation, "350", reply)));
                 }
                 transfer.stage = TransferStage::Command;
@@ -674,11 +743,20 @@ impl Operation {
                     transfer.final_reply = Some(reply);
                     return self.finish_if_possible(core, now);
                 }
-                transfer.close_data(core, id);
+                transfer.close_data(core, id, now);
                 if let Some(error) = transfer.local_error.take() {
-                    if !code.is_negative() {
+                    // A 426 or 451 after the client's own bound or deadline closed the
+                    // data connection is the server reporting what the client did: the
+                    // client's reason is the true one.
+                    let own_limit =
+                        matches!(error, Error::ListingTooLarge { .. } | Error::Timeout { .. });
+                    let consequence = matches!(code.as_u16(), 426 | 451);
+                    if !code.is_negative() || (own_limit && consequence) {
                         return Step::Done(Err(error));
                     }
+                }
+                if let Some(error) = unsupported {
+                    return Step::Done(Err(error));
                 }
                 Step::Done(Err(negative_or_unexpected(operation, "226", reply)))
             }
@@ -770,7 +848,7 @@ impl Operation {
             return Step::Pending;
         };
         if let Some(error) = transfer.local_error.take() {
-            transfer.close_data(core, id);
+            transfer.close_data(core, id, now);
             return Step::Done(Err(error));
         }
         match transfer.data {
@@ -791,7 +869,7 @@ impl Operation {
             }
             Data::None | Data::Ended | Data::Closed => {
                 // Ended already, or never asked for: the transfer is complete.
-                transfer.close_data(core, id);
+                transfer.close_data(core, id, now);
                 let output = transfer.output(reply);
                 self.deadline = None;
                 Step::Done(Ok(output))
@@ -825,16 +903,21 @@ impl Transfer {
     fn wanted_type(&self, core: &Core) -> RepresentationType {
         match self.kind {
             TransferKind::Listing => RepresentationType::Ascii(FormatControl::NonPrint),
-            TransferKind::Download | TransferKind::Upload => core.config.file_type,
+            TransferKind::Download | TransferKind::Upload => {
+                self.file_type.unwrap_or(core.config.file_type)
+            }
         }
     }
 
-    /// Closes the data connection or listener if one is open or opening.
-    fn close_data(&mut self, core: &mut Core, id: OperationId) {
+    /// Closes the data connection or listener if one is open or opening. The server's
+    /// final reply is then due: its deadline runs again (a transfer's reply has none
+    /// while data moves), so that a server that stays silent cannot hold the session.
+    fn close_data(&mut self, core: &mut Core, id: OperationId, now: Instant) {
         if matches!(self.data, Data::Opening | Data::Securing | Data::Open) {
             core.actions.push_back(Action::CloseData { id });
             self.data = Data::Closed;
         }
+        core.restart_reply_deadline(id, now);
     }
 }
 

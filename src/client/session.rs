@@ -73,6 +73,9 @@ pub(super) struct Core {
     pub(super) data_protected: bool,
     pub(super) logged_in: bool,
     pub(super) current_type: Option<RepresentationType>,
+    /// The offset in `output` of the byte to send as TCP urgent data (the Telnet DM
+    /// of an `ABOR`), if any.
+    urgent: Option<usize>,
     /// Set once the session is over; every later call reports it.
     ended: Option<Error>,
 }
@@ -103,6 +106,22 @@ impl Core {
         if encoded.is_ok() {
             self.expect_reply(id, operation, command.verb(), now);
         }
+    }
+
+    /// Sends `ABOR` as RFC 959 §4.1.3 asks: Telnet IP (`IAC IP`), then the Telnet Synch
+    /// (`IAC DM`, the DM byte as TCP urgent data), then `ABOR`. Servers that wait on the
+    /// data connection (vsftpd) notice the command only through the urgent signal.
+    /// Over TLS urgent data cannot be protected, so the bytes all travel in the stream.
+    pub(super) fn send_abort(&mut self, id: OperationId, operation: OperationKind, now: Instant) {
+        const IAC: u8 = 0xFF;
+        const IP: u8 = 0xF4;
+        const DM: u8 = 0xF2;
+        self.output.extend_from_slice(&[IAC, IP, IAC]);
+        if !self.control_tls {
+            self.urgent = Some(self.output.len());
+        }
+        self.output.push(DM);
+        self.send(id, operation, &Command::Abor, now);
     }
 
     pub(super) fn expect_reply(
@@ -172,6 +191,7 @@ impl Session {
                 data_protected: false,
                 logged_in: false,
                 current_type: None,
+                urgent: None,
                 ended: None,
             },
             active: Vec::new(),
@@ -334,13 +354,30 @@ impl Session {
     // ----- Outputs -----
 
     /// The bytes to send on the control connection, all that are pending, or `None`.
+    ///
+    /// Check [`urgent_offset`](Self::urgent_offset) first: one byte of them may have to
+    /// go as TCP urgent data.
     #[must_use = "the bytes must be sent to the server"]
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
         if self.core.output.is_empty() {
             None
         } else {
+            self.core.urgent = None;
             Some(std::mem::take(&mut self.core.output))
         }
+    }
+
+    /// Where, in the bytes the next [`poll_transmit`](Self::poll_transmit) returns, the
+    /// byte is that must be sent as TCP urgent data (`MSG_OOB`), if one must.
+    ///
+    /// Only [`abort`](Self::abort) sets it, on a control connection without TLS: the
+    /// bytes are `IAC IP IAC DM ABOR CRLF` (`FF F4 FF F2 41 42 4F 52 0D 0A`) and the
+    /// urgent byte is the DM (RFC 959 §4.1.3, RFC 854's Synch). A driver writes the
+    /// bytes before it, flushes them, sends the DM with `MSG_OOB`, then writes the
+    /// rest. A driver that cannot send urgent data may send all the bytes in order:
+    /// servers that read the control connection during a transfer still see `ABOR`.
+    pub fn urgent_offset(&self) -> Option<usize> {
+        self.core.urgent
     }
 
     /// The next action for the adapter, or `None`.
@@ -441,8 +478,11 @@ impl Session {
 
     /// `FEAT`, then `OPTS UTF8 ON` if `UTF8` is listed and [`Config::utf8`] is set.
     /// Yields [`Output::Features`] and keeps them: later operations refuse `MLSD`,
-    /// `MLST`, `SIZE`, `MDTM`, `MFMT` and resumed transfers with
-    /// [`Error::NotSupported`] when the matching feature is missing.
+    /// `MLST` and `MFMT` with [`Error::NotSupported`] when the matching feature is
+    /// missing, sending nothing. `SIZE`, `MDTM` and resumed transfers are sent anyway
+    /// (older servers implement them without listing them) unless
+    /// [`Config::strict_features`] is set; a 500 or 502 answer to them is
+    /// [`Error::NotSupported`] too.
     pub fn features(&mut self, now: Instant) -> Result<OperationId, Error> {
         self.submit(Operation::features(), now)
     }
@@ -478,7 +518,9 @@ impl Session {
     }
 
     /// `TYPE`, which also becomes the type of later file transfers
-    /// ([`Config::file_type`]). Yields [`Output::Done`].
+    /// ([`Config::file_type`]): [`RepresentationType::Image`] for bytes as they are,
+    /// `RepresentationType::Ascii(FormatControl::NonPrint)` for text. The only way to
+    /// change the type ([`raw`](Self::raw) refuses `TYPE`). Yields [`Output::Done`].
     pub fn set_type(
         &mut self,
         representation: RepresentationType,
@@ -545,9 +587,11 @@ impl Session {
         path: impl Into<Pathname<'a>>,
         now: Instant,
     ) -> Result<OperationId, Error> {
-        self.require(OperationKind::Size, "SIZE", Features::size)?;
+        self.require_legacy(OperationKind::Size, "SIZE", Features::size)?;
         let command = Command::Size(path.into());
-        self.single(OperationKind::Size, command, Expect::Size, now)
+        let operation =
+            Operation::single(OperationKind::Size, command, Expect::Size).needs(Verb::Size, "SIZE");
+        self.submit(operation, now)
     }
 
     /// `MDTM path`. Yields [`Output::ModificationTime`].
@@ -556,13 +600,11 @@ impl Session {
         path: impl Into<Pathname<'a>>,
         now: Instant,
     ) -> Result<OperationId, Error> {
-        self.require(
-            OperationKind::ModificationTime,
-            "MDTM",
-            Features::modification_time,
-        )?;
+        let kind = OperationKind::ModificationTime;
+        self.require_legacy(kind, "MDTM", Features::modification_time)?;
         let command = Command::Mdtm(path.into());
-        self.single(OperationKind::ModificationTime, command, Expect::Time, now)
+        let operation = Operation::single(kind, command, Expect::Time).needs(Verb::Mdtm, "MDTM");
+        self.submit(operation, now)
     }
 
     /// `MFMT time path`. Yields [`Output::Done`].
@@ -578,7 +620,8 @@ impl Session {
             modified,
             path: path.into(),
         };
-        self.single(kind, command, Expect::Done, now)
+        let operation = Operation::single(kind, command, Expect::Done).needs(Verb::Mfmt, "MFMT");
+        self.submit(operation, now)
     }
 
     /// `SITE command`. Yields [`Output::Done`].
@@ -605,9 +648,23 @@ impl Session {
     /// Any command over the control connection, such as `SYST` or `HELP`. Yields
     /// [`Output::Done`] for a `2yz` or `3yz` reply.
     ///
-    /// For control-only commands: a raw transfer, `AUTH`, `PROT` or `REIN` would leave
-    /// the session's idea of the connection wrong. Never pipelined.
+    /// For control-only commands. A command that changes state the session tracks is
+    /// refused with [`Error::RawRefused`], naming the typed operation to use, and
+    /// nothing is sent: `TYPE`, `MODE`, `STRU` (the transfer type and format), `AUTH`,
+    /// `PBSZ`, `PROT`, `CCC` (TLS), `REIN`, `USER`, `PASS`, `ACCT` (the login), `PASV`,
+    /// `EPSV`, `PORT`, `EPRT`, `REST` (the data connection), the transfers and
+    /// listings (`RETR`, `STOR`, `STOU`, `APPE`, `LIST`, `NLST`, `MLSD`) and `QUIT`.
+    /// A raw `TYPE A`, say, would leave the session sure that `TYPE I` is in force, and
+    /// a later binary download would arrive converted. Never pipelined.
     pub fn raw(&mut self, command: Command<'_>, now: Instant) -> Result<OperationId, Error> {
+        if let Some(error) = &self.core.ended {
+            return Err(error.clone());
+        }
+        if let Some(verb) = command.verb() {
+            if let Some(instead) = raw_refusal(verb) {
+                return Err(Error::RawRefused { verb, instead });
+            }
+        }
         self.single(OperationKind::Raw, command, Expect::Raw, now)
     }
 
@@ -632,17 +689,11 @@ impl Session {
         path: Option<Pathname<'_>>,
         now: Instant,
     ) -> Result<OperationId, Error> {
-        self.require(
-            OperationKind::MachineEntry,
-            "MLST",
-            Features::machine_listing,
-        )?;
-        self.single(
-            OperationKind::MachineEntry,
-            Command::Mlst(path),
-            Expect::Entry,
-            now,
-        )
+        let kind = OperationKind::MachineEntry;
+        self.require(kind, "MLST", Features::machine_listing)?;
+        let operation =
+            Operation::single(kind, Command::Mlst(path), Expect::Entry).needs(Verb::Mlst, "MLST");
+        self.submit(operation, now)
     }
 
     /// `RETR path`: download a file. Yields [`Output::Transferred`]; the file's bytes
@@ -663,13 +714,40 @@ impl Session {
         offset: u64,
         now: Instant,
     ) -> Result<OperationId, Error> {
-        self.require(
-            OperationKind::Retrieve,
-            "REST STREAM",
-            Features::restart_stream,
-        )?;
+        let kind = OperationKind::Retrieve;
+        self.require_legacy(kind, "REST STREAM", Features::restart_stream)?;
         let command = Command::Retr(path.into());
-        self.transfer(OperationKind::Retrieve, command, Some(offset), now)
+        let operation =
+            Operation::transfer(kind, command, Some(offset), None).needs(Verb::Rest, "REST STREAM");
+        self.submit(operation, now)
+    }
+
+    /// [`retrieve`](Self::retrieve) in `representation` for this transfer only
+    /// (`TYPE A` for text, converted from the server's line ends to CRLF on the
+    /// wire); later transfers keep [`Config::file_type`].
+    pub fn retrieve_as<'a>(
+        &mut self,
+        path: impl Into<Pathname<'a>>,
+        representation: RepresentationType,
+        now: Instant,
+    ) -> Result<OperationId, Error> {
+        let command = Command::Retr(path.into());
+        let operation =
+            Operation::transfer(OperationKind::Retrieve, command, None, Some(representation));
+        self.submit(operation, now)
+    }
+
+    /// [`store`](Self::store) in `representation` for this transfer only.
+    pub fn store_as<'a>(
+        &mut self,
+        path: impl Into<Pathname<'a>>,
+        representation: RepresentationType,
+        now: Instant,
+    ) -> Result<OperationId, Error> {
+        let command = Command::Stor(path.into());
+        let operation =
+            Operation::transfer(OperationKind::Store, command, None, Some(representation));
+        self.submit(operation, now)
     }
 
     /// `STOR path`: upload a file, replacing any existing one. Yields
@@ -690,13 +768,12 @@ impl Session {
         offset: u64,
         now: Instant,
     ) -> Result<OperationId, Error> {
-        self.require(
-            OperationKind::Store,
-            "REST STREAM",
-            Features::restart_stream,
-        )?;
+        let kind = OperationKind::Store;
+        self.require_legacy(kind, "REST STREAM", Features::restart_stream)?;
         let command = Command::Stor(path.into());
-        self.transfer(OperationKind::Store, command, Some(offset), now)
+        let operation =
+            Operation::transfer(kind, command, Some(offset), None).needs(Verb::Rest, "REST STREAM");
+        self.submit(operation, now)
     }
 
     /// `APPE path`: upload, appending to the file. Yields [`Output::Transferred`].
@@ -735,12 +812,11 @@ impl Session {
         path: Option<Pathname<'_>>,
         now: Instant,
     ) -> Result<OperationId, Error> {
-        self.require(
-            OperationKind::MachineList,
-            "MLST",
-            Features::machine_listing,
-        )?;
-        self.transfer(OperationKind::MachineList, Command::Mlsd(path), None, now)
+        let kind = OperationKind::MachineList;
+        self.require(kind, "MLST", Features::machine_listing)?;
+        let operation =
+            Operation::transfer(kind, Command::Mlsd(path), None, None).needs(Verb::Mlsd, "MLST");
+        self.submit(operation, now)
     }
 
     /// Stops operation `id`. A queued operation is dropped; a running transfer is
@@ -785,7 +861,7 @@ impl Session {
         offset: Option<u64>,
         now: Instant,
     ) -> Result<OperationId, Error> {
-        self.submit(Operation::transfer(kind, command, offset), now)
+        self.submit(Operation::transfer(kind, command, offset, None), now)
     }
 
     /// Refuses an operation the server's FEAT answer says it cannot do. Without a FEAT
@@ -801,10 +877,27 @@ impl Session {
             return Err(error.clone());
         }
         match &self.core.features {
-            Some(features) if !supported(features) => {
-                Err(Error::NotSupported { operation, feature })
-            }
+            Some(features) if !supported(features) => Err(Error::NotSupported {
+                operation,
+                feature,
+                reply: None,
+            }),
             _ => Ok(()),
+        }
+    }
+
+    /// [`require`](Self::require) for commands older than FEAT, which servers implement
+    /// without listing: refused only with [`Config::strict_features`].
+    fn require_legacy(
+        &self,
+        operation: OperationKind,
+        feature: &'static str,
+        supported: fn(&Features) -> bool,
+    ) -> Result<(), Error> {
+        if self.core.config.strict_features {
+            self.require(operation, feature, supported)
+        } else {
+            Ok(())
         }
     }
 
@@ -884,10 +977,12 @@ impl Session {
         };
         let id = front.id;
         if reply.code().is_positive_preliminary() {
+            // No deadline while data moves; but once the data connection is closed (the
+            // client's own bound fired before the 1yz came) the final reply is due.
             let transfer = self
                 .active
                 .iter()
-                .any(|operation| operation.id == id && operation.is_transfer());
+                .any(|operation| operation.id == id && operation.is_moving_data());
             front.deadline = if transfer {
                 None
             } else {
@@ -975,8 +1070,33 @@ impl Session {
         self.core.in_flight.clear();
         self.core.input = Vec::new();
         self.core.output = Vec::new();
+        self.core.urgent = None;
         self.core.ended = Some(sticky);
         self.core.actions.push_back(Action::CloseControl);
         self.core.events.push_back(Event::Closed { error });
     }
+}
+
+/// The typed way to do what a raw `verb` would do behind the session's back, or `None`
+/// when the verb changes nothing the session tracks.
+fn raw_refusal(verb: Verb) -> Option<&'static str> {
+    Some(match verb {
+        Verb::Type => "Session::set_type, or a transfer's own type (retrieve_as, store_as)",
+        Verb::Mode | Verb::Stru => "nothing: the session transfers in stream mode, file structure",
+        Verb::Auth | Verb::Pbsz | Verb::Prot | Verb::Ccc => "Config::tls or Config::implicit_tls",
+        Verb::Rein | Verb::User | Verb::Pass | Verb::Acct => "login or login_with_account",
+        Verb::Pasv | Verb::Epsv | Verb::Port | Verb::Eprt => {
+            "Config::data_connection_mode: transfers open their own data connections"
+        }
+        Verb::Rest => "retrieve_from or store_from",
+        Verb::Retr => "retrieve",
+        Verb::Stor => "store",
+        Verb::Stou => "store_unique",
+        Verb::Appe => "append",
+        Verb::List => "list",
+        Verb::Nlst => "name_list",
+        Verb::Mlsd => "machine_list",
+        Verb::Quit => "quit",
+        _ => return None,
+    })
 }

@@ -81,6 +81,12 @@ pub struct ClientConfig {
     /// The size of the copy buffer of [`Client::download_to`] and
     /// [`Client::upload_from`] (default 256 KiB).
     pub buffer_size: usize,
+    /// Send the Telnet DM before `ABOR` as TCP urgent data (`MSG_OOB`) on a plain
+    /// control connection opened by [`Client::connect`] (default `true`). The bytes
+    /// are `IAC IP IAC DM ABOR CRLF` either way ([`client::Session::urgent_offset`]);
+    /// vsftpd (`async_abor_enable`) notices an `ABOR` during a transfer only through
+    /// the urgent signal. Off, the DM goes in the stream.
+    pub urgent_abort: bool,
     /// The address to listen on in active mode; default: the control connection's
     /// local address (known after [`Client::connect`]), else any address.
     pub active_address: Option<IpAddr>,
@@ -99,6 +105,7 @@ impl Default for ClientConfig {
             connect_timeout: Duration::from_secs(30),
             data_timeout: Duration::from_secs(60),
             buffer_size: 256 * 1024,
+            urgent_abort: true,
             active_address: None,
             #[cfg(feature = "tls")]
             tls: None,
@@ -278,6 +285,11 @@ pub struct Client<S> {
     /// Control bytes taken from the session and not yet written: kept here, so that a
     /// cancelled write never leaves half a command unsent and forgotten.
     output: Vec<u8>,
+    /// The offset in `output` of the byte the session wants sent as TCP urgent data.
+    output_urgent: Option<usize>,
+    /// A second handle on the control socket (from [`Client::connect`]) through which
+    /// that byte goes with `MSG_OOB`; without it, the byte goes in the stream.
+    urgent_socket: Option<socket2::Socket>,
     control_open: bool,
     results: HashMap<OperationId, Result<Output, client::Error>>,
     /// Transfers that got their `1yz`, with the size the server announced.
@@ -326,8 +338,14 @@ impl Client<TcpStream> {
             .peer_addr()
             .map_err(ClientError::io("reading the peer address"))?;
         let local = stream.local_addr().ok();
+        // The same socket, for the one byte of urgent data before ABOR.
+        let urgent_socket = std::os::fd::AsFd::as_fd(&stream)
+            .try_clone_to_owned()
+            .map(socket2::Socket::from)
+            .ok();
         let mut client = Client::build(stream, peer, config)?;
         client.local = local;
+        client.urgent_socket = urgent_socket;
         client.start().await?;
         Ok(client)
     }
@@ -368,6 +386,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
             local: None,
             read_buffer: vec![0; 16 * 1024].into_boxed_slice(),
             output: Vec::new(),
+            output_urgent: None,
+            urgent_socket: None,
             control_open: true,
             results: HashMap::new(),
             started: HashMap::new(),
@@ -612,14 +632,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     }
 
     /// Sends one command line (`SYST`, `HELP`, `STAT file`...) and returns the server's
-    /// reply when it is positive (`2yz` or `3yz`). For control-only commands: a
-    /// transfer, `AUTH`, `PROT` or `REIN` sent this way would leave the session's idea
-    /// of the connection wrong. A line holding CR, LF or NUL is refused.
+    /// reply when it is positive (`2yz` or `3yz`). For control-only commands: one that
+    /// changes state the session tracks (`TYPE`, `MODE`, `STRU`, `AUTH`, `PBSZ`, `PROT`,
+    /// `CCC`, `REIN`, `USER`, `PASS`, `ACCT`, `PASV`, `EPSV`, `PORT`, `EPRT`, `REST`,
+    /// the transfers and listings, `QUIT`) is refused with
+    /// [`client::Error::RawRefused`], which names the typed method to use (for `TYPE`:
+    /// [`set_type`](Self::set_type), [`get_as`](Self::get_as), [`put_as`](Self::put_as)).
+    /// A line holding CR, LF or NUL is refused.
     pub async fn raw(&mut self, line: &str) -> Result<Reply<'static>> {
         let command = crate::parse_command(line.as_bytes())?.into_owned();
         self.prepare().await?;
         let id = self.session.raw(command, Instant::now())?;
         self.wait_done(id, "raw command").await
+    }
+
+    /// `TYPE`: the representation type of later file transfers
+    /// ([`RepresentationType::Image`](crate::RepresentationType::Image), bytes as they
+    /// are, the default; or `RepresentationType::Ascii(FormatControl::NonPrint)`, text
+    /// with CRLF line ends on the wire). Listings always travel as `TYPE A`.
+    pub async fn set_type(
+        &mut self,
+        representation: crate::RepresentationType,
+    ) -> Result<Reply<'static>> {
+        self.prepare().await?;
+        let id = self.session.set_type(representation, Instant::now())?;
+        self.wait_done(id, "TYPE").await
     }
 
     /// `QUIT`, then closes the control connection.
@@ -728,6 +765,35 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         self.prepare().await?;
         let id = self.session.retrieve(path, Instant::now())?;
         self.open_download(id, 0).await
+    }
+
+    /// [`get`](Self::get) in `representation` for this download only, such as
+    /// `RepresentationType::Ascii(FormatControl::NonPrint)` for text (the server sends
+    /// CRLF line ends); later transfers keep the client's type (see
+    /// [`set_type`](Self::set_type)).
+    pub async fn get_as<'p>(
+        &mut self,
+        path: impl Into<Pathname<'p>>,
+        representation: crate::RepresentationType,
+    ) -> Result<DownloadStream<'_, S>> {
+        self.prepare().await?;
+        let id = self
+            .session
+            .retrieve_as(path, representation, Instant::now())?;
+        self.open_download(id, 0).await
+    }
+
+    /// [`put`](Self::put) in `representation` for this upload only.
+    pub async fn put_as<'p>(
+        &mut self,
+        path: impl Into<Pathname<'p>>,
+        representation: crate::RepresentationType,
+    ) -> Result<UploadStream<'_, S>> {
+        self.prepare().await?;
+        let id = self
+            .session
+            .store_as(path, representation, Instant::now())?;
+        self.open_upload(id, 0).await
     }
 
     /// `REST offset`, `RETR path`: resumes a download at byte `offset`.
@@ -1029,6 +1095,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
                 progressed = true;
                 self.act(action)?;
             }
+            if let Some(offset) = self.session.urgent_offset() {
+                self.output_urgent = Some(self.output.len() + offset);
+            }
             while let Some(bytes) = self.session.poll_transmit() {
                 tracing::trace!(sent = ?bytes.escape_ascii().to_string(), "control");
                 self.output.extend_from_slice(&bytes);
@@ -1141,16 +1210,40 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         self.data = Some(DataSlot { id, kind, state });
     }
 
-    /// Writes every pending control byte.
+    /// Writes every pending control byte; the byte the session marked urgent (the
+    /// Telnet DM before `ABOR`) goes as TCP urgent data once every byte before it is out.
     async fn flush(&mut self) -> Result<()> {
-        while !self.output.is_empty() {
+        if let Some(urgent) = self.output_urgent {
+            self.write_output(urgent).await?;
+            self.output_urgent = None;
+            if self.control_open && !self.output.is_empty() {
+                self.control
+                    .flush()
+                    .await
+                    .map_err(ClientError::io("writing the control connection"))?;
+                if self.send_urgent(self.output[0]) {
+                    self.output.drain(..1);
+                }
+            }
+        }
+        self.write_output(self.output.len()).await?;
+        self.control
+            .flush()
+            .await
+            .map_err(ClientError::io("writing the control connection"))
+    }
+
+    /// Writes the first `count` pending control bytes.
+    async fn write_output(&mut self, mut count: usize) -> Result<()> {
+        while count > 0 {
             if !self.control_open {
                 self.output.clear();
+                self.output_urgent = None;
                 break;
             }
             let written = self
                 .control
-                .write(&self.output)
+                .write(&self.output[..count])
                 .await
                 .map_err(ClientError::io("writing the control connection"))?;
             if written == 0 {
@@ -1160,11 +1253,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
                 });
             }
             self.output.drain(..written);
+            count -= written;
         }
-        self.control
-            .flush()
-            .await
-            .map_err(ClientError::io("writing the control connection"))
+        Ok(())
+    }
+
+    /// Sends `byte` as TCP urgent data (`MSG_OOB`) on a plain control connection;
+    /// `false` when it must go in the stream instead (no socket handle, TLS, or a full
+    /// send buffer: the byte then still reaches the server, only without the signal).
+    fn send_urgent(&mut self, byte: u8) -> bool {
+        let (Some(socket), ControlStream::Plain(_), true) =
+            (&self.urgent_socket, &self.control, self.config.urgent_abort)
+        else {
+            return false;
+        };
+        match socket.send_out_of_band(&[byte]) {
+            Ok(1) => true,
+            Ok(_) => false,
+            Err(error) => {
+                tracing::debug!(%error, "urgent data not sent; the byte goes in the stream");
+                false
+            }
+        }
     }
 
     async fn next_input(&mut self) -> Result<Input> {

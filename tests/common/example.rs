@@ -8,7 +8,6 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use ftp_proto::tokio::{Client, ClientConfig};
@@ -25,55 +24,67 @@ pub fn probe_bytes() -> Vec<u8> {
 }
 
 /// The example server's binary, built once per test process.
+pub fn example_server_binary() -> PathBuf {
+    example_binary("server")
+}
+
+/// An example's binary (`server`, `client`), built once per test process.
 ///
 /// `cargo test` builds examples when no single test target is selected; with
 /// `--test NAME` it does not, and an example built earlier may be stale. So when the
-/// test runs under cargo (`CARGO` is set), `cargo build --example server` runs here
+/// test runs under cargo (`CARGO` is set), `cargo build --example NAME` runs here
 /// with this test's profile and features: a no-op when the binary is up to date.
-pub fn example_server_binary() -> PathBuf {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY
-        .get_or_init(|| {
-            let exe = std::env::current_exe().expect("the test's own path");
-            // target/<profile>/deps/<test>-<hash>
-            let profile_dir = exe
-                .parent()
-                .and_then(Path::parent)
-                .expect("the test binary lives in target/<profile>/deps");
-            let binary = profile_dir.join("examples").join("server");
-            if let Ok(cargo) = std::env::var("CARGO") {
-                let mut features = vec!["tokio"];
-                if cfg!(feature = "tls") {
-                    features.push("tls");
-                }
-                if cfg!(feature = "object-store") {
-                    features.push("object-store");
-                }
-                let mut command = Command::new(cargo);
-                command
-                    .current_dir(env!("CARGO_MANIFEST_DIR"))
-                    .args(["build", "--quiet", "--example", "server", "--features"])
-                    .arg(features.join(","));
-                match profile_dir.file_name().and_then(|name| name.to_str()) {
-                    Some("debug") | None => {}
-                    Some("release") => {
-                        command.arg("--release");
-                    }
-                    Some(profile) => {
-                        command.args(["--profile", profile]);
-                    }
-                }
-                let status = command.status().expect("cargo runs");
-                assert!(status.success(), "building the example server failed");
+pub fn example_binary(name: &'static str) -> PathBuf {
+    static BINARIES: std::sync::Mutex<Vec<(&'static str, PathBuf)>> =
+        std::sync::Mutex::new(Vec::new());
+    let mut binaries = BINARIES.lock().unwrap();
+    if let Some((_, binary)) = binaries.iter().find(|(built, _)| *built == name) {
+        return binary.clone();
+    }
+    let binary = build_example(name);
+    binaries.push((name, binary.clone()));
+    binary
+}
+
+fn build_example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    // target/<profile>/deps/<test>-<hash>
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test binary lives in target/<profile>/deps");
+    let binary = profile_dir.join("examples").join(name);
+    if let Ok(cargo) = std::env::var("CARGO") {
+        let mut features = vec!["tokio"];
+        if cfg!(feature = "tls") {
+            features.push("tls");
+        }
+        if cfg!(feature = "object-store") {
+            features.push("object-store");
+        }
+        let mut command = Command::new(cargo);
+        command
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["build", "--quiet", "--example", name, "--features"])
+            .arg(features.join(","));
+        match profile_dir.file_name().and_then(|name| name.to_str()) {
+            Some("debug") | None => {}
+            Some("release") => {
+                command.arg("--release");
             }
-            assert!(
-                binary.is_file(),
-                "no example server at {}: run `cargo build --example server --features tokio`",
-                binary.display()
-            );
-            binary
-        })
-        .clone()
+            Some(profile) => {
+                command.args(["--profile", profile]);
+            }
+        }
+        let status = command.status().expect("cargo runs");
+        assert!(status.success(), "building the example {name} failed");
+    }
+    assert!(
+        binary.is_file(),
+        "no example {name} at {}: run `cargo build --example {name} --features tokio`",
+        binary.display()
+    );
+    binary
 }
 
 /// A running example server on a free port of 127.0.0.1, killed on drop. It serves

@@ -353,6 +353,15 @@ impl PeerServer {
     pub fn address(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.port))
     }
+
+    /// vsftpd's log file (`vsftpd_log_file`; written with `xferlog_enable=YES`), as text.
+    pub fn vsftpd_log(&self) -> String {
+        self._config
+            .as_ref()
+            .and_then(|dir| std::fs::read(dir.join("vsftpd.log")).ok())
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or_default()
+    }
 }
 
 impl Drop for PeerServer {
@@ -384,6 +393,11 @@ pub fn start_vsftpd_tls(tls: &TlsFiles) -> PeerServer {
         cert = tls.cert.display(),
         key = tls.key.display(),
     ))
+}
+
+/// [`start_vsftpd`] with extra `vsftpd.conf` lines (later lines override earlier ones).
+pub fn start_vsftpd_configured(extra: &str) -> PeerServer {
+    start_vsftpd_with(extra)
 }
 
 fn start_vsftpd_with(extra: &str) -> PeerServer {

@@ -250,7 +250,16 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin + Send> Transfer<'a, S> {
         else {
             return;
         };
-        let linger = (shut && failure.is_none() && !abort && stream.is_tls()).then_some(stream);
+        // RFC 959's order for an abort: the Telnet IP and Synch and `ABOR` go out first,
+        // then the data connection closes. A server that learns of the abort only
+        // from its failing data connection has ended the transfer before the urgent
+        // signal comes, and answers `ABOR` as "no transfer" (vsftpd's 225).
+        let (linger, abort_stream) = if abort {
+            (None, Some(stream))
+        } else {
+            let linger = shut && failure.is_none() && stream.is_tls();
+            (linger.then_some(stream), None)
+        };
         let id = self.id;
         let now = Instant::now();
         if abort {
@@ -264,6 +273,11 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin + Send> Transfer<'a, S> {
         // If this handle goes away before the final reply, the client waits for it.
         client.orphan = Some(Orphan { id, abort: false });
         self.state = State::Finishing(Box::pin(async move {
+            if let Some(stream) = abort_stream {
+                // Sends what the session queued (the abort), then closes.
+                let _ = client.run_until(|_| true).await;
+                drop(stream);
+            }
             let result = match linger {
                 Some(stream) => wait_draining(client, id, stream).await,
                 None => client.wait(id).await,

@@ -125,11 +125,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
                 match entry.kind {
                     EntryKind::Directory => pending.push((remote_path, path, depth + 1)),
                     EntryKind::File => {
-                        let mut file = ::tokio::fs::File::create(&path)
-                            .await
-                            .map_err(ClientError::io("creating a local file"))?;
                         summary.bytes += self
-                            .download_to(Pathname::from(remote_path), &mut file)
+                            .download_to_path(Pathname::from(remote_path), &path)
                             .await?;
                         summary.files += 1;
                     }
@@ -138,6 +135,50 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
             }
         }
         Ok(summary)
+    }
+
+    /// Downloads `remote` into the local file `local`; returns the number of bytes.
+    ///
+    /// The bytes go to a new temporary file in `local`'s directory (named
+    /// `.NAME.part-PID-N`), which replaces `local` only once the server confirmed the
+    /// transfer. A refused or failed download leaves an existing `local` as it was and
+    /// removes the temporary file.
+    pub async fn download_to_path<'p>(
+        &mut self,
+        remote: impl Into<Pathname<'p>>,
+        local: &Path,
+    ) -> Result<u64> {
+        let (temporary, mut file) = temporary_beside(local)
+            .await
+            .map_err(ClientError::io("creating a local file"))?;
+        let result = self.download_to(remote, &mut file).await;
+        let result = match result {
+            Ok(bytes) => match file.sync_all().await {
+                Ok(()) => Ok(bytes),
+                Err(source) => Err(ClientError::Io {
+                    context: "writing the download",
+                    source,
+                }),
+            },
+            Err(error) => Err(error),
+        };
+        drop(file);
+        match result {
+            Ok(bytes) => match ::tokio::fs::rename(&temporary, local).await {
+                Ok(()) => Ok(bytes),
+                Err(source) => {
+                    let _ = ::tokio::fs::remove_file(&temporary).await;
+                    Err(ClientError::Io {
+                        context: "renaming the download into place",
+                        source,
+                    })
+                }
+            },
+            Err(error) => {
+                let _ = ::tokio::fs::remove_file(&temporary).await;
+                Err(error)
+            }
+        }
     }
 
     /// Uploads the local directory `local` and everything under it to the remote
@@ -191,5 +232,36 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
             }
         }
         Ok(summary)
+    }
+}
+
+/// Creates a new file beside `path` (same directory, so that a rename replaces `path`
+/// atomically), under a name no other download uses.
+async fn temporary_beside(path: &Path) -> std::io::Result<(PathBuf, ::tokio::fs::File)> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no file name"))?;
+    let directory = path.parent().unwrap_or_else(|| Path::new(""));
+    loop {
+        let mut temporary = std::ffi::OsString::from(".");
+        temporary.push(name);
+        temporary.push(format!(
+            ".part-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let temporary = directory.join(temporary);
+        match ::tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temporary)
+            .await
+        {
+            Ok(file) => return Ok((temporary, file)),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(error) => return Err(error),
+        }
     }
 }
