@@ -761,8 +761,18 @@ fn running_download(client: &mut Client) -> OperationId {
 }
 
 #[test]
-fn abort_with_426_then_226() {
+fn abort_sends_telnet_ip_and_synch_only_when_asked() {
     let mut client = Client::logged_in(Config::default());
+    let retr = running_download(&mut client);
+    client.session.abort(retr, client.now);
+    // By default a plain ABOR: no urgent data (see Config::telnet_synch_abort).
+    assert_eq!(client.session.urgent_offset(), None);
+    client.drain();
+    assert_eq!(client.sent_bytes(), b"ABOR\r\n");
+
+    let mut config = Config::default();
+    config.telnet_synch_abort = true;
+    let mut client = Client::logged_in(config);
     let retr = running_download(&mut client);
     client.session.abort(retr, client.now);
     // Telnet IP, Synch (IAC DM, the DM as urgent data), then ABOR: RFC 959 §4.1.3.
@@ -770,6 +780,15 @@ fn abort_with_426_then_226() {
     client.drain();
     assert_eq!(client.session.urgent_offset(), None, "taken with the bytes");
     assert_eq!(client.sent_bytes(), ABORT_BYTES);
+}
+
+#[test]
+fn abort_with_426_then_226() {
+    let mut client = Client::logged_in(Config::default());
+    let retr = running_download(&mut client);
+    client.session.abort(retr, client.now);
+    client.drain();
+    assert_eq!(client.sent_bytes(), b"ABOR\r\n");
     assert_eq!(client.actions(), vec![Action::CloseData { id: retr }]);
     client.server("426 Transfer aborted\r\n");
     assert!(client.is_pending(retr));
@@ -797,7 +816,7 @@ fn abort_with_a_lone_226() {
     let retr = running_download(&mut client);
     client.session.abort(retr, client.now);
     client.drain();
-    assert_eq!(client.sent_bytes(), ABORT_BYTES);
+    assert_eq!(client.sent_bytes(), b"ABOR\r\n");
     let noop = client.op(|s, now| s.noop(now));
     client.server("226 Abort successful\r\n");
     assert!(client.is_pending(retr));

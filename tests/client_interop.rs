@@ -217,9 +217,9 @@ async fn vsftpd_raw_type_cannot_corrupt_a_later_binary_download() {
     client.quit().await.unwrap();
 }
 
-/// vsftpd notices an ABOR during a transfer only through urgent data (SIGURG): the
-/// client sends Telnet IP, then IAC DM with the DM as TCP urgent data, then ABOR, and
-/// only then closes the data connection. vsftpd then answers "426" and "226 ABOR
+/// vsftpd with `async_abor_enable` notices an ABOR during a transfer through urgent
+/// data (SIGURG): with `telnet_synch_abort` the client sends Telnet IP, then IAC DM with
+/// the DM as TCP urgent data, then ABOR, and only then closes the data connection. vsftpd then answers "426" and "226 ABOR
 /// successful."; an ABOR it reads after the transfer gets "225 No transfer to ABOR.".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vsftpd_abort_mid_download_is_urgent_and_the_session_goes_on() {
@@ -234,9 +234,9 @@ async fn vsftpd_abort_mid_download_is_urgent_and_the_session_goes_on() {
     let big = std::fs::File::create(server.root.join("pub/big.bin")).unwrap();
     big.set_len(512 << 20).unwrap();
     std::fs::write(server.root.join("pub/small.txt"), b"small\n").unwrap();
-    let mut client = Client::connect(server.address(), client_config("epsv"))
-        .await
-        .unwrap();
+    let mut config = client_config("epsv");
+    config.session.telnet_synch_abort = true;
+    let mut client = Client::connect(server.address(), config).await.unwrap();
     client.login("anonymous", "x@").await.unwrap();
     let mut download = client.get("/pub/big.bin").await.unwrap();
     let mut some = vec![0; 1 << 20];

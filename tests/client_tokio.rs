@@ -211,10 +211,6 @@ fn quick() -> ClientConfig {
     config.session.data_connect_timeout = Duration::from_secs(5);
     config.session.abort_reply_grace = Duration::from_millis(300);
     config.data_timeout = Duration::from_secs(5);
-    // OPEN ISSUE (issue 16 item 1): a tokio fake server on the test's own runtime never
-    // reads the ABOR line when the DM comes as urgent data, even with SO_OOBINLINE;
-    // vsftpd, pyftpdlib and our server read it. The fakes get the DM in the stream.
-    config.urgent_abort = false;
     config
 }
 

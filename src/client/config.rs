@@ -80,6 +80,19 @@ pub struct Config {
     /// [`Error::NotSupported`](super::Error::NotSupported). `MLSD`, `MLST` and `MFMT`,
     /// which came after `FEAT`, are always refused when it does not list them.
     pub strict_features: bool,
+    /// Send `ABOR` as RFC 959 §4.1.3 describes: Telnet IP (`IAC IP`), the Telnet Synch
+    /// (`IAC DM`, the DM byte as TCP urgent data, see
+    /// [`Session::urgent_offset`](super::Session::urgent_offset)), then `ABOR CRLF`.
+    /// Default `false`: a plain `ABOR CRLF`, sent before the data connection is closed.
+    ///
+    /// Off by default because the urgent signal hurts more servers than it helps.
+    /// vsftpd acts on it only with `async_abor_enable=YES` (by default it ignores it and
+    /// answers a plain `ABOR` as soon as the closed data connection ends the transfer);
+    /// servers on edge-triggered readiness, such as those built on tokio's `AsyncRead`
+    /// (libunftp, or a server over this crate's codec), stop their read at the urgent
+    /// mark, clear the socket's readiness and never read the `ABOR` behind it; and
+    /// servers without Telnet handling take `IAC IP IAC DM` for part of the verb.
+    pub telnet_synch_abort: bool,
     /// How long to wait for the reply to `ABOR` after the transfer's own final reply
     /// (default 2 s). Some servers send a single `226` for both.
     pub abort_reply_grace: Duration,
@@ -105,6 +118,7 @@ impl Default for Config {
             max_listing_size: 16 * 1024 * 1024,
             abort_reply_grace: Duration::from_secs(2),
             strict_features: false,
+            telnet_synch_abort: false,
         }
     }
 }

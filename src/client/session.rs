@@ -108,19 +108,20 @@ impl Core {
         }
     }
 
-    /// Sends `ABOR` as RFC 959 §4.1.3 asks: Telnet IP (`IAC IP`), then the Telnet Synch
-    /// (`IAC DM`, the DM byte as TCP urgent data), then `ABOR`. Servers that wait on the
-    /// data connection (vsftpd) notice the command only through the urgent signal.
-    /// Over TLS urgent data cannot be protected, so the bytes all travel in the stream.
+    /// Sends `ABOR`: plain, or with the Telnet IP and Synch before it as RFC 959 §4.1.3
+    /// asks ([`Config::telnet_synch_abort`]), the DM byte marked as urgent data. Over TLS
+    /// urgent data cannot be protected, so then every byte travels in the stream.
     pub(super) fn send_abort(&mut self, id: OperationId, operation: OperationKind, now: Instant) {
         const IAC: u8 = 0xFF;
         const IP: u8 = 0xF4;
         const DM: u8 = 0xF2;
-        self.output.extend_from_slice(&[IAC, IP, IAC]);
-        if !self.control_tls {
-            self.urgent = Some(self.output.len());
+        if self.config.telnet_synch_abort {
+            self.output.extend_from_slice(&[IAC, IP, IAC]);
+            if !self.control_tls {
+                self.urgent = Some(self.output.len());
+            }
+            self.output.push(DM);
         }
-        self.output.push(DM);
         self.send(id, operation, &Command::Abor, now);
     }
 

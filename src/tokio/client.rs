@@ -81,12 +81,6 @@ pub struct ClientConfig {
     /// The size of the copy buffer of [`Client::download_to`] and
     /// [`Client::upload_from`] (default 256 KiB).
     pub buffer_size: usize,
-    /// Send the Telnet DM before `ABOR` as TCP urgent data (`MSG_OOB`) on a plain
-    /// control connection opened by [`Client::connect`] (default `true`). The bytes
-    /// are `IAC IP IAC DM ABOR CRLF` either way ([`client::Session::urgent_offset`]);
-    /// vsftpd (`async_abor_enable`) notices an `ABOR` during a transfer only through
-    /// the urgent signal. Off, the DM goes in the stream.
-    pub urgent_abort: bool,
     /// The address to listen on in active mode; default: the control connection's
     /// local address (known after [`Client::connect`]), else any address.
     pub active_address: Option<IpAddr>,
@@ -105,7 +99,6 @@ impl Default for ClientConfig {
             connect_timeout: Duration::from_secs(30),
             data_timeout: Duration::from_secs(60),
             buffer_size: 256 * 1024,
-            urgent_abort: true,
             active_address: None,
             #[cfg(feature = "tls")]
             tls: None,
@@ -1262,9 +1255,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     /// `false` when it must go in the stream instead (no socket handle, TLS, or a full
     /// send buffer: the byte then still reaches the server, only without the signal).
     fn send_urgent(&mut self, byte: u8) -> bool {
-        let (Some(socket), ControlStream::Plain(_), true) =
-            (&self.urgent_socket, &self.control, self.config.urgent_abort)
-        else {
+        let (Some(socket), ControlStream::Plain(_)) = (&self.urgent_socket, &self.control) else {
             return false;
         };
         match socket.send_out_of_band(&[byte]) {
