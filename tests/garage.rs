@@ -457,23 +457,8 @@ print("gone", flush=True)
     std::io::BufRead::read_line(&mut said, &mut line).unwrap();
     assert_eq!(line, "gone\n");
     assert!(client.wait().unwrap().success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let info = garage.bucket_info();
-        if unfinished_uploads(&info).is_none() {
-            assert_eq!(
-                bucket_field(&info, "Objects:").as_deref(),
-                Some("1"),
-                "{info}"
-            );
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the upload was never aborted: {info}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    // keep.txt alone: the upload (and its record) is gone.
+    wait_for_no_unfinished_uploads(&garage, "1");
     assert_eq!(
         run_ok(curl().arg(server.url("keep.txt"))),
         b"the old content"
@@ -560,25 +545,8 @@ fn uploads_a_killed_server_left_open_are_aborted_at_the_next_start() {
         "{}",
         server.log()
     );
-    // Garage's counts follow its tables a moment later.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let info = garage.bucket_info();
-        if unfinished_uploads(&info).is_none() {
-            // keep.txt; the upload's record is gone with the upload.
-            assert_eq!(
-                bucket_field(&info, "Objects:").as_deref(),
-                Some("1"),
-                "{info}"
-            );
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the upload was never aborted: {info}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    // keep.txt alone: the upload (and its record) is gone.
+    wait_for_no_unfinished_uploads(&garage, "1");
     let url = format!("ftp://127.0.0.1:{}/", server.address.port());
     assert_eq!(
         run_ok(curl().arg(format!("{url}keep.txt"))),
@@ -592,6 +560,28 @@ fn bucket_field(info: &str, name: &str) -> Option<String> {
     info.lines()
         .find_map(|line| line.strip_prefix(name))
         .map(|value| value.trim().to_owned())
+}
+
+/// Polls Garage (its counts follow its tables a moment later) until the bucket has no
+/// unfinished upload, for at most 30 s, then checks it holds `objects` objects.
+fn wait_for_no_unfinished_uploads(garage: &Garage, objects: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let info = garage.bucket_info();
+        if unfinished_uploads(&info).is_none() {
+            assert_eq!(
+                bucket_field(&info, "Objects:").as_deref(),
+                Some(objects),
+                "{info}"
+            );
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the upload was never aborted: {info}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Garage's count of unfinished uploads; the line is absent when there are none.

@@ -543,26 +543,33 @@ fn transfer_failures_map_to_reply_codes() {
         ),
     ];
     for (reason, code) in cases {
-        let mut server = alice();
-        server.data_mode = DataMode::Manual;
-        server.send("PASV\r\n");
-        server.data_event(DataEvent::Listening {
-            address: "127.0.0.1:50000".parse().unwrap(),
-        });
-        server.data_event(DataEvent::Connected {
-            peer: CLIENT.parse().unwrap(),
-        });
-        assert_eq!(server.command("STOR /new"), [227, 125]);
-        let id = server.actions.iter().find_map(|event| match event {
-            Event::StartTransfer(transfer) => Some(transfer.id),
-            _ => None,
-        });
-        server.data_event(DataEvent::Failed {
-            id: id.unwrap(),
-            reason: reason.clone(),
-        });
+        let mut server = failed_transfer("STOR /new", reason.clone());
         assert_eq!(server.codes(), [code], "{reason:?}");
     }
+}
+
+/// Alice's session after `command` started a transfer over a passive data connection
+/// and the adapter reported it failed for `reason`; the failure's reply is unread.
+fn failed_transfer(command: &str, reason: DataFailure) -> ServerDriver {
+    let mut server = alice();
+    server.data_mode = DataMode::Manual;
+    server.send("PASV\r\n");
+    server.data_event(DataEvent::Listening {
+        address: "127.0.0.1:50000".parse().unwrap(),
+    });
+    server.data_event(DataEvent::Connected {
+        peer: CLIENT.parse().unwrap(),
+    });
+    assert_eq!(server.command(command), [227, 125]);
+    let id = server.actions.iter().find_map(|event| match event {
+        Event::StartTransfer(transfer) => Some(transfer.id),
+        _ => None,
+    });
+    server.data_event(DataEvent::Failed {
+        id: id.expect("a transfer started"),
+        reason,
+    });
+    server
 }
 
 #[test]
@@ -1107,24 +1114,7 @@ fn an_offset_no_file_can_have_is_a_syntax_error_not_a_bad_name() {
 fn plain_data_under_prot_p_and_a_missing_resumption_get_different_522_texts() {
     let mut texts = Vec::new();
     for reason in [DataFailure::TlsRefused, DataFailure::TlsSessionNotResumed] {
-        let mut server = alice();
-        server.data_mode = DataMode::Manual;
-        server.send("PASV\r\n");
-        server.data_event(DataEvent::Listening {
-            address: "127.0.0.1:50000".parse().unwrap(),
-        });
-        server.data_event(DataEvent::Connected {
-            peer: CLIENT.parse().unwrap(),
-        });
-        assert_eq!(server.command("RETR /readme"), [227, 125]);
-        let id = server.actions.iter().find_map(|event| match event {
-            Event::StartTransfer(transfer) => Some(transfer.id),
-            _ => None,
-        });
-        server.data_event(DataEvent::Failed {
-            id: id.unwrap(),
-            reason,
-        });
+        let mut server = failed_transfer("RETR /readme", reason);
         let reply = server.reply();
         assert_eq!(reply.code().as_u16(), 522);
         texts.push(reply.text().to_string());
