@@ -458,7 +458,7 @@ print("gone", flush=True)
     assert_eq!(line, "gone\n");
     assert!(client.wait().unwrap().success());
     // keep.txt alone: the upload (and its record) is gone.
-    wait_for_no_unfinished_uploads(&garage, "1");
+    wait_for_no_unfinished_uploads(&mut garage, "1");
     assert_eq!(
         run_ok(curl().arg(server.url("keep.txt"))),
         b"the old content"
@@ -546,7 +546,7 @@ fn uploads_a_killed_server_left_open_are_aborted_at_the_next_start() {
         server.log()
     );
     // keep.txt alone: the upload (and its record) is gone.
-    wait_for_no_unfinished_uploads(&garage, "1");
+    wait_for_no_unfinished_uploads(&mut garage, "1");
     let url = format!("ftp://127.0.0.1:{}/", server.address.port());
     assert_eq!(
         run_ok(curl().arg(format!("{url}keep.txt"))),
@@ -564,7 +564,7 @@ fn bucket_field(info: &str, name: &str) -> Option<String> {
 
 /// Polls Garage (its counts follow its tables a moment later) until the bucket has no
 /// unfinished upload, for at most 30 s, then checks it holds `objects` objects.
-fn wait_for_no_unfinished_uploads(garage: &Garage, objects: &str) {
+fn wait_for_no_unfinished_uploads(garage: &mut Garage, objects: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let info = garage.bucket_info();
