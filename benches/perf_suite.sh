@@ -9,6 +9,7 @@
 # Smaller workloads through the environment (defaults in brackets): FILES [1000],
 # FILE_KIB [64], NOOPS [500000], SESSIONS ["1000 10000"], CONCURRENCY [32]; any further
 # arguments go to benches/perf_suite.py (e.g. --only retr noops sessions1000 client).
+# FEATURES [--all-features] chooses the cargo features of our example server and client.
 #
 # Needs (Debian/Ubuntu, as root):
 #   apt-get install -y curl vsftpd python3 python3-pip
@@ -48,8 +49,11 @@ ulimit -n "$hard" 2>/dev/null || ulimit -n "$(cat /proc/sys/fs/nr_open)"
 echo "open files: soft limit $before, raised to $(ulimit -n) (hard limit $hard)"
 echo "processes: kernel.pid_max $(cat /proc/sys/kernel/pid_max), ulimit -u $(ulimit -u) (vsftpd runs two per session)"
 
-echo "building (release): our example server and client, and the bench-only crates"
-nice cargo build --release --quiet --features tokio --example server --example client
+# Every feature by default, as CI builds it (issue 16: a feature that is off at run time
+# must cost nothing per session); FEATURES="--features tokio" for the README's build.
+FEATURES="${FEATURES:---all-features}"
+echo "building (release, $FEATURES): our example server and client, and the bench-only crates"
+nice cargo build --release --quiet $FEATURES --example server --example client
 for crate in libunftp-server suppaftp-client load-driver; do
     (cd "benches/$crate" && nice cargo build --release --quiet)
 done
