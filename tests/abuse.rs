@@ -25,16 +25,36 @@ use common::raw::{
     LOCALHOST, OTHER, REPLY_LIMIT, Raw, Replies, code, connect_from, passive_data, raw_write,
     read_all, reset,
 };
+use ftp_proto::tokio::STAGING_PREFIX;
 
-/// Hidden temporary upload files under `dir`.
+/// Named staging files of uploads under `dir` (`LocalFs` names one only where the file
+/// system has no `O_TMPFILE`, or for the instant before its rename).
 fn temporary_files(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .unwrap()
         .filter_map(|entry| {
             let name = entry.ok()?.file_name().to_string_lossy().into_owned();
-            name.ends_with(".ftp-proto-part").then_some(name)
+            name.starts_with(STAGING_PREFIX).then_some(name)
         })
         .collect()
+}
+
+/// The server's open staging files in `dir`, named or not: descriptors whose target is
+/// in `dir` and is a staging name or an unnamed (`O_TMPFILE`) file.
+fn open_staging_files(server: &ExampleServer, dir: &Path) -> usize {
+    let dir = dir.canonicalize().unwrap();
+    std::fs::read_dir(format!("/proc/{}/fd", server.pid()))
+        .unwrap()
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .filter(|target| {
+            let name = target.file_name().map(|n| n.to_string_lossy().into_owned());
+            target.parent() == Some(&dir)
+                && name.is_some_and(|name| {
+                    name.starts_with(STAGING_PREFIX)
+                        || target.to_string_lossy().ends_with(" (deleted)")
+                })
+        })
+        .count()
 }
 
 /// Polls until `dir` holds no temporary upload file, for at most 10 s; returns those left.
@@ -978,8 +998,9 @@ async fn clients_reset_mid_transfer_leak_nothing() {
         let reply = raw.command("STOR keep.bin").await;
         assert_eq!(code(&reply) / 100, 1, "{reply}");
         assert_eq!(code(&raw.command("NOOP").await), 200);
-        assert!(
-            !temporary_files(root.path()).is_empty(),
+        assert_eq!(
+            open_staging_files(&server, root.path()),
+            1,
             "the upload is open"
         );
         peak_fds = peak_fds.max(server.open_fds());

@@ -271,7 +271,13 @@ impl Storage for LocalFs {
                 }
                 Ok(metadata) if !metadata.is_file() => return Err(not_regular()),
                 Ok(_) => {}
-                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                // Nothing there yet; or a symbolic link that leads outside the root,
+                // which the rename at commit replaces without following it.
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
+                    ) => {}
                 Err(error) => return Err(error),
             }
             let mut options = OpenOptions::new();
