@@ -1157,3 +1157,27 @@ async fn a_full_disk_fails_the_upload_and_keeps_the_old_file() {
     drop(server);
     drop(mount);
 }
+
+// ---------------------------------------------------------------------------------------
+// Log injection
+
+#[tokio::test]
+async fn peer_supplied_names_are_escaped_in_the_log() {
+    let root = TempDir::new("abuse-log");
+    let server = ExampleServer::start_with_env(root.path(), &[], &[("RUST_LOG", "info")]);
+    let mut raw = Raw::connect(server.address).await;
+    // A bare CR, an ANSI escape (clear screen) and a right-to-left override.
+    raw.send("USER eve\rroot\u{1b}[2J\u{202e}gpj.exe\r\n".as_bytes())
+        .await;
+    assert_eq!(code(&raw.reply().await), 331);
+    assert_eq!(code(&raw.command("PASS wrong").await), 530);
+    let log = server.log();
+    assert!(
+        log.contains(r"eve\u{d}root\u{1b}[2J\u{202e}gpj.exe"),
+        "the user name is not escaped in:\n{log}"
+    );
+    assert!(
+        !log.contains('\u{1b}') && !log.contains('\u{202e}'),
+        "{log:?}"
+    );
+}

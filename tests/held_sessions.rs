@@ -260,3 +260,37 @@ async fn pipelined_stat_for_a_reader_that_never_reads_stays_within_the_output_bo
     );
     drop(held);
 }
+
+#[tokio::test]
+async fn running_out_of_descriptors_never_stops_the_accept_loop_for_good() {
+    use rustix::process::{Pid, Resource, Rlimit, prlimit};
+    let root = TempDir::new("held-emfile");
+    let server = ExampleServer::start(root.path(), &[]);
+    let pid = Pid::from_raw(server.pid() as i32).unwrap();
+    // Room for a few sessions more than the server holds now, then none.
+    let tight = (server.open_fds() + 4) as u64;
+    let before = prlimit(
+        Some(pid),
+        Resource::Nofile,
+        Rlimit {
+            current: Some(tight),
+            maximum: rustix::process::getrlimit(Resource::Nofile).maximum,
+        },
+    )
+    .unwrap();
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(Raw::connect(server.address).await);
+    }
+    // These wait in the listen queue while accept fails with EMFILE.
+    let mut waiting = Vec::new();
+    for _ in 0..8 {
+        waiting.push(TcpStream::connect(server.address).await.unwrap());
+    }
+    drop(held);
+    drop(waiting);
+    // Descriptors are free again: the server accepts and serves as before.
+    server.assert_serves().await;
+    prlimit(Some(pid), Resource::Nofile, before).unwrap();
+    server.assert_serves().await;
+}

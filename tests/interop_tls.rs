@@ -6,6 +6,7 @@ mod common;
 
 use std::process::Command;
 
+use common::example::ExampleServer;
 use common::peers::{TempDir, TestServer, TlsFiles, pattern, peer_available, run, run_ok};
 use ftp_proto::tokio::ServerConfig;
 
@@ -97,6 +98,46 @@ fn session_reuse_can_be_required() {
     assert!(run_ok(curl(&certificate).arg(server.url("d.bin"))) == data);
     // Python's ftplib does not, so its protected transfer is refused with 522, and the
     // control connection goes on.
+    assert_eq!(
+        ftplib_protected_retr(&certificate, server.address.port(), "d.bin"),
+        "refused 522 resume\n200\n"
+    );
+}
+
+/// The example server's `--require-tls-reuse` is the library's setting: ftplib, which
+/// does not resume, is refused, and the 522 says why.
+#[test]
+fn the_example_server_can_require_session_reuse() {
+    if !peer_available("python3") {
+        return;
+    }
+    let certificate = certificate();
+    let root = TempDir::new("example-reuse");
+    std::fs::write(root.join("d.bin"), b"data").unwrap();
+    let (cert, key) = (
+        certificate.cert.display().to_string(),
+        certificate.key.display().to_string(),
+    );
+    let server = ExampleServer::start(
+        root.path(),
+        &[
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--require-tls-reuse",
+        ],
+    );
+    assert_eq!(
+        ftplib_protected_retr(&certificate, server.address.port(), "d.bin"),
+        "refused 522 resume\n200\n"
+    );
+}
+
+/// Python's ftplib over explicit TLS with PROT P retrieves `name`: prints
+/// `transferred`, or `refused CODE` and whether the refusal's text speaks of resuming,
+/// then the code of a NOOP after it.
+fn ftplib_protected_retr(certificate: &TlsFiles, port: u16, name: &str) -> String {
     let script = format!(
         r#"
 import ftplib, ssl
@@ -105,24 +146,25 @@ ftp = ftplib.FTP_TLS(context=context)
 ftp.connect("127.0.0.1", {port}, timeout=30)
 ftp.login("alice", "secret")
 ftp.prot_p()
+def refused(error):
+    text = str(error)
+    print("refused", text[:3], "resume" if "resume" in text else "other")
 try:
-    ftp.retrbinary("RETR d.bin", lambda b: None)
+    ftp.retrbinary("RETR {name}", lambda b: None)
     print("transferred")
 except ftplib.error_perm as error:
-    print("refused", str(error)[:3])
+    refused(error)
 except (OSError, EOFError):
     # The data connection was dropped after its handshake; the reply says why.
     try:
         ftp.getresp()
     except ftplib.error_perm as error:
-        print("refused", str(error)[:3])
+        refused(error)
 print(ftp.voidcmd("NOOP")[:3])
 "#,
         cafile = certificate.cert.display(),
-        port = server.address.port()
     );
-    let output = String::from_utf8(run_ok(Command::new("python3").args(["-c", &script]))).unwrap();
-    assert_eq!(output, "refused 522\n200\n");
+    String::from_utf8(run_ok(Command::new("python3").args(["-c", &script]))).unwrap()
 }
 
 #[test]

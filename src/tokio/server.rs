@@ -410,16 +410,25 @@ impl Waits {
             if let Poll::Ready(Some(event)) = data.receiver.poll_recv(cx) {
                 return Poll::Ready(Wake::Transfer(event));
             }
-            if let Some(listener) = &data.listener {
+            if let Some(retry) = &mut data.accept_retry {
+                if retry.as_mut().poll(cx).is_ready() {
+                    data.accept_retry = None;
+                }
+            }
+            if let (Some(listener), None) = (&data.listener, &data.accept_retry) {
                 match listener.poll_accept(cx) {
                     Poll::Ready(Ok((stream, peer))) => {
                         data.listener = None;
                         return Poll::Ready(Wake::Accepted(stream, peer));
                     }
-                    // A failed accept (out of descriptors) is not the end of the
-                    // listener: the client may still connect, or the session times out.
+                    // A failed accept (out of descriptors, most likely) leaves the
+                    // connection queued: try again shortly, not in a busy loop and not
+                    // never (the error registers no wake-up).
                     Poll::Ready(Err(error)) => {
-                        tracing::debug!(%error, "passive accept failed");
+                        tracing::debug!(%error, "passive accept failed; trying again");
+                        let mut retry = Box::pin(::tokio::time::sleep(Duration::from_millis(50)));
+                        let _ = retry.as_mut().poll(cx);
+                        data.accept_retry = Some(retry);
                     }
                     Poll::Pending => {}
                 }
@@ -475,6 +484,8 @@ struct DataPlane<S: Storage> {
     receiver: mpsc::Receiver<DataEvent>,
     /// The passive listener, until it accepts one connection.
     listener: Option<TcpListener>,
+    /// When an accept failed, the pause before the next try.
+    accept_retry: Option<Pin<Box<::tokio::time::Sleep>>>,
     /// The active connect in flight, for the transfer with this id, to this address.
     connecting: Option<(RequestId, SocketAddr, Connecting)>,
     stream: Option<TcpStream>,
@@ -491,6 +502,7 @@ impl<S: Storage> DataPlane<S> {
             sender,
             receiver,
             listener: None,
+            accept_retry: None,
             connecting: None,
             stream: None,
             opened: None,
@@ -503,6 +515,7 @@ impl<S: Storage> DataPlane<S> {
     /// used. Everything is dropped here and now, so a port is free again on return.
     fn close(&mut self) {
         self.listener = None;
+        self.accept_retry = None;
         self.connecting = None;
         self.stream = None;
     }

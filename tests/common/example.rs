@@ -104,7 +104,8 @@ impl ExampleServer {
         Self::start_with_env(root, flags, &[])
     }
 
-    /// The same, with extra environment variables (S3 credentials, say).
+    /// The same, with extra environment variables (S3 credentials, say; `RUST_LOG` here
+    /// overrides the default).
     pub fn start_with_env(root: &Path, flags: &[&str], env: &[(&str, &str)]) -> ExampleServer {
         std::fs::write(root.join(PROBE), probe_bytes()).unwrap();
         let logs = TempDir::new("example-logs");
@@ -114,11 +115,11 @@ impl ExampleServer {
             .arg(root)
             .args(["--user", "alice:secret", "--anonymous"])
             .args(flags)
-            .envs(env.iter().copied())
             .env(
                 "RUST_LOG",
                 std::env::var("EXAMPLE_LOG").unwrap_or_else(|_| "warn".into()),
             )
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
