@@ -27,7 +27,7 @@ head -c "$((UP_MIB << 20))" /dev/urandom >"$WORK/src/up.bin"
 
 # Runs the load against 127.0.0.1:$1 as user u:p; fails if any transfer fails.
 load() {
-    local port=$1 pids=() failed=0
+    local port=$1 pids=() failed=0 pid i
     for i in $(seq 1 "$DOWNLOADS"); do
         curl -s --max-time 300 -u u:p -o /dev/null "ftp://127.0.0.1:$port/down.bin" & pids+=($!)
     done
@@ -42,14 +42,14 @@ peak_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 
 # One round for one server: start it, load it, read its peak, stop it.
 round() {
-    local name=$1 port pid
+    local name=$1 port server
     port=$(free_port)
     rm -f "$WORK"/root/up/*
     case "$name" in
         ours)
             target/release/examples/server --listen "127.0.0.1:$port" --root "$WORK/root" \
                 --user u:p --max-sessions 1000 --max-per-ip 1000 >/dev/null 2>&1 &
-            pid=$! ;;
+            server=$! ;;
         pyftpdlib)
             python3 -c "
 import logging
@@ -60,13 +60,13 @@ logging.basicConfig(level=logging.WARNING)
 a = DummyAuthorizer(); a.add_user('u', 'p', '$WORK/root', perm='elradfmw')
 FTPHandler.authorizer = a
 FTPServer(('127.0.0.1', $port), FTPHandler).serve_forever()" >/dev/null 2>&1 &
-            pid=$! ;;
+            server=$! ;;
     esac
-    PIDS+=("$pid")
-    wait_for_port "$port"
-    load "$port"
-    peak_kib "$pid"
-    kill "$pid"; wait "$pid" 2>/dev/null || true
+    PIDS+=("$server")
+    wait_for_port "$port" >&2
+    load "$port" >&2
+    peak_kib "$server"
+    kill "$server"; wait "$server" 2>/dev/null || true
 }
 
 declare -A peaks

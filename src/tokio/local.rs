@@ -515,15 +515,17 @@ impl Drop for Staging {
 
 /// Bytes an upload gathers in memory before they go to the file in one trip to the
 /// blocking pool. Each trip costs two thread wake-ups; a file smaller than this makes
-/// one trip for its bytes and its rename together, at commit.
-const UPLOAD_BATCH: usize = 1024 * 1024;
+/// one trip for its bytes and its rename together, at commit. An upload holds up to two
+/// batches (one filling, one being written): at 1 MiB, 32 uploads at once took the
+/// server's peak memory to twice pyftpdlib's (benches/memory_under_load.sh).
+const UPLOAD_BATCH: usize = 256 * 1024;
 
 /// A write on the blocking pool; it hands the file and the (spent) buffer back.
 type Writing = ::tokio::task::JoinHandle<(std::fs::File, Vec<u8>, io::Result<()>)>;
 
 /// A file being uploaded to a [`LocalFs`].
 ///
-/// A new file's bytes are gathered into batches of up to 1 MiB, each written on the
+/// A new file's bytes are gathered into batches of up to 256 KiB, each written on the
 /// blocking pool while the next one fills; the last batch is written, and the file
 /// renamed into place, in one trip at commit. Appends and resumed uploads write each
 /// chunk through as it comes.

@@ -83,8 +83,10 @@ pub struct ServerConfig {
     /// progress) before the session is closed. The session's own deadlines (login,
     /// idle) fire during a blocked send too. Default 60 s.
     pub send_timeout: Duration,
-    /// The size of the data-copy buffer for uploads and converted downloads. Default
-    /// 1 MiB: fewer, larger writes let the disk keep up with loopback speeds.
+    /// The size of the data-copy buffer for uploads and converted downloads (an upload
+    /// starts with 64 KiB and grows to it while reads fill the buffer). Default 256 KiB:
+    /// every running upload holds one, and at 1 MiB 32 uploads at once took the
+    /// server's peak memory to twice pyftpdlib's (benches/memory_under_load.sh).
     pub buffer_size: usize,
     /// The TLS configuration for FTPS (feature `tls`): with it, AUTH TLS, PBSZ and PROT
     /// are offered (see `session` for requiring them).
@@ -114,7 +116,7 @@ impl Default for ServerConfig {
             data_timeout: Duration::from_secs(300),
             storage_timeout: Duration::from_secs(120),
             send_timeout: Duration::from_secs(60),
-            buffer_size: 1024 * 1024,
+            buffer_size: 256 * 1024,
             #[cfg(feature = "tls")]
             tls: None,
             #[cfg(feature = "tls")]
