@@ -30,7 +30,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::SystemTime;
 
@@ -513,50 +513,19 @@ impl Drop for Staging {
     }
 }
 
-/// The most bytes an upload gathers in memory before they go to the file in one trip to
-/// the blocking pool. Each trip costs two thread wake-ups, so a lone fast upload wants
-/// large batches (1 MiB: a 1 GiB STOR took 0.61 s, with 256 KiB 0.81 s); a file smaller
-/// than a batch makes one trip for its bytes and its rename together, at commit.
-const MAX_UPLOAD_BATCH: usize = 1024 * 1024;
-/// The least, however many uploads run.
-const MIN_UPLOAD_BATCH: usize = 128 * 1024;
-/// What the batches of all running uploads may hold together, shared out among them.
-/// An upload holds up to two batches (one filling, one being written): at 1 MiB each,
-/// 32 uploads at once took the server's peak memory to twice pyftpdlib's
-/// (benches/memory_under_load.sh).
-const UPLOAD_BATCH_BUDGET: usize = 8 * 1024 * 1024;
-
-/// Uploads of new files running in this process, for their share of the budget.
-static RUNNING_UPLOADS: AtomicUsize = AtomicUsize::new(0);
-
-/// Counts a batching upload in [`RUNNING_UPLOADS`] while it lives.
-struct RunningUpload;
-
-impl RunningUpload {
-    fn start() -> RunningUpload {
-        RUNNING_UPLOADS.fetch_add(1, Ordering::Relaxed);
-        RunningUpload
-    }
-}
-
-impl Drop for RunningUpload {
-    fn drop(&mut self) {
-        RUNNING_UPLOADS.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// The batch size for each upload while `running` run.
-fn upload_batch(running: usize) -> usize {
-    (UPLOAD_BATCH_BUDGET / running.max(1)).clamp(MIN_UPLOAD_BATCH, MAX_UPLOAD_BATCH)
-}
+/// Bytes an upload gathers in memory before they go to the file in one trip to the
+/// blocking pool. Each trip costs two thread wake-ups; a file smaller than this makes
+/// one trip for its bytes and its rename together, at commit. An upload holds up to two
+/// batches (one filling, one being written): at 1 MiB, 32 uploads at once took the
+/// server's peak memory to twice pyftpdlib's (benches/memory_under_load.sh).
+const UPLOAD_BATCH: usize = 256 * 1024;
 
 /// A write on the blocking pool; it hands the file and the (spent) buffer back.
 type Writing = ::tokio::task::JoinHandle<(std::fs::File, Vec<u8>, io::Result<()>)>;
 
 /// A file being uploaded to a [`LocalFs`].
 ///
-/// A new file's bytes are gathered into batches (of up to 1 MiB, less while many uploads
-/// run), each written on the
+/// A new file's bytes are gathered into batches of up to 256 KiB, each written on the
 /// blocking pool while the next one fills; the last batch is written, and the file
 /// renamed into place, in one trip at commit. Appends and resumed uploads write each
 /// chunk through as it comes.
@@ -571,8 +540,6 @@ pub struct LocalUpload {
     /// For [`WriteMode::Create`]: the staging file's place and the name it takes on
     /// commit. Dropped uncommitted, it removes a named staging file.
     staging: Option<Staging>,
-    /// Counted among the running uploads (batching ones only) for its batch size.
-    _running: Option<RunningUpload>,
 }
 
 impl std::fmt::Debug for LocalUpload {
@@ -588,7 +555,6 @@ impl std::fmt::Debug for LocalUpload {
 impl LocalUpload {
     fn new(file: std::fs::File, staging: Option<Staging>) -> Self {
         LocalUpload {
-            _running: staging.as_ref().map(|_| RunningUpload::start()),
             file: Some(file),
             batch: Vec::new(),
             spare: Vec::new(),
@@ -639,14 +605,13 @@ impl AsyncWrite for LocalUpload {
         // append or a resumed upload writes through: when the client is cut off, every
         // byte that arrived is in the file (a client resuming asks SIZE next).
         let write_through = this.staging.is_none();
-        let limit = upload_batch(RUNNING_UPLOADS.load(Ordering::Relaxed));
-        if write_through || this.batch.len() >= limit {
+        if write_through || this.batch.len() >= UPLOAD_BATCH {
             std::task::ready!(this.poll_written(cx))?;
             if !this.batch.is_empty() {
                 this.start_write()?;
             }
         }
-        let taken = buf.len().min(limit.saturating_sub(this.batch.len()).max(1));
+        let taken = buf.len().min(UPLOAD_BATCH - this.batch.len());
         this.batch.extend_from_slice(&buf[..taken]);
         if write_through {
             this.start_write()?;
@@ -797,20 +762,9 @@ mod tests {
             .unwrap()
     }
 
-    #[test]
-    fn many_uploads_share_the_batch_budget() {
-        assert_eq!(upload_batch(0), MAX_UPLOAD_BATCH);
-        assert_eq!(upload_batch(1), MAX_UPLOAD_BATCH);
-        assert_eq!(upload_batch(8), MAX_UPLOAD_BATCH);
-        assert_eq!(upload_batch(32), 256 * 1024);
-        assert_eq!(upload_batch(10_000), MIN_UPLOAD_BATCH);
-        // Two batches an upload: 32 at once hold 16 MiB at most, not 64.
-        assert!(2 * 32 * upload_batch(32) <= 2 * UPLOAD_BATCH_BUDGET);
-    }
-
     /// 2.5 batches of bytes, no two 4 KiB blocks alike, written in uneven chunks.
     fn content() -> Vec<u8> {
-        (0..MAX_UPLOAD_BATCH * 5 / 2)
+        (0..UPLOAD_BATCH * 5 / 2)
             .map(|i| (i / 4096 + i % 251) as u8)
             .collect()
     }
