@@ -415,6 +415,23 @@ async fn get(
         let mut stdout = std::io::stdout().lock();
         return download(client, path, &mut stdout).await;
     };
+    let target = match std::fs::metadata(&target) {
+        // A device or a pipe (`-o /dev/null`): written into as it is. A rename over it
+        // would replace the device node with a file.
+        Ok(metadata) if !metadata.is_file() => {
+            let mut sink = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&target)
+                .map_err(|e| format!("{}: {e}", target.display()))?;
+            return download(client, path, &mut sink).await;
+        }
+        // Through a symbolic link: the file it names is replaced, not the link.
+        Ok(_) => {
+            std::fs::canonicalize(&target).map_err(|e| format!("{}: {e}", target.display()))?
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => target,
+        Err(e) => return Err(format!("{}: {e}", target.display())),
+    };
     // The bytes go to a temporary file beside the target, renamed over it only when
     // the server confirmed the download: a refused RETR (550) must not empty a file
     // of the same name that was there before.

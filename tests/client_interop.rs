@@ -299,6 +299,43 @@ async fn vsftpd_refused_download_to_path_leaves_the_local_file_intact() {
     assert_eq!(bytes, 4);
     assert_eq!(std::fs::read(&target).unwrap(), b"new\n");
     assert!(others_in(local.path(), "keep.txt").is_empty());
+    // Through links: to a device it writes into the device (a rename would replace the
+    // node: `-o /dev/null` once turned /dev/null into a file), to a file it replaces
+    // the file and keeps the link.
+    let (to_device, to_file) = (local.join("sink"), local.join("alias"));
+    std::os::unix::fs::symlink("/dev/null", &to_device).unwrap();
+    std::os::unix::fs::symlink(&target, &to_file).unwrap();
+    assert_eq!(
+        client
+            .download_to_path("/pub/new.txt", &to_device)
+            .await
+            .unwrap(),
+        4
+    );
+    assert!(
+        std::fs::symlink_metadata(&to_device)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(std::os::unix::fs::FileTypeExt::is_char_device(
+        &std::fs::metadata("/dev/null").unwrap().file_type()
+    ));
+    std::fs::write(&target, b"old\n").unwrap();
+    assert_eq!(
+        client
+            .download_to_path("/pub/new.txt", &to_file)
+            .await
+            .unwrap(),
+        4
+    );
+    assert!(
+        std::fs::symlink_metadata(&to_file)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read(&target).unwrap(), b"new\n");
     client.quit().await.unwrap();
 }
 
@@ -327,4 +364,33 @@ async fn example_client_refused_get_leaves_the_local_file_intact() {
     assert!(!output.status.success(), "the get of a missing file failed");
     assert_eq!(std::fs::read(&target).unwrap(), b"precious\n");
     assert!(others_in(local.path(), "keep.txt").is_empty());
+    // `-o` naming a device (through a link here, so that a failure cannot touch the
+    // real /dev/null): the bytes go into it, the link and the device stay.
+    std::fs::write(server.root.join("there.txt"), b"there\n").unwrap();
+    let sink = local.join("sink");
+    std::os::unix::fs::symlink("/dev/null", &sink).unwrap();
+    let url = format!("ftp://127.0.0.1:{}/there.txt", server.port);
+    let binary = common::example::example_binary("client");
+    let output = tokio::task::spawn_blocking({
+        let sink = sink.clone();
+        move || {
+            std::process::Command::new(binary)
+                .args(["get", &url, "-o"])
+                .arg(&sink)
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        std::fs::symlink_metadata(&sink)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(std::os::unix::fs::FileTypeExt::is_char_device(
+        &std::fs::metadata("/dev/null").unwrap().file_type()
+    ));
 }

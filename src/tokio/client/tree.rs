@@ -148,6 +148,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         remote: impl Into<Pathname<'p>>,
         local: &Path,
     ) -> Result<u64> {
+        let local = match ::tokio::fs::metadata(local).await {
+            // A device, a pipe (`/dev/null`, `/dev/stdout`): written into as it is. A
+            // rename over it would replace the device node with a file.
+            Ok(metadata) if !metadata.is_file() => {
+                let mut sink = ::tokio::fs::OpenOptions::new()
+                    .write(true)
+                    .open(local)
+                    .await
+                    .map_err(ClientError::io("opening the local file"))?;
+                return self.download_to(remote, &mut sink).await;
+            }
+            // Through a symbolic link: the file it names is replaced, not the link.
+            Ok(_) => ::tokio::fs::canonicalize(local)
+                .await
+                .map_err(ClientError::io("resolving the local path"))?,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => local.to_path_buf(),
+            Err(source) => {
+                return Err(ClientError::Io {
+                    context: "reading the local path",
+                    source,
+                });
+            }
+        };
+        let local = local.as_path();
         let (temporary, mut file) = temporary_beside(local)
             .await
             .map_err(ClientError::io("creating a local file"))?;
