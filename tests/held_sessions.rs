@@ -294,3 +294,80 @@ async fn running_out_of_descriptors_never_stops_the_accept_loop_for_good() {
     prlimit(Some(pid), Resource::Nofile, before).unwrap();
     server.assert_serves().await;
 }
+
+/// The same over TLS: a client that never reads after `AUTH TLS` is closed by its login
+/// deadline too, although neither its replies nor the TLS close_notify can be written.
+#[cfg(feature = "tls")]
+#[test]
+fn tls_clients_that_never_read_are_closed_by_the_login_deadline() {
+    use std::io::BufRead;
+    if !common::peers::peer_available("python3") {
+        return;
+    }
+    let certificate = common::peers::TlsFiles::self_signed();
+    let root = TempDir::new("held-tls");
+    let (cert, key) = (
+        certificate.cert.display().to_string(),
+        certificate.key.display().to_string(),
+    );
+    let server = ExampleServer::start(
+        root.path(),
+        &[
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--login-timeout",
+            "3",
+        ],
+    );
+    let baseline = server.open_fds();
+    let script = format!(
+        r#"
+import socket, ssl, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(("127.0.0.1", {port}))
+f = s.makefile("rb")
+assert f.readline().startswith(b"220")
+s.sendall(b"AUTH TLS\r\n")
+assert f.readline().startswith(b"234")
+context = ssl.create_default_context()
+context.check_hostname = False
+context.verify_mode = ssl.CERT_NONE
+t = context.wrap_socket(s)
+t.settimeout(0.5)
+try:
+    for _ in range(100000):
+        t.sendall(b"HELP\r\n" * 500)
+except (socket.timeout, TimeoutError):
+    print("blocked", flush=True)
+time.sleep(60)
+"#,
+        port = server.address.port()
+    );
+    let mut holder = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(holder.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(
+        line, "blocked\n",
+        "the client never blocked the server's sends"
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let fds = runtime.block_on(server.wait_for_fds(baseline, Duration::from_secs(15)));
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(
+        fds, baseline,
+        "a blocked TLS session outlived its login deadline"
+    );
+}

@@ -680,7 +680,13 @@ impl<A: Authenticator> Connection<A> {
                 task.abort();
             }
         }
-        let _ = stream.shutdown().await;
+        // Bounded, and boxed (it runs once): a TLS close_notify cannot be written to a
+        // client that stopped reading, and the session must end all the same.
+        let _ = Box::pin(::tokio::time::timeout(
+            Duration::from_secs(5),
+            stream.shutdown(),
+        ))
+        .await;
         tracing::info!(peer = %self.peer(), seconds = self.started.elapsed().as_secs_f64(), "session ended");
         result
     }
