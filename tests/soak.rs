@@ -342,14 +342,19 @@ async fn operation(
     Ok(())
 }
 
-/// Every file under `dir` whose name marks an unfinished upload.
+/// Every file under `dir` whose name marks an unfinished upload (a named staging file:
+/// `LocalFs` names one only without `O_TMPFILE`, or for the instant before its rename).
 fn temporary_files(dir: &std::path::Path, found: &mut Vec<String>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let entry = entry.unwrap();
         let path = entry.path();
         if entry.file_type().unwrap().is_dir() {
             temporary_files(&path, found);
-        } else if path.to_string_lossy().ends_with(".ftp-proto-part") {
+        } else if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(ftp_proto::tokio::STAGING_PREFIX)
+        {
             found.push(path.display().to_string());
         }
     }
