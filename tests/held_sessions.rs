@@ -267,32 +267,39 @@ async fn running_out_of_descriptors_never_stops_the_accept_loop_for_good() {
     let root = TempDir::new("held-emfile");
     let server = ExampleServer::start(root.path(), &[]);
     let pid = Pid::from_raw(server.pid() as i32).unwrap();
-    // Room for a few sessions more than the server holds now, then none.
-    let tight = (server.open_fds() + 4) as u64;
+    let baseline = server.open_fds();
+    // Room for one whole session (control, passive listener, data connection, the
+    // directory being listed) and a little more, then none.
     let before = prlimit(
         Some(pid),
         Resource::Nofile,
         Rlimit {
-            current: Some(tight),
+            current: Some((baseline + 8) as u64),
             maximum: rustix::process::getrlimit(Resource::Nofile).maximum,
         },
     )
     .unwrap();
-    let mut held = Vec::new();
-    for _ in 0..4 {
-        held.push(Raw::connect(server.address).await);
+    // More connections than descriptors: the rest wait in the listen queue while
+    // accept fails with EMFILE.
+    let mut flood = Vec::new();
+    for _ in 0..24 {
+        flood.push(TcpStream::connect(server.address).await.unwrap());
     }
-    // These wait in the listen queue while accept fails with EMFILE.
-    let mut waiting = Vec::new();
-    for _ in 0..8 {
-        waiting.push(TcpStream::connect(server.address).await.unwrap());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server.log().contains("Too many open files") {
+        assert!(
+            Instant::now() < deadline,
+            "the server never ran out of descriptors"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    drop(held);
-    drop(waiting);
-    // Descriptors are free again: the server accepts and serves as before.
+    drop(flood);
+    // Every queued connection is accepted and closed in turn, and a new session is
+    // served, within the same tight limit.
+    let fds = server.wait_for_fds(baseline, Duration::from_secs(10)).await;
+    assert_eq!(fds, baseline, "the server stopped accepting after EMFILE");
     server.assert_serves().await;
     prlimit(Some(pid), Resource::Nofile, before).unwrap();
-    server.assert_serves().await;
 }
 
 /// The same over TLS: a client that never reads after `AUTH TLS` is closed by its login
