@@ -339,28 +339,31 @@ async fn vsftpd_refused_download_to_path_leaves_the_local_file_intact() {
     client.quit().await.unwrap();
 }
 
+/// Runs the example client's `get URL -o OUTPUT`; its exit status and output.
+async fn example_get(url: String, output: &std::path::Path) -> std::process::Output {
+    let binary = common::example::example_binary("client");
+    let output = output.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(binary)
+            .args(["get", &url, "-o"])
+            .arg(&output)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
 /// The example client's `get` of a missing file leaves an existing output file as it
 /// was (it used to create it empty before RETR was answered), and no temporary file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn example_client_refused_get_leaves_the_local_file_intact() {
     let Some(server) = vsftpd() else { return };
-    let binary = common::example::example_binary("client");
     let local = common::peers::TempDir::new("example-get");
     let target = local.join("keep.txt");
     std::fs::write(&target, b"precious\n").unwrap();
     let url = format!("ftp://127.0.0.1:{}/missing.txt", server.port);
-    let output = tokio::task::spawn_blocking({
-        let target = target.clone();
-        move || {
-            std::process::Command::new(binary)
-                .args(["get", &url, "-o"])
-                .arg(&target)
-                .output()
-                .unwrap()
-        }
-    })
-    .await
-    .unwrap();
+    let output = example_get(url, &target).await;
     assert!(!output.status.success(), "the get of a missing file failed");
     assert_eq!(std::fs::read(&target).unwrap(), b"precious\n");
     assert!(others_in(local.path(), "keep.txt").is_empty());
@@ -370,19 +373,7 @@ async fn example_client_refused_get_leaves_the_local_file_intact() {
     let sink = local.join("sink");
     std::os::unix::fs::symlink("/dev/null", &sink).unwrap();
     let url = format!("ftp://127.0.0.1:{}/there.txt", server.port);
-    let binary = common::example::example_binary("client");
-    let output = tokio::task::spawn_blocking({
-        let sink = sink.clone();
-        move || {
-            std::process::Command::new(binary)
-                .args(["get", &url, "-o"])
-                .arg(&sink)
-                .output()
-                .unwrap()
-        }
-    })
-    .await
-    .unwrap();
+    let output = example_get(url, &sink).await;
     assert!(output.status.success(), "{output:?}");
     assert!(
         std::fs::symlink_metadata(&sink)

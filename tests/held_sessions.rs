@@ -313,20 +313,10 @@ fn tls_clients_that_never_read_are_closed_by_the_login_deadline() {
     }
     let certificate = common::peers::TlsFiles::self_signed();
     let root = TempDir::new("held-tls");
-    let (cert, key) = (
-        certificate.cert.display().to_string(),
-        certificate.key.display().to_string(),
-    );
+    let [cert_flag, cert, key_flag, key] = certificate.example_flags();
     let server = ExampleServer::start(
         root.path(),
-        &[
-            "--tls-cert",
-            &cert,
-            "--tls-key",
-            &key,
-            "--login-timeout",
-            "3",
-        ],
+        &[&cert_flag, &cert, &key_flag, &key, "--login-timeout", "3"],
     );
     let baseline = server.open_fds();
     let script = format!(

@@ -114,19 +114,10 @@ fn the_example_server_can_require_session_reuse() {
     let certificate = certificate();
     let root = TempDir::new("example-reuse");
     std::fs::write(root.join("d.bin"), b"data").unwrap();
-    let (cert, key) = (
-        certificate.cert.display().to_string(),
-        certificate.key.display().to_string(),
-    );
+    let [cert_flag, cert, key_flag, key] = certificate.example_flags();
     let server = ExampleServer::start(
         root.path(),
-        &[
-            "--tls-cert",
-            &cert,
-            "--tls-key",
-            &key,
-            "--require-tls-reuse",
-        ],
+        &[&cert_flag, &cert, &key_flag, &key, "--require-tls-reuse"],
     );
     assert_eq!(
         ftplib_protected_retr(&certificate, server.address.port(), "d.bin"),

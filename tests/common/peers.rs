@@ -501,6 +501,16 @@ pub struct TlsFiles {
 }
 
 impl TlsFiles {
+    /// The example server's flags that serve this certificate and key.
+    pub fn example_flags(&self) -> [String; 4] {
+        [
+            "--tls-cert".into(),
+            self.cert.display().to_string(),
+            "--tls-key".into(),
+            self.key.display().to_string(),
+        ]
+    }
+
     /// A CA and a server certificate it signed.
     pub fn new() -> TlsFiles {
         use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
