@@ -37,6 +37,7 @@ use crate::verb::Verb;
 /// are `None` when the argument is absent or empty: `LIST` and `LIST ` parse alike.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub enum Command<'a> {
     /// `USER name`: the user name to log in as.
     User(Text<'a>),
@@ -153,6 +154,7 @@ pub enum Command<'a> {
     /// `MFMT time path`: set a file's modification time.
     Mfmt {
         /// The new modification time (UTC on the wire).
+        #[cfg_attr(feature = "fuzzing", arbitrary(with = crate::fuzzing::system_time))]
         modified: SystemTime,
         /// The file.
         path: Pathname<'a>,
@@ -171,8 +173,46 @@ pub enum Command<'a> {
 }
 
 /// A password: an octet string whose `Debug` output never shows the secret.
+///
+/// Read it with [`Password::expose`] (or [`Password::as_bytes`]), named so that a
+/// reader of the calling code sees where the secret leaves its wrapper.
+///
+/// ```
+/// use ftp_proto::{Command, Password};
+///
+/// let Command::Pass(password) = ftp_proto::parse_command(b"PASS s3cret\r\n")? else {
+///     unreachable!()
+/// };
+/// assert_eq!(password.as_bytes(), b"s3cret");
+/// assert_eq!(password.expose().to_str(), Some("s3cret"));
+/// assert_eq!(format!("{password:?}"), "Password(<redacted>)");
+/// # Ok::<(), ftp_proto::CommandError>(())
+/// ```
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub struct Password<'a>(pub Text<'a>);
+
+impl<'a> Password<'a> {
+    /// The password as an octet string, exactly as sent (it may be empty).
+    pub fn expose(&self) -> &Text<'a> {
+        &self.0
+    }
+
+    /// The password's bytes, exactly as sent (they may be empty).
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+
+    /// The octet string, giving up the redacting wrapper.
+    pub fn into_inner(self) -> Text<'a> {
+        self.0
+    }
+
+    /// An owned copy that no longer borrows from the input buffer.
+    pub fn into_owned(self) -> Password<'static> {
+        Password(self.0.into_owned())
+    }
+}
 
 impl fmt::Debug for Password<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -187,6 +227,10 @@ impl<'a, T: Into<Text<'a>>> From<T> for Password<'a> {
 }
 
 /// The argument of `TYPE`.
+///
+/// Every type a client can send is representable, including those a server refuses:
+/// an unknown letter is [`RepresentationType::Other`] (`TYPE X`, or `TYPE L` without its
+/// byte size), and the server session answers it with 504 as RFC 959 asks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RepresentationType {
     /// `A [N|T|C]`: ASCII, with line ends converted to CRLF on the wire.
@@ -195,12 +239,31 @@ pub enum RepresentationType {
     Ebcdic(FormatControl),
     /// `I`: image (binary), bytes as they are.
     Image,
-    /// `L n`: local byte size of `n` bits (`L 8` is the same as `I`).
+    /// `L n`: local byte size of `n` bits (`L 8` is the same as `I`). The parser refuses
+    /// `L 0` (501): a byte has at least one bit.
     Local(u8),
+    /// Any other single letter, without a form code. Never `A`, `E` or `I` when parsed
+    /// (those have their own variants); build it with [`RepresentationType::from_letter`]
+    /// to keep that so.
+    Other(ParameterLetter),
+}
+
+impl RepresentationType {
+    /// The type a lone letter names: `A` and `E` with the default form code
+    /// ([`FormatControl::NonPrint`]), `I`, or [`RepresentationType::Other`].
+    pub fn from_letter(letter: ParameterLetter) -> Self {
+        match letter.as_byte() {
+            b'A' => RepresentationType::Ascii(FormatControl::NonPrint),
+            b'E' => RepresentationType::Ebcdic(FormatControl::NonPrint),
+            b'I' => RepresentationType::Image,
+            _ => RepresentationType::Other(letter),
+        }
+    }
 }
 
 /// The second parameter of `TYPE A` and `TYPE E`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub enum FormatControl {
     /// `N`: non-print (the default).
     #[default]
@@ -212,6 +275,9 @@ pub enum FormatControl {
 }
 
 /// The argument of `STRU`.
+///
+/// Every single-letter structure is representable; the server session accepts only
+/// [`FileStructure::File`] and answers the others with 504.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FileStructure {
     /// `F`: file (no record structure), the default and the only one in common use.
@@ -220,9 +286,37 @@ pub enum FileStructure {
     Record,
     /// `P`: page structure.
     Page,
+    /// Any other letter. Never `F`, `R` or `P` when parsed; build it with
+    /// [`FileStructure::from_letter`] to keep that so.
+    Other(ParameterLetter),
+}
+
+impl FileStructure {
+    /// The structure a letter names.
+    pub fn from_letter(letter: ParameterLetter) -> Self {
+        match letter.as_byte() {
+            b'F' => FileStructure::File,
+            b'R' => FileStructure::Record,
+            b'P' => FileStructure::Page,
+            _ => FileStructure::Other(letter),
+        }
+    }
+
+    /// The letter on the wire.
+    pub fn letter(self) -> ParameterLetter {
+        match self {
+            FileStructure::File => ParameterLetter(b'F'),
+            FileStructure::Record => ParameterLetter(b'R'),
+            FileStructure::Page => ParameterLetter(b'P'),
+            FileStructure::Other(letter) => letter,
+        }
+    }
 }
 
 /// The argument of `MODE`.
+///
+/// Every single-letter mode is representable; the server session accepts only
+/// [`TransferMode::Stream`] and answers the others with 504.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TransferMode {
     /// `S`: stream, the default and the only one in common use.
@@ -231,10 +325,82 @@ pub enum TransferMode {
     Block,
     /// `C`: compressed.
     Compressed,
+    /// `Z`: deflate (the "Deflate transmission mode for FTP" Internet-Draft), which
+    /// ProFTPD's mod_deflate and a few clients speak.
+    Deflate,
+    /// Any other letter. Never `S`, `B`, `C` or `Z` when parsed; build it with
+    /// [`TransferMode::from_letter`] to keep that so.
+    Other(ParameterLetter),
+}
+
+impl TransferMode {
+    /// The mode a letter names.
+    pub fn from_letter(letter: ParameterLetter) -> Self {
+        match letter.as_byte() {
+            b'S' => TransferMode::Stream,
+            b'B' => TransferMode::Block,
+            b'C' => TransferMode::Compressed,
+            b'Z' => TransferMode::Deflate,
+            _ => TransferMode::Other(letter),
+        }
+    }
+
+    /// The letter on the wire.
+    pub fn letter(self) -> ParameterLetter {
+        match self {
+            TransferMode::Stream => ParameterLetter(b'S'),
+            TransferMode::Block => ParameterLetter(b'B'),
+            TransferMode::Compressed => ParameterLetter(b'C'),
+            TransferMode::Deflate => ParameterLetter(b'Z'),
+            TransferMode::Other(letter) => letter,
+        }
+    }
+}
+
+/// One parameter letter of `TYPE`, `STRU` or `MODE`: an ASCII letter, kept upper case
+/// (the parameters are case-insensitive on input, upper case on output).
+///
+/// ```
+/// use ftp_proto::{ParameterLetter, TransferMode};
+///
+/// let z = ParameterLetter::new(b'z').unwrap();
+/// assert_eq!(z.as_char(), 'Z');
+/// assert_eq!(TransferMode::from_letter(z), TransferMode::Deflate);
+/// assert_eq!(ParameterLetter::new(b'1'), None);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ParameterLetter(u8);
+
+impl ParameterLetter {
+    /// The letter for an ASCII letter byte (either case), or `None` for any other byte.
+    pub const fn new(letter: u8) -> Option<Self> {
+        if letter.is_ascii_alphabetic() {
+            Some(ParameterLetter(letter.to_ascii_uppercase()))
+        } else {
+            None
+        }
+    }
+
+    /// The letter as an upper-case ASCII byte.
+    pub const fn as_byte(self) -> u8 {
+        self.0
+    }
+
+    /// The letter as an upper-case `char`.
+    pub const fn as_char(self) -> char {
+        self.0 as char
+    }
+}
+
+impl fmt::Display for ParameterLetter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.as_char())
+    }
 }
 
 /// The argument of `ALLO`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub struct Allocation {
     /// The number of bytes to reserve.
     pub size: u64,
@@ -244,6 +410,7 @@ pub struct Allocation {
 
 /// The argument of `PROT` (RFC 2228).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub enum ProtectionLevel {
     /// `C`: clear, no protection.
     Clear,
@@ -257,6 +424,7 @@ pub enum ProtectionLevel {
 
 /// The argument of `AUTH` (RFC 2228, RFC 4217).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub enum AuthMechanism<'a> {
     /// `TLS` (also written `TLS-C`).
     Tls,
@@ -268,6 +436,7 @@ pub enum AuthMechanism<'a> {
 
 /// The argument of `OPTS`: the command being configured and its options.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub struct CommandOptions<'a> {
     /// The command name, such as `UTF8` or `MLST` (never contains a space).
     pub command: Text<'a>,
@@ -288,6 +457,7 @@ impl CommandOptions<'_> {
 
 /// The argument of `EPSV` (RFC 2428).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub enum ExtendedPassive {
     /// No argument: any protocol the server likes (the control connection's).
     Any,
@@ -299,6 +469,7 @@ pub enum ExtendedPassive {
 
 /// An RFC 2428 network protocol number (an IANA address family number).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub struct NetworkProtocol(pub u16);
 
 impl NetworkProtocol {
@@ -428,7 +599,7 @@ impl<'a> Command<'a> {
         }
         match self {
             Command::User(text) => Command::User(text.into_owned()),
-            Command::Pass(password) => Command::Pass(Password(password.0.into_owned())),
+            Command::Pass(password) => Command::Pass(password.into_owned()),
             Command::Acct(text) => Command::Acct(text.into_owned()),
             Command::Cwd(path) => Command::Cwd(path.into_owned()),
             Command::Cdup => Command::Cdup,
@@ -636,16 +807,14 @@ impl<'a> Command<'a> {
                 render_type(*kind, scratch);
                 scratch
             }
-            Command::Stru(structure) => match structure {
-                FileStructure::File => b"F",
-                FileStructure::Record => b"R",
-                FileStructure::Page => b"P",
-            },
-            Command::Mode(mode) => match mode {
-                TransferMode::Stream => b"S",
-                TransferMode::Block => b"B",
-                TransferMode::Compressed => b"C",
-            },
+            Command::Stru(structure) => {
+                scratch.push(structure.letter().as_byte());
+                scratch
+            }
+            Command::Mode(mode) => {
+                scratch.push(mode.letter().as_byte());
+                scratch
+            }
             Command::Prot(level) => match level {
                 ProtectionLevel::Clear => b"C",
                 ProtectionLevel::Safe => b"S",
@@ -729,6 +898,7 @@ fn render_type(kind: RepresentationType, out: &mut Vec<u8>) {
         }
         RepresentationType::Ascii(control) => (b'A', Some(control)),
         RepresentationType::Ebcdic(control) => (b'E', Some(control)),
+        RepresentationType::Other(letter) => (letter.as_byte(), None),
     };
     out.push(letter);
     match control {

@@ -83,6 +83,8 @@ pub mod client;
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod codec;
 mod command;
+#[cfg(feature = "fuzzing")]
+mod fuzzing;
 pub mod listing;
 mod parse;
 mod reply;
@@ -96,8 +98,8 @@ mod verb;
 
 pub use command::{
     Allocation, AuthMechanism, Command, CommandOptions, EncodeError, ExtendedPassive,
-    FileStructure, FormatControl, IacEscaping, NetworkProtocol, Password, ProtectionLevel,
-    RepresentationType, TransferMode,
+    FileStructure, FormatControl, IacEscaping, NetworkProtocol, ParameterLetter, Password,
+    ProtectionLevel, RepresentationType, TransferMode,
 };
 pub use parse::{
     CommandError, CommandParser, DEFAULT_MAX_LINE_LENGTH, DEFAULT_MAX_REPLY_LINES, Parsed,

@@ -305,6 +305,7 @@ pub struct InvalidReplyCode(pub u16);
 /// assert_eq!(wire, b"211-Features:\r\n EPSV\r\n UTF8\r\n211 End\r\n");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub struct Reply<'a> {
     code: ReplyCode,
     text: Text<'a>,

@@ -96,11 +96,13 @@ proptest! {
         prop_assert_eq!(run(&sizes), run(&[]));
     }
 
+    #[cfg(feature = "fuzzing")]
     #[test]
     fn fuzz_harness_never_panics(data in proptest::collection::vec(any::<u8>(), 0..512)) {
         ftp_proto::client::fuzz_client(&data);
     }
 
+    #[cfg(feature = "fuzzing")]
     #[test]
     fn fuzz_harness_with_reply_shaped_input(
         flags in any::<u8>(),

@@ -55,6 +55,28 @@ fn canonical_commands() -> Vec<(&'static [u8], Command<'static>)> {
         (b"MODE S\r\n", Command::Mode(TransferMode::Stream)),
         (b"MODE B\r\n", Command::Mode(TransferMode::Block)),
         (b"MODE C\r\n", Command::Mode(TransferMode::Compressed)),
+        // Values a server may refuse are still commands (504 is the session's answer).
+        (b"MODE Z\r\n", Command::Mode(TransferMode::Deflate)),
+        (
+            b"MODE Q\r\n",
+            Command::Mode(TransferMode::Other(ParameterLetter::new(b'Q').unwrap())),
+        ),
+        (
+            b"STRU X\r\n",
+            Command::Stru(FileStructure::Other(ParameterLetter::new(b'X').unwrap())),
+        ),
+        (
+            b"TYPE Q\r\n",
+            Command::Type(RepresentationType::Other(
+                ParameterLetter::new(b'Q').unwrap(),
+            )),
+        ),
+        (
+            b"TYPE L\r\n",
+            Command::Type(RepresentationType::Other(
+                ParameterLetter::new(b'L').unwrap(),
+            )),
+        ),
         (
             b"RETR  leading space.txt\r\n",
             Command::Retr(path(" leading space.txt")),
@@ -273,6 +295,15 @@ fn lenient_forms_parse_to_what_they_mean() {
             Command::Type(RepresentationType::Ascii(FormatControl::NonPrint)),
         ),
         (b"TYPE L8\r\n", Command::Type(RepresentationType::Local(8))),
+        (b"mode z\r\n", Command::Mode(TransferMode::Deflate)),
+        (
+            b"stru x\r\n",
+            Command::Stru(FileStructure::Other(ParameterLetter::new(b'X').unwrap())),
+        ),
+        (
+            b"type e\r\n",
+            Command::Type(RepresentationType::Ebcdic(FormatControl::NonPrint)),
+        ),
         (b"auth tls-c\r\n", Command::Auth(AuthMechanism::Tls)),
         (b"epsv all\r\n", Command::Epsv(ExtendedPassive::All)),
         (b"prot p\r\n", Command::Prot(ProtectionLevel::Private)),
@@ -321,23 +352,8 @@ fn bad_lines_give_the_right_error_and_reply_code() {
             501,
         ),
         (
-            b"MODE Z\r\n",
-            CommandError::UnsupportedParameter { verb: Verb::Mode },
-            504,
-        ),
-        (
-            b"STRU X\r\n",
-            CommandError::UnsupportedParameter { verb: Verb::Stru },
-            504,
-        ),
-        (
             b"PROT X\r\n",
             CommandError::UnsupportedParameter { verb: Verb::Prot },
-            504,
-        ),
-        (
-            b"TYPE Q\r\n",
-            CommandError::UnsupportedParameter { verb: Verb::Type },
             504,
         ),
         (
@@ -369,6 +385,9 @@ fn bad_lines_give_the_right_error_and_reply_code() {
         b"TYPE A X\r\n",
         b"TYPE IMAGE\r\n",
         b"MODE STREAM\r\n",
+        b"MODE 1\r\n",
+        b"STRU \xC9\r\n",
+        b"TYPE 7\r\n",
         b"REST -1\r\n",
         b"REST 18446744073709551616\r\n",
         b"REST 12abc\r\n",

@@ -100,6 +100,9 @@ fn command() -> impl Strategy<Value = Command<'static>> {
         7 => Command::Host(text),
         _ => Command::Clnt(text),
     });
+    let letter = || {
+        prop_oneof![b'A'..=b'Z', b'a'..=b'z'].prop_map(|byte| ParameterLetter::new(byte).unwrap())
+    };
     let control = || {
         prop_oneof![
             Just(FormatControl::NonPrint),
@@ -117,18 +120,10 @@ fn command() -> impl Strategy<Value = Command<'static>> {
         control().prop_map(|c| Command::Type(RepresentationType::Ebcdic(c))),
         Just(Command::Type(RepresentationType::Image)),
         (1u8..=255).prop_map(|bits| Command::Type(RepresentationType::Local(bits))),
-        prop_oneof![
-            Just(FileStructure::File),
-            Just(FileStructure::Record),
-            Just(FileStructure::Page)
-        ]
-        .prop_map(Command::Stru),
-        prop_oneof![
-            Just(TransferMode::Stream),
-            Just(TransferMode::Block),
-            Just(TransferMode::Compressed)
-        ]
-        .prop_map(Command::Mode),
+        // Every letter, named or not: `from_letter` gives the parser's spelling.
+        letter().prop_map(|l| Command::Type(RepresentationType::from_letter(l))),
+        letter().prop_map(|l| Command::Stru(FileStructure::from_letter(l))),
+        letter().prop_map(|l| Command::Mode(TransferMode::from_letter(l))),
         prop_oneof![
             Just(ProtectionLevel::Clear),
             Just(ProtectionLevel::Safe),

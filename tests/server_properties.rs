@@ -264,12 +264,14 @@ enum Step {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
+    #[cfg(feature = "fuzzing")]
     /// The fuzz harness, run on random inputs as part of the test suite.
     #[test]
     fn fuzz_harness_holds_on_random_input(data in prop::collection::vec(any::<u8>(), 0..400)) {
         ftp_proto::server::fuzz_server(&data);
     }
 
+    #[cfg(feature = "fuzzing")]
     /// The same, with inputs shaped like command lines so that sessions get further.
     #[test]
     fn fuzz_harness_holds_on_command_shaped_input(

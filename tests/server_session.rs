@@ -1229,6 +1229,7 @@ fn a_session_closed_during_the_tls_handshake_says_close_once() {
     assert_eq!(closes, 1);
 }
 
+#[cfg(feature = "fuzzing")]
 #[test]
 fn the_fuzzers_double_close_input_passes_the_harness() {
     // The minimised crash input itself, through the harness that found it.

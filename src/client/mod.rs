@@ -80,14 +80,17 @@
 mod config;
 mod error;
 mod event;
-#[doc(hidden)]
-pub mod fuzz;
+#[cfg(feature = "fuzzing")]
+mod fuzz;
 mod operation;
 mod session;
 
 pub use config::{Config, DataConnectionMode};
 pub use error::{Error, Waiting};
 pub use event::{Action, Event, Features, OperationId, OperationKind, Output, TransferKind};
-#[doc(hidden)]
+// Behind a feature, not `cfg(fuzzing)`: the fuzz crate and the property tests both ask
+// for it by name (the crate's `fuzzing` module says why).
+#[cfg(feature = "fuzzing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fuzzing")))]
 pub use fuzz::fuzz_client;
 pub use session::Session;

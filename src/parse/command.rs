@@ -14,7 +14,8 @@ use nom::{IResult, Parser as _};
 use super::{DEFAULT_MAX_LINE_LENGTH, LineFrame, LineFramer, Parsed, telnet_decode};
 use crate::command::{
     Allocation, AuthMechanism, Command, CommandOptions, ExtendedPassive, FileStructure,
-    FormatControl, NetworkProtocol, Password, ProtectionLevel, RepresentationType, TransferMode,
+    FormatControl, NetworkProtocol, ParameterLetter, Password, ProtectionLevel, RepresentationType,
+    TransferMode,
 };
 use crate::reply::ReplyCode;
 use crate::text::{Pathname, Text};
@@ -61,7 +62,8 @@ pub enum CommandError {
         expected: &'static str,
     },
     /// The argument is well formed but names a parameter the protocol does not define
-    /// (`MODE Z`, `PROT X`); RFC 959 answers 504.
+    /// (`PROT X`); RFC 959 answers 504. (`TYPE`, `STRU` and `MODE` take any letter:
+    /// the session refuses the ones it does not support.)
     #[error("{verb} parameter is not supported")]
     UnsupportedParameter {
         /// The verb.
@@ -385,22 +387,17 @@ fn typed_argument<'a>(
         ArgumentParser::Type if argument.eq_ignore_ascii_case(b"A") => {
             Command::Type(RepresentationType::Ascii(FormatControl::NonPrint))
         }
-        ArgumentParser::Type => {
-            Command::Type(representation_type(argument).map_err(|error| match error {
-                TypeError::Unsupported => CommandError::UnsupportedParameter { verb },
-                TypeError::Invalid => invalid("A [N|T|C], E [N|T|C], I or L <bits>"),
-            })?)
-        }
-        ArgumentParser::Stru => Command::Stru(match letter(argument, b"FRP")? {
-            b'F' => FileStructure::File,
-            b'R' => FileStructure::Record,
-            _ => FileStructure::Page,
-        }),
-        ArgumentParser::Mode => Command::Mode(match letter(argument, b"SBC")? {
-            b'S' => TransferMode::Stream,
-            b'B' => TransferMode::Block,
-            _ => TransferMode::Compressed,
-        }),
+        ArgumentParser::Type => Command::Type(
+            representation_type(argument).ok_or(invalid("A [N|T|C], E [N|T|C], I or L <bits>"))?,
+        ),
+        // Every letter is representable (RFC 959 leaves room for more, and `MODE Z` is
+        // in use); whether it is supported is the session's decision, not the parser's.
+        ArgumentParser::Stru => Command::Stru(FileStructure::from_letter(
+            parameter_letter(argument).ok_or(invalid("a single letter"))?,
+        )),
+        ArgumentParser::Mode => Command::Mode(TransferMode::from_letter(
+            parameter_letter(argument).ok_or(invalid("a single letter"))?,
+        )),
         ArgumentParser::Prot => Command::Prot(match letter(argument, b"CSEP")? {
             b'C' => ProtectionLevel::Clear,
             b'S' => ProtectionLevel::Safe,
@@ -477,12 +474,16 @@ fn allocation(input: &[u8]) -> IResult<&[u8], Allocation> {
     .parse(input)
 }
 
-enum TypeError {
-    Invalid,
-    Unsupported,
+/// One ASCII letter, the whole argument of `STRU` and `MODE`.
+fn parameter_letter(argument: &[u8]) -> Option<ParameterLetter> {
+    match argument {
+        [letter] => ParameterLetter::new(*letter),
+        _ => None,
+    }
 }
 
-fn representation_type(argument: &[u8]) -> Result<RepresentationType, TypeError> {
+/// `TYPE`'s grammar; a lone letter outside it is [`RepresentationType::Other`].
+fn representation_type(argument: &[u8]) -> Option<RepresentationType> {
     fn format_control(input: &[u8]) -> IResult<&[u8], FormatControl> {
         map(
             opt(preceded(space1, one_of("NTCntc"))),
@@ -513,12 +514,9 @@ fn representation_type(argument: &[u8]) -> Result<RepresentationType, TypeError>
         )),
     );
     match parsed {
-        Some(RepresentationType::Local(0)) => Err(TypeError::Invalid),
-        Some(kind) => Ok(kind),
-        None if argument.len() == 1 && argument[0].is_ascii_alphabetic() => {
-            Err(TypeError::Unsupported)
-        }
-        None => Err(TypeError::Invalid),
+        Some(RepresentationType::Local(0)) => None,
+        Some(kind) => Some(kind),
+        None => parameter_letter(argument).map(RepresentationType::from_letter),
     }
 }
 

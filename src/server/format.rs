@@ -2,7 +2,7 @@
 //! to the [`listing`](crate::listing) formatters, so that every listing a server sends
 //! (LIST, NLST, MLSD over data; MLST and STAT over control) comes from one writer.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::config::Capabilities;
 use super::events::{FileKind, ListingFormat, Metadata};
@@ -122,7 +122,9 @@ fn entry(name: &[u8], metadata: &Metadata, writable: bool, capabilities: Capabil
     let directory = kind == EntryKind::Directory;
     let mut entry = Entry::new(Pathname::from(name.to_vec()), kind);
     entry.size = Some(metadata.size);
-    entry.modified = metadata.modified.map(ModifiedTime::exact);
+    entry.modified = metadata
+        .modified
+        .map(|modified| ModifiedTime::exact(to_milliseconds(modified)));
     entry.permissions.unix_mode = metadata.mode.map(|mode| mode & 0o7777);
     entry.permissions.mlsx = Some(PermFact::from_letters(&perm_letters(
         directory,
@@ -130,6 +132,24 @@ fn entry(name: &[u8], metadata: &Metadata, writable: bool, capabilities: Capabil
         capabilities,
     )));
     entry
+}
+
+/// `time` rounded down to a whole millisecond, so that a `modify` fact carries at most
+/// three fractional digits. RFC 3659 §2.3 allows any number, but strict clients (and
+/// people reading logs) expect milliseconds at most, and file systems keep nanoseconds.
+/// The parsers still read any number of digits.
+pub(crate) fn to_milliseconds(time: SystemTime) -> SystemTime {
+    const NANOS_PER_MILLI: u32 = 1_000_000;
+    let excess = match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => Duration::from_nanos(u64::from(after.subsec_nanos() % NANOS_PER_MILLI)),
+        // Before the epoch, rounding down moves away from it: subtract what is missing
+        // to the next whole millisecond of the distance.
+        Err(before) => match before.duration().subsec_nanos() % NANOS_PER_MILLI {
+            0 => Duration::ZERO,
+            rest => Duration::from_nanos(u64::from(NANOS_PER_MILLI - rest)),
+        },
+    };
+    time.checked_sub(excess).unwrap_or(time)
 }
 
 /// RFC 3659 §7.5.5 letters: `a` append, `d` delete, `f` rename, `r` retrieve, `w` store;
@@ -234,6 +254,69 @@ mod tests {
         };
         format_entry(&few, b"x", &file, now, &mut out);
         assert_eq!(out, b"size=7;perm=r; x\r\n");
+    }
+
+    #[test]
+    fn modify_facts_carry_at_most_three_fractional_digits() {
+        let now = at(1_700_000_000);
+        let facts = ListingFormat::Machine {
+            facts: [MlsxFact::Modify].into_iter().collect(),
+            writable: false,
+            capabilities: Capabilities::ALL,
+        };
+        let cases: [(SystemTime, &[u8]); 5] = [
+            (at(1_700_000_000), b"modify=20231114221320; f\r\n"),
+            (
+                at(1_700_000_000) + Duration::from_nanos(123_456_789),
+                b"modify=20231114221320.123; f\r\n",
+            ),
+            (
+                at(1_700_000_000) + Duration::from_nanos(500_000_001),
+                b"modify=20231114221320.5; f\r\n",
+            ),
+            (
+                at(1_700_000_000) + Duration::from_nanos(999_999),
+                b"modify=20231114221320; f\r\n",
+            ),
+            // Before 1970, rounding down moves away from the epoch.
+            (
+                UNIX_EPOCH - Duration::from_nanos(1),
+                b"modify=19691231235959.999; f\r\n",
+            ),
+        ];
+        for (modified, expected) in cases {
+            let mut out = Vec::new();
+            format_entry(
+                &facts,
+                b"f",
+                &Metadata::file(1, Some(modified)),
+                now,
+                &mut out,
+            );
+            assert_eq!(
+                out.escape_ascii().to_string(),
+                expected.escape_ascii().to_string()
+            );
+        }
+        // MLST over the control connection goes through the same entry.
+        let line = mlst_reply_line(
+            b"f",
+            &Metadata::file(1, Some(at(1) + Duration::from_nanos(987_654_321))),
+            [MlsxFact::Modify].into_iter().collect(),
+            false,
+            Capabilities::ALL,
+        );
+        assert_eq!(line, b" modify=19700101000001.987; f");
+    }
+
+    #[test]
+    fn a_modify_fact_with_many_digits_still_parses() {
+        let entry = crate::listing::parse_mlsx_line(b"modify=20231114221320.123456789; f").unwrap();
+        let modified = entry.modified.unwrap().time;
+        assert_eq!(
+            modified,
+            at(1_700_000_000) + Duration::from_nanos(123_456_789)
+        );
     }
 
     #[test]

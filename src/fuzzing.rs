@@ -1,0 +1,120 @@
+//! `arbitrary::Arbitrary` for the data model (feature `fuzzing`), so that fuzzers
+//! downstream can generate structured [`Command`](crate::Command)s and
+//! [`Reply`](crate::Reply)s instead of bytes.
+//!
+//! Why a cargo feature rather than `cfg(fuzzing)`: the `Arbitrary` impls need the
+//! `arbitrary` crate, and only a feature can turn on an optional dependency; a feature
+//! is also what downstream fuzz crates can ask for in their `Cargo.toml`, whatever fuzz
+//! driver they use, and it shows in the documentation. `cfg(fuzzing)`, which cargo-fuzz
+//! sets for the whole build, would also change this crate under every fuzzer of any
+//! crate that depends on it. The same feature gates the session fuzz harnesses
+//! ([`server::fuzz_server`](crate::server::fuzz_server),
+//! [`client::fuzz_client`](crate::client::fuzz_client)), which are not part of the API
+//! otherwise.
+//!
+//! What the impls generate: every shape the types can hold, so a fuzzer reaches every
+//! branch of a consumer, including values the encoder refuses (a CR, LF or NUL in an
+//! argument, an empty required argument, an unknown verb that is not one word, a time
+//! outside years 0000-9999). Where a value has several spellings, the impls pick the
+//! one the parser gives (the parameter letters of `TYPE`, `STRU` and `MODE` go through
+//! `from_letter`, `TYPE L` never has a byte size of 0), so that any value that encodes
+//! reads back as itself except for these: an empty optional argument (read back as
+//! `None`), an unknown verb that spells a known one, an `AUTH` mechanism that spells
+//! `TLS` or `SSL`, and an IPv6 `EPRT` address's flow label and scope id (the wire
+//! carries neither). The `command_round_trip` fuzz target checks exactly that.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use arbitrary::{Arbitrary, Result, Unstructured};
+
+use crate::command::{FileStructure, ParameterLetter, RepresentationType, TransferMode};
+use crate::reply::ReplyCode;
+use crate::text::{Pathname, Text};
+
+impl<'u: 'a, 'a> Arbitrary<'u> for Text<'a> {
+    fn arbitrary(u: &mut Unstructured<'u>) -> Result<Self> {
+        // Borrowed from the fuzzer's input, as a parsed value borrows from the wire.
+        Ok(Text::borrowed(<&'u [u8]>::arbitrary(u)?))
+    }
+
+    fn size_hint(depth: usize) -> (usize, Option<usize>) {
+        <&[u8]>::size_hint(depth)
+    }
+}
+
+impl<'u: 'a, 'a> Arbitrary<'u> for Pathname<'a> {
+    fn arbitrary(u: &mut Unstructured<'u>) -> Result<Self> {
+        Ok(Pathname::borrowed(<&'u [u8]>::arbitrary(u)?))
+    }
+
+    fn size_hint(depth: usize) -> (usize, Option<usize>) {
+        <&[u8]>::size_hint(depth)
+    }
+}
+
+impl<'u> Arbitrary<'u> for ParameterLetter {
+    fn arbitrary(u: &mut Unstructured<'u>) -> Result<Self> {
+        let letter = u.int_in_range(b'A'..=b'Z')?;
+        Ok(ParameterLetter::new(letter).expect("A-Z is a letter"))
+    }
+
+    fn size_hint(depth: usize) -> (usize, Option<usize>) {
+        u8::size_hint(depth)
+    }
+}
+
+impl<'u> Arbitrary<'u> for RepresentationType {
+    fn arbitrary(u: &mut Unstructured<'u>) -> Result<Self> {
+        Ok(match u.choose_index(5)? {
+            0 => RepresentationType::Ascii(u.arbitrary()?),
+            1 => RepresentationType::Ebcdic(u.arbitrary()?),
+            2 => RepresentationType::Image,
+            3 => RepresentationType::Local(u.int_in_range(1..=u8::MAX)?),
+            _ => RepresentationType::from_letter(u.arbitrary()?),
+        })
+    }
+}
+
+impl<'u> Arbitrary<'u> for FileStructure {
+    fn arbitrary(u: &mut Unstructured<'u>) -> Result<Self> {
+        Ok(FileStructure::from_letter(u.arbitrary()?))
+    }
+}
+
+impl<'u> Arbitrary<'u> for TransferMode {
+    fn arbitrary(u: &mut Unstructured<'u>) -> Result<Self> {
+        Ok(TransferMode::from_letter(u.arbitrary()?))
+    }
+}
+
+impl<'u> Arbitrary<'u> for ReplyCode {
+    fn arbitrary(u: &mut Unstructured<'u>) -> Result<Self> {
+        Ok(ReplyCode::new(u.int_in_range(0..=999)?).expect("0-999 is a reply code"))
+    }
+
+    fn size_hint(depth: usize) -> (usize, Option<usize>) {
+        u16::size_hint(depth)
+    }
+}
+
+/// An instant for `MFMT`: mostly within years 0000-9999, to nanosecond precision, and
+/// now and then anywhere a `SystemTime` reaches, to reach the encoder's refusal.
+pub(crate) fn system_time(u: &mut Unstructured<'_>) -> Result<SystemTime> {
+    // 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z, in seconds from the epoch.
+    const FIRST: i64 = -62_167_219_200;
+    const LAST: i64 = 253_402_300_799;
+    let seconds: i64 = if u.ratio(1, 16)? {
+        u.arbitrary()?
+    } else {
+        u.int_in_range(FIRST..=LAST)?
+    };
+    let nanos = Duration::from_nanos(u64::from(u.int_in_range(0..=999_999_999u32)?));
+    let whole = Duration::from_secs(seconds.unsigned_abs());
+    let time = if seconds >= 0 {
+        UNIX_EPOCH.checked_add(whole)
+    } else {
+        UNIX_EPOCH.checked_sub(whole)
+    };
+    time.and_then(|time| time.checked_add(nanos))
+        .ok_or(arbitrary::Error::IncorrectFormat)
+}
