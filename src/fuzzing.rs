@@ -118,3 +118,76 @@ pub(crate) fn system_time(u: &mut Unstructured<'_>) -> Result<SystemTime> {
     time.and_then(|time| time.checked_add(nanos))
         .ok_or(arbitrary::Error::IncorrectFormat)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::Command;
+    use crate::reply::Reply;
+
+    /// Deterministic pseudo-random bytes (xorshift), enough to walk every variant.
+    fn bytes(seed: u64, len: usize) -> Vec<u8> {
+        let mut state = seed | 1;
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn generated_values_use_the_parsers_spelling() {
+        let mut modes = std::collections::HashSet::new();
+        for seed in 0..4000 {
+            let data = bytes(seed, 64);
+            let mut u = Unstructured::new(&data);
+            let Ok(command) = Command::arbitrary(&mut u) else {
+                continue;
+            };
+            match command {
+                Command::Type(RepresentationType::Local(bits)) => assert_ne!(bits, 0),
+                Command::Type(RepresentationType::Other(letter)) => {
+                    assert!(!b"AEI".contains(&letter.as_byte()), "{letter}");
+                }
+                Command::Stru(FileStructure::Other(letter)) => {
+                    assert!(!b"FRP".contains(&letter.as_byte()), "{letter}");
+                }
+                Command::Mode(TransferMode::Other(letter)) => {
+                    assert!(!b"SBCZ".contains(&letter.as_byte()), "{letter}");
+                }
+                _ => {}
+            }
+            let reply = Reply::arbitrary(&mut Unstructured::new(&data)).unwrap();
+            assert!(reply.code().as_u16() <= 999);
+            modes.insert(TransferMode::arbitrary(&mut Unstructured::new(&data[..2])).unwrap());
+        }
+        // The generator reaches the named modes and the unnamed letters alike.
+        assert!(modes.contains(&TransferMode::Deflate), "{modes:?}");
+        assert!(modes.contains(&TransferMode::Stream), "{modes:?}");
+        assert!(
+            modes
+                .iter()
+                .any(|mode| matches!(mode, TransferMode::Other(_))),
+            "{modes:?}"
+        );
+    }
+
+    #[test]
+    fn generated_mfmt_times_mostly_encode() {
+        let (mut inside, mut total) = (0, 0);
+        for seed in 0..500 {
+            let data = bytes(seed, 32);
+            if let Ok(time) = system_time(&mut Unstructured::new(&data)) {
+                total += 1;
+                inside += usize::from(crate::time::write_timestamp(time, &mut Vec::new()));
+            }
+        }
+        assert!(
+            total > 400 && inside * 10 > total * 8,
+            "{inside} of {total}"
+        );
+    }
+}

@@ -91,6 +91,8 @@ const COMMANDS: &[&str] = &[
     "TYPE L 8",
     "STRU F",
     "MODE S",
+    "MODE Z",
+    "TYPE Z",
     "CWD /pub/releases/2024",
     "EPSV",
     "EPSV ALL",
@@ -121,7 +123,7 @@ const COMMANDS: &[&str] = &[
     "XYZZY plugh",
     "RETR",
     "NOOP now",
-    "TYPE Z",
+    "PROT Z",
     "PORT 1,2,3",
     "QUIT",
 ];
@@ -173,7 +175,7 @@ fn command_parser_allocates_nothing_on_the_borrowed_path() {
     assert_eq!(parsed + errors, COMMANDS.len());
     assert_eq!(
         errors, 4,
-        "RETR, NOOP now, TYPE Z and PORT 1,2,3 are refused"
+        "RETR, NOOP now, PROT Z and PORT 1,2,3 are refused"
     );
     assert_eq!(
         allocations, 0,

@@ -14,7 +14,7 @@ async fn server_codec_answers_bad_lines_and_goes_on() {
     let mut commands = FramedRead::new(server, ServerCodec::with_max_line_length(32));
     let writer = tokio::spawn(async move {
         client
-            .write_all(b"USER anonymous\r\nTYPE X\r\n")
+            .write_all(b"USER anonymous\r\nPROT X\r\n")
             .await
             .unwrap();
         // An over-long line, sent in pieces larger than the duplex buffer.
@@ -32,7 +32,7 @@ async fn server_codec_answers_bad_lines_and_goes_on() {
         vec![
             Ok(Command::User("anonymous".into())),
             Err(CommandError::UnsupportedParameter {
-                verb: ftp_proto::Verb::Type
+                verb: ftp_proto::Verb::Prot
             }),
             Err(CommandError::LineTooLong { limit: 32 }),
             Ok(Command::Retr(Pathname::from("a file"))),
