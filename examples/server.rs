@@ -166,21 +166,22 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Option<Option
                     .map_err(|e| format!("--max-failed-logins: {e}"))?
             }
             "--lockout-after" => {
-                options.config.max_failed_logins_per_ip = value("--lockout-after")?
-                    .parse()
-                    .map_err(|e| format!("--lockout-after: {e}"))?
+                options.config.limits.max_failed_logins_per_ip =
+                    value("--lockout-after")?
+                        .parse()
+                        .map_err(|e| format!("--lockout-after: {e}"))?
             }
             "--lockout-seconds" => {
-                options.config.lockout_duration =
+                options.config.limits.lockout_duration =
                     seconds("--lockout-seconds", &value("--lockout-seconds")?)?
             }
             "--max-sessions" => {
-                options.config.max_sessions = value("--max-sessions")?
+                options.config.limits.max_sessions = value("--max-sessions")?
                     .parse()
                     .map_err(|e| format!("--max-sessions: {e}"))?
             }
             "--max-per-ip" => {
-                options.config.max_sessions_per_ip = value("--max-per-ip")?
+                options.config.limits.max_sessions_per_ip = value("--max-per-ip")?
                     .parse()
                     .map_err(|e| format!("--max-per-ip: {e}"))?
             }

@@ -27,6 +27,7 @@ mod config;
 mod events;
 mod format;
 mod fuzz;
+pub mod limits;
 mod path;
 mod session;
 

@@ -10,7 +10,6 @@
 mod auth;
 mod client;
 mod local;
-mod lockout;
 mod log;
 #[cfg(feature = "object-store")]
 mod object;

@@ -5,7 +5,7 @@
 //! every policy decision comes from the session. It owns connection limits (which need
 //! a view across sessions), data sockets, and the copy loops.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
@@ -21,12 +21,12 @@ use ::tokio::sync::mpsc;
 use ::tokio::task::{AbortHandle, JoinHandle, JoinSet};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-use super::lockout::Lockouts;
 use super::log::Escaped;
 use super::storage::{Account, Authenticator, Lister, Storage, Upload};
 use super::stream::MaybeTls;
 use crate::ascii::{FromNetwork, ToNetwork};
 use crate::reply::{Reply, ReplyCode};
+use crate::server::limits::{Admissions, Limits, Lockouts, Refusal};
 use crate::server::{
     self, AddressFamily, DataEvent, DataFailure, Direction, Event, ListingFormat, Request,
     RequestId, Response, Session, StorageError, Transfer, TransferContent, format_entry,
@@ -42,30 +42,9 @@ pub struct ServerConfig {
     pub passive_ports: RangeInclusive<u16>,
     /// The address to advertise in PASV replies instead of the local one (behind NAT).
     pub public_address: Option<IpAddr>,
-    /// Control connections at most at once. When they are all taken, a new connection
-    /// takes the place of the oldest one that has not logged in (which is closed), so
-    /// that connections that never log in cannot lock out users who do; when every
-    /// place is held by a logged-in session, the new one is answered 421 and closed.
-    /// Default 512.
-    pub max_sessions: usize,
-    /// Control connections at most from one IP address; more are answered 421 and
-    /// closed. Default 128: parallel transfers (`lftp mirror --parallel`, FileZilla,
-    /// download managers) and offices behind one NAT address open dozens, while one
-    /// address still cannot take more than a quarter of the default `max_sessions`.
-    pub max_sessions_per_ip: usize,
-    /// Failed logins from one address (an IPv6 address by its /64 prefix), counted
-    /// across its sessions, after which it is locked out: for [`lockout_duration`],
-    /// every login from it is refused (530) without the password being checked, the
-    /// right one included. Failures further apart than `lockout_duration` do not add
-    /// up; a successful login does not clear the count. 0 turns lockouts off.
-    /// Default 10.
-    ///
-    /// [`lockout_duration`]: ServerConfig::lockout_duration
-    pub max_failed_logins_per_ip: u32,
-    /// How long a lockout lasts (see [`max_failed_logins_per_ip`]). Default 10 minutes.
-    ///
-    /// [`max_failed_logins_per_ip`]: ServerConfig::max_failed_logins_per_ip
-    pub lockout_duration: Duration,
+    /// The limits across sessions: connections in all and per address, and the login
+    /// lockout (see [`Limits`] for each one and its default).
+    pub limits: Limits,
     /// On shutdown, how long running transfers may take to finish. Default 30 s.
     pub shutdown_grace: Duration,
     /// How long a running transfer's data connection may go without moving a byte
@@ -108,10 +87,7 @@ impl Default for ServerConfig {
             session: server::Config::default(),
             passive_ports: 49152..=65534,
             public_address: None,
-            max_sessions: 512,
-            max_sessions_per_ip: 128,
-            max_failed_logins_per_ip: 10,
-            lockout_duration: Duration::from_secs(600),
+            limits: Limits::default(),
             shutdown_grace: Duration::from_secs(30),
             data_timeout: Duration::from_secs(300),
             storage_timeout: Duration::from_secs(120),
@@ -149,26 +125,17 @@ struct Shared<A> {
     /// `config.session`, shared by every session rather than copied into each.
     session_config: Arc<server::Config>,
     authenticator: A,
-    limits: Mutex<Limits>,
+    admissions: Mutex<Admitted>,
     lockouts: Mutex<Lockouts>,
     next_passive_port: AtomicU16,
 }
 
-#[derive(Default)]
-struct Limits {
-    total: usize,
-    per_ip: HashMap<IpAddr, usize>,
-    /// The sessions that have not logged in yet, oldest (lowest number) first, with
-    /// what ends their task: when every place is taken, the oldest makes room.
-    not_logged_in: BTreeMap<u64, AbortHandle>,
-}
-
-/// What the connection limits say to a new connection.
-enum Admission {
-    /// Serve it.
-    Admitted,
-    /// Answer 421 and close it.
-    Refused,
+/// The core's connection limits, and what ends each session that may be evicted.
+struct Admitted {
+    admissions: Admissions,
+    /// The tasks of sessions not logged in, by session number: the core names the one
+    /// to evict, this closes it.
+    handles: HashMap<u64, AbortHandle>,
 }
 
 impl<A> Shared<A> {
@@ -176,54 +143,42 @@ impl<A> Shared<A> {
         self.lockouts.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn limits(&self) -> std::sync::MutexGuard<'_, Limits> {
-        self.limits.lock().unwrap_or_else(|e| e.into_inner())
+    fn admissions(&self) -> std::sync::MutexGuard<'_, Admitted> {
+        self.admissions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Takes a place in the connection limits for a connection from `ip`, if one is
-    /// free or can be made by closing the oldest session that has not logged in. The
-    /// place is given back by [`Shared::release`], which a `Connection` calls when it is
-    /// dropped.
-    fn admit(&self, ip: IpAddr) -> Admission {
-        let mut limits = self.limits();
-        let from_ip = limits.per_ip.get(&ip).copied().unwrap_or(0);
-        if from_ip >= self.config.max_sessions_per_ip {
-            return Admission::Refused;
-        }
-        if limits.total >= self.config.max_sessions {
-            // The evicted session gives its place back when its task is dropped; until
-            // then the count runs over by the evictions in flight, each one made once.
-            let Some((_, oldest)) = limits.not_logged_in.pop_first() else {
-                return Admission::Refused;
-            };
-            oldest.abort();
+    /// Takes a place in the connection limits for connection `number` from `ip`, and
+    /// closes the session the core evicts to make room, if any. The place is given back
+    /// by [`Shared::release`], which a `Connection` calls when it is dropped.
+    fn admit(&self, number: u64, ip: IpAddr) -> Result<(), Refusal> {
+        let mut admitted = self.admissions();
+        let admission = admitted.admissions.admit(number, ip)?;
+        if let Some(evicted) = admission.evict {
+            if let Some(handle) = admitted.handles.remove(&evicted) {
+                handle.abort();
+            }
             tracing::info!("all places taken: the oldest session not logged in was closed");
         }
-        limits.total += 1;
-        *limits.per_ip.entry(ip).or_default() += 1;
-        Admission::Admitted
+        Ok(())
     }
 
-    /// Registers a session that has not logged in, so that it can be evicted.
+    /// Registers the task of an admitted session, so that it can be evicted until it
+    /// logs in.
     fn awaiting_login(&self, number: u64, handle: AbortHandle) {
-        self.limits().not_logged_in.insert(number, handle);
+        self.admissions().handles.insert(number, handle);
     }
 
     /// The session logged in: it keeps its place.
     fn logged_in(&self, number: u64) {
-        self.limits().not_logged_in.remove(&number);
+        let mut admitted = self.admissions();
+        admitted.admissions.logged_in(number);
+        admitted.handles.remove(&number);
     }
 
     fn release(&self, ip: IpAddr, number: u64) {
-        let mut limits = self.limits();
-        limits.total -= 1;
-        limits.not_logged_in.remove(&number);
-        if let Some(count) = limits.per_ip.get_mut(&ip) {
-            *count -= 1;
-            if *count == 0 {
-                limits.per_ip.remove(&ip);
-            }
-        }
+        let mut admitted = self.admissions();
+        admitted.admissions.release(number, ip);
+        admitted.handles.remove(&number);
     }
 }
 
@@ -237,13 +192,17 @@ impl<A: Authenticator> Server<A> {
             config.session.implicit_tls = config.implicit_tls;
         }
         let first_port = *config.passive_ports.start();
-        let lockouts = Lockouts::new(config.max_failed_logins_per_ip, config.lockout_duration);
+        let lockouts = Lockouts::new(&config.limits);
+        let admissions = Admissions::new(&config.limits);
         Server {
             shared: Arc::new(Shared {
                 session_config: Arc::new(config.session.clone()),
                 config,
                 authenticator,
-                limits: Mutex::new(Limits::default()),
+                admissions: Mutex::new(Admitted {
+                    admissions,
+                    handles: HashMap::new(),
+                }),
                 lockouts: Mutex::new(lockouts),
                 next_passive_port: AtomicU16::new(first_port),
             }),
@@ -286,8 +245,8 @@ impl<A: Authenticator> Server<A> {
                     if let Err(error) = rustix::net::sockopt::set_socket_oobinline(&stream, true) {
                         tracing::warn!(%error, "could not set SO_OOBINLINE on a control connection");
                     }
-                    if let Admission::Refused = self.shared.admit(peer.ip()) {
-                        sessions.spawn(tracing::Instrument::instrument(refuse(stream, peer), span));
+                    if let Err(refusal) = self.shared.admit(session_number, peer.ip()) {
+                        sessions.spawn(tracing::Instrument::instrument(refuse(stream, peer, refusal), span));
                         continue;
                     }
                     // The task holds little more than the boxed connection and its
@@ -323,16 +282,12 @@ impl<A: Authenticator> Server<A> {
     }
 }
 
-/// Tells a connection over the limits so, and closes it.
-async fn refuse(mut stream: TcpStream, peer: SocketAddr) {
-    tracing::info!(%peer, "connection refused: too many sessions");
-    let mut refusal = Vec::new();
-    Reply::new(
-        ReplyCode::SERVICE_NOT_AVAILABLE,
-        "Too many connections, try later.",
-    )
-    .encode(&mut refusal);
-    let _ = ::tokio::time::timeout(Duration::from_secs(5), stream.write_all(&refusal)).await;
+/// Tells a connection over the limits so (in the core's words), and closes it.
+async fn refuse(mut stream: TcpStream, peer: SocketAddr, refusal: Refusal) {
+    tracing::info!(%peer, "connection refused: {refusal}");
+    let mut reply = Vec::new();
+    refusal.reply().encode(&mut reply);
+    let _ = ::tokio::time::timeout(Duration::from_secs(5), stream.write_all(&reply)).await;
 }
 
 /// An active-mode connect in flight, polled by the connection's loop itself so that
@@ -1004,11 +959,11 @@ impl<A: Authenticator> Connection<A> {
     async fn answer(&mut self, id: RequestId, request: Request) -> Response {
         if let Request::Authenticate { user, password } = &request {
             let ip = self.peer().ip();
-            if self.shared.lockouts().is_locked(ip, Instant::now()) {
+            if let Some(response) = self.shared.lockouts().screen_login(ip, Instant::now()) {
                 tracing::info!(peer = %self.peer(), user = %Escaped(user.as_bytes()), "login refused: address locked out");
-                return Response::LoginDenied;
+                return response;
             }
-            return match self.shared.authenticator.authenticate(user, password).await {
+            let response = match self.shared.authenticator.authenticate(user, password).await {
                 Some(account) => {
                     let writable = account.writable;
                     self.account = Some(account);
@@ -1016,16 +971,21 @@ impl<A: Authenticator> Connection<A> {
                 }
                 None => {
                     tracing::info!(peer = %self.peer(), user = %Escaped(user.as_bytes()), "login refused");
-                    if self.shared.lockouts().record_failure(ip, Instant::now()) {
-                        tracing::warn!(
-                            peer = %self.peer(),
-                            seconds = self.shared.config.lockout_duration.as_secs_f64(),
-                            "too many failed logins: address locked out"
-                        );
-                    }
                     Response::LoginDenied
                 }
             };
+            if self
+                .shared
+                .lockouts()
+                .record_login(ip, &response, Instant::now())
+            {
+                tracing::warn!(
+                    peer = %self.peer(),
+                    seconds = self.shared.config.limits.lockout_duration.as_secs_f64(),
+                    "too many failed logins: address locked out"
+                );
+            }
+            return response;
         }
         match request {
             Request::SelectHost { .. } => return Response::Done,
@@ -1483,11 +1443,14 @@ mod tests {
         let config = ServerConfig::default();
         let shared = Arc::new(Shared {
             session_config: Arc::new(config.session.clone()),
-            lockouts: Mutex::new(Lockouts::new(1, Duration::from_secs(1))),
+            lockouts: Mutex::new(Lockouts::new(&config.limits)),
+            admissions: Mutex::new(Admitted {
+                admissions: Admissions::new(&config.limits),
+                handles: HashMap::new(),
+            }),
             next_passive_port: AtomicU16::new(*config.passive_ports.start()),
             config,
             authenticator: Users::new(),
-            limits: Mutex::new(Limits::default()),
         });
         let runtime = ::tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -1497,7 +1460,7 @@ mod tests {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let address = listener.local_addr().unwrap();
             let stream = TcpStream::connect(address).await.unwrap();
-            assert!(matches!(shared.admit(address.ip()), Admission::Admitted));
+            assert!(shared.admit(1, address.ip()).is_ok());
             let connection = Connection::new(shared, address, address, 1);
             let task = connection.serve(stream, CancellationToken::new());
             let size = std::mem::size_of_val(&task);
