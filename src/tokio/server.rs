@@ -1249,12 +1249,9 @@ fn connection_lost(error: io::Error) -> DataFailure {
     DataFailure::ConnectionLost
 }
 
+/// A read or write of the storage failed mid-transfer: the core's mapping says how.
 fn storage_failed(error: io::Error) -> DataFailure {
-    DataFailure::Storage(match error.kind() {
-        io::ErrorKind::StorageFull => StorageError::InsufficientStorage,
-        io::ErrorKind::QuotaExceeded => StorageError::QuotaExceeded,
-        _ => StorageError::Other(error.to_string()),
-    })
+    DataFailure::Storage(StorageError::from_io(&error))
 }
 
 async fn send_file(
@@ -1315,7 +1312,11 @@ async fn send_with_sendfile(
             Ok(0) => break,
             Ok(sent) => total += sent as u64,
             // A read error is the storage's; anything else is the connection's.
-            Err(error) if error.raw_os_error() == Some(5) => return Err(storage_failed(error)),
+            Err(error)
+                if rustix::io::Errno::from_io_error(&error) == Some(rustix::io::Errno::IO) =>
+            {
+                return Err(storage_failed(error));
+            }
             Err(error) => return Err(connection_lost(error)),
         }
     }
