@@ -115,7 +115,7 @@ fn check_requests(driver: &ServerDriver, logged_in_at: Option<usize>) -> Result<
         }
         let paths = match request {
             Request::Metadata { path }
-            | Request::ListEntries { path }
+            | Request::ListEntries { path, .. }
             | Request::OpenListing { path, .. }
             | Request::OpenRead { path, .. }
             | Request::OpenWrite { path, .. }

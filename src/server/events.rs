@@ -107,10 +107,17 @@ pub enum Request {
         path: VirtualPath,
     },
     /// List a directory for `STAT path` (over the control connection): answer
-    /// [`Response::Entries`].
+    /// [`Response::Entries`] with at most `limit` entries, and say in its `more`
+    /// whether the directory holds others (and how many, if that is cheap to know).
     ListEntries {
         /// The directory.
         path: VirtualPath,
+        /// Entries wanted at most ([`Config::max_control_listing_entries`]): a reply
+        /// over the control connection must stay short, so there is no use reading
+        /// further than this (and one more, to know there are more).
+        ///
+        /// [`Config::max_control_listing_entries`]: super::Config::max_control_listing_entries
+        limit: usize,
     },
     /// Get ready to send a directory listing over the data connection: check the path
     /// and answer [`Response::Opened`]; the listing itself runs at
@@ -258,11 +265,15 @@ pub enum Response {
     Metadata(Metadata),
     /// What [`Request::ListEntries`] asked: names and their metadata.
     Entries {
-        /// The directory's entries.
+        /// The directory's entries, at most the request's `limit` (the session shows
+        /// no more than that however many come).
         entries: Vec<(Text<'static>, Metadata)>,
         /// The wall-clock time of the listing: `ls -l` lines show a time for entries
         /// within six months of it and a year for older ones.
         now: SystemTime,
+        /// Whether the directory holds entries beyond `entries`: the reply says so,
+        /// with their number when it is known, never a wrong one.
+        more: MoreEntries,
     },
     /// A file or listing is open and ready for [`Event::StartTransfer`].
     Opened {
@@ -275,6 +286,19 @@ pub enum Response {
     Reply(Reply<'static>),
     /// The request failed.
     Failed(StorageError),
+}
+
+/// Whether a directory holds more entries than a [`Response::Entries`] carries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MoreEntries {
+    /// The answer holds every entry.
+    #[default]
+    None,
+    /// There are more; how many is not known (the back end stopped reading, as it
+    /// should past the request's limit when counting would cost a trip per entry).
+    Unknown,
+    /// This many more entries.
+    Count(u64),
 }
 
 /// What the application knows about a path.

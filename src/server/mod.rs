@@ -34,7 +34,7 @@ mod session;
 pub use config::{Capabilities, Config};
 pub use events::{
     AddressFamily, DataEvent, DataFailure, Direction, Event, FileKind, ListingFormat, Metadata,
-    Request, RequestId, Response, StorageError, Transfer, TransferContent, WriteMode,
+    MoreEntries, Request, RequestId, Response, StorageError, Transfer, TransferContent, WriteMode,
 };
 pub use format::{SUPPORTED_FACTS, format_entry};
 pub use path::{PathError, VirtualPath};

@@ -28,8 +28,8 @@ use crate::ascii::{FromNetwork, ToNetwork};
 use crate::reply::{Reply, ReplyCode};
 use crate::server::limits::{Admissions, Limits, Lockouts, Refusal};
 use crate::server::{
-    self, AddressFamily, DataEvent, DataFailure, Direction, Event, ListingFormat, Request,
-    RequestId, Response, Session, StorageError, Transfer, TransferContent, format_entry,
+    self, AddressFamily, DataEvent, DataFailure, Direction, Event, ListingFormat, MoreEntries,
+    Request, RequestId, Response, Session, StorageError, Transfer, TransferContent, format_entry,
 };
 
 /// Settings of the tokio server beyond the protocol session's.
@@ -1004,16 +1004,15 @@ impl<A: Authenticator> Connection<A> {
         let result =
             match request {
                 Request::Metadata { path } => storage.metadata(&path).await.map(Response::Metadata),
-                Request::ListEntries { path } => list_all(
-                    &*storage,
-                    &path,
-                    self.shared.config.session.max_control_listing_entries,
-                )
-                .await
-                .map(|entries| Response::Entries {
-                    entries,
-                    now: SystemTime::now(),
-                }),
+                Request::ListEntries { path, limit } => {
+                    list_all(&*storage, &path, limit)
+                        .await
+                        .map(|(entries, more)| Response::Entries {
+                            entries,
+                            now: SystemTime::now(),
+                            more,
+                        })
+                }
                 Request::OpenListing { path, .. } => storage.list(&path).await.map(|lister| {
                     self.data().opened = Some(Box::new((id, Opened::Listing(lister))));
                     Response::Opened {
@@ -1115,21 +1114,23 @@ async fn bind_passive(
     None
 }
 
-/// Reads a whole (bounded) directory for a listing over the control connection.
+/// Reads up to `limit` entries of a directory for a listing over the control
+/// connection, and one more to know whether there are others. It does not count them:
+/// past the limit, an object store would take a request per thousand keys.
 async fn list_all<S: Storage>(
     storage: &S,
     path: &server::VirtualPath,
     limit: usize,
-) -> Result<Vec<(crate::Text<'static>, server::Metadata)>, StorageError> {
+) -> Result<(Vec<(crate::Text<'static>, server::Metadata)>, MoreEntries), StorageError> {
     let mut lister = storage.list(path).await?;
     let mut entries = Vec::new();
     while let Some(entry) = lister.next_entry().await? {
-        if entries.len() > limit {
-            break;
+        if entries.len() >= limit {
+            return Ok((entries, MoreEntries::Unknown));
         }
         entries.push(entry);
     }
-    Ok(entries)
+    Ok((entries, MoreEntries::None))
 }
 
 /// The TLS a protected data connection runs.
@@ -1432,6 +1433,26 @@ async fn copy_upload(
 mod tests {
     use super::*;
     use crate::tokio::{LocalFs, StaticUsers};
+
+    #[test]
+    fn a_control_listing_reads_up_to_its_limit_and_says_whether_there_are_more() {
+        let dir = std::env::temp_dir().join(format!("ftp-proto-list-all-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for n in 0..5 {
+            std::fs::write(dir.join(format!("f{n}")), b"x").unwrap();
+        }
+        let fs = LocalFs::new(&dir).unwrap();
+        let runtime = ::tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let root = server::VirtualPath::root();
+        let cut = runtime.block_on(list_all(&fs, &root, 3)).unwrap();
+        let whole = runtime.block_on(list_all(&fs, &root, 5)).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!((cut.0.len(), cut.1), (3, MoreEntries::Unknown));
+        assert_eq!((whole.0.len(), whole.1), (5, MoreEntries::None));
+    }
 
     /// What an idle session costs is mostly its task (tokio rounds a task cell up to 128
     /// bytes) and its boxed connection: a state that grows here (an inline timer, a TLS
