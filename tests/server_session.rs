@@ -1236,8 +1236,38 @@ fn plain_data_under_prot_p_and_a_missing_resumption_get_different_522_texts() {
 }
 
 #[test]
-fn site_help_syst_noop_clnt_unknown() {
+fn site_is_502_unless_the_application_answers_it() {
     let mut server = anonymous();
+    server.hold_requests = true;
+    server.send("SITE CHMOD 644 x\r\n");
+    let reply = server.reply();
+    assert_eq!(reply.code(), ReplyCode::COMMAND_NOT_IMPLEMENTED);
+    assert_eq!(reply.text(), "No SITE commands are supported.");
+    assert!(server.held.is_empty(), "{:?}", server.held);
+    // Still refused before login, as every command that needs it.
+    let mut fresh = ServerDriver::new(Config::default(), MemoryFs::new());
+    fresh.take_replies();
+    assert_eq!(fresh.command("SITE HELP"), [530]);
+    // With `enable_site`, the application is asked.
+    let mut config = Config::default();
+    config.enable_site = true;
+    let mut server = ServerDriver::logged_in(config, "anonymous", "guest@");
+    server.hold_requests = true;
+    server.send("SITE HELP\r\n");
+    let (_, request) = server.held.pop_front().unwrap();
+    assert_eq!(
+        request,
+        Request::Site {
+            command: Text::from("HELP")
+        }
+    );
+}
+
+#[test]
+fn site_help_syst_noop_clnt_unknown() {
+    let mut config = Config::default();
+    config.enable_site = true;
+    let mut server = ServerDriver::logged_in(config, "anonymous", "guest@");
     server.send("SITE CHMOD 644 x\r\n");
     assert_eq!(server.reply().text(), "SITE CHMOD 644 x done");
     assert_eq!(server.command("HELP"), [214]);
@@ -1584,7 +1614,8 @@ fn every_verb_has_a_success_and_a_failure() {
             "NLST /missing",
             &[550],
         ),
-        (Verb::Site, "", "SITE HELP", &[200], "SITE", &[501]),
+        // No SITE commands without `enable_site` (see `site_is_502_unless_the_application_answers_it`).
+        (Verb::Site, "", "SITE HELP", &[502], "SITE", &[501]),
         (Verb::Syst, "", "SYST", &[215], "SYST x", &[501]),
         (Verb::Stat, "", "STAT /pub", &[213], "STAT /missing", &[550]),
         (Verb::Help, "", "HELP", &[214], "HELP", &[214]),

@@ -172,7 +172,8 @@ pub enum Request {
         /// The new time.
         modified: SystemTime,
     },
-    /// A SITE command: answer [`Response::Reply`] with the whole reply.
+    /// A SITE command: answer [`Response::Reply`] with the whole reply. Asked only
+    /// with [`Config::enable_site`](super::Config::enable_site).
     Site {
         /// The subcommand and its arguments, as sent.
         command: Text<'static>,

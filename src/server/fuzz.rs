@@ -26,6 +26,7 @@ pub fn fuzz_server(data: &[u8]) {
         require_tls_for_login: flags & 2 != 0,
         require_tls_for_data: flags & 4 != 0,
         allow_foreign_active_address: flags & 8 != 0,
+        enable_site: flags & 64 != 0,
         ..Config::default()
     };
     if flags & 16 != 0 {

@@ -734,7 +734,13 @@ impl Session {
                     )
                 })
             }
-            Command::Site(command) => self.request(Request::Site { command }, Purpose::Site),
+            Command::Site(command) if self.config.enable_site => {
+                self.request(Request::Site { command }, Purpose::Site)
+            }
+            Command::Site(_) => self.reply(
+                ReplyCode::COMMAND_NOT_IMPLEMENTED,
+                "No SITE commands are supported.",
+            ),
             Command::Rest(offset) => self.restart(offset),
             Command::Pasv => self.passive(false, None),
             Command::Epsv(ExtendedPassive::All) => {

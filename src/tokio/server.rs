@@ -25,7 +25,6 @@ use super::log::Escaped;
 use super::storage::{Account, Authenticator, Lister, Storage, Upload};
 use super::stream::MaybeTls;
 use crate::ascii::{FromNetwork, ToNetwork};
-use crate::reply::{Reply, ReplyCode};
 use crate::server::limits::{Admissions, Limits, Lockouts, Refusal};
 use crate::server::{
     self, AddressFamily, DataEvent, DataFailure, Direction, Event, ListingFormat, MoreEntries,
@@ -989,12 +988,8 @@ impl<A: Authenticator> Connection<A> {
         }
         match request {
             Request::SelectHost { .. } => return Response::Done,
-            Request::Site { .. } => {
-                return Response::Reply(Reply::new(
-                    ReplyCode::COMMAND_NOT_IMPLEMENTED,
-                    "No SITE commands are supported.",
-                ));
-            }
+            // SITE reaches here only with `enable_site`, and the storage has no SITE
+            // commands: the session answers 502 for `Unsupported` below.
             _ => {}
         }
         let Some(account) = &self.account else {
