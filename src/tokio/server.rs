@@ -66,13 +66,12 @@ pub struct ServerConfig {
     /// every running upload holds one, and at 1 MiB 32 uploads at once took the
     /// server's peak memory to twice pyftpdlib's (benches/memory_under_load.sh).
     pub buffer_size: usize,
-    /// The TLS configuration for FTPS (feature `tls`): with it, AUTH TLS, PBSZ and PROT
-    /// are offered (see `session` for requiring them).
+    /// The TLS configuration for FTPS (feature `tls`), needed by the session's
+    /// `enable_tls` (AUTH TLS, PBSZ and PROT) and `implicit_tls` (TLS from the first
+    /// byte of every control connection); [`ServerConfig::with_tls`] sets it and turns
+    /// `session.enable_tls` on. [`Server::new`] refuses one without the other.
     #[cfg(feature = "tls")]
     pub tls: Option<Arc<rustls::ServerConfig>>,
-    /// Run TLS from the first byte of every control connection (implicit FTPS).
-    #[cfg(feature = "tls")]
-    pub implicit_tls: bool,
     /// Refuse (522) a protected data connection whose TLS handshake does not resume the
     /// control connection's session, as vsftpd's `require_ssl_reuse` does. Off by
     /// default: Python's ftplib, among others, does not resume.
@@ -95,8 +94,6 @@ impl Default for ServerConfig {
             #[cfg(feature = "tls")]
             tls: None,
             #[cfg(feature = "tls")]
-            implicit_tls: false,
-            #[cfg(feature = "tls")]
             require_tls_session_reuse: false,
         }
     }
@@ -111,6 +108,7 @@ impl Default for ServerConfig {
 /// let users = StaticUsers::new().anonymous(LocalFs::new(".")?);
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:2121").await?;
 /// Server::new(ServerConfig::default(), users)
+///     .map_err(std::io::Error::other)?
 ///     .serve(listener, async { let _ = tokio::signal::ctrl_c().await; })
 ///     .await
 /// # }
@@ -181,19 +179,89 @@ impl<A> Shared<A> {
     }
 }
 
-impl<A: Authenticator> Server<A> {
-    /// A server with these settings and users.
-    pub fn new(mut config: ServerConfig, authenticator: A) -> Server<A> {
-        config.session.capabilities = authenticator.capabilities();
+impl ServerConfig {
+    /// The same settings with FTPS: `tls` for the handshakes, and the session's
+    /// `enable_tls` on so that AUTH TLS is offered (set `session.implicit_tls` too for
+    /// implicit FTPS, `session.require_tls_for_login`/`_for_data` to require it).
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn with_tls(mut self, tls: Arc<rustls::ServerConfig>) -> ServerConfig {
+        self.tls = Some(tls);
+        self.session.enable_tls = true;
+        self
+    }
+
+    /// Refuses a contradiction between the session's configuration and what this
+    /// server can do, rather than resolve it behind the user's back.
+    fn check(&self, storage: server::Capabilities) -> Result<(), ConfigError> {
         #[cfg(feature = "tls")]
-        {
-            config.session.enable_tls = config.tls.is_some();
-            config.session.implicit_tls = config.implicit_tls;
+        let tls = self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        let tls = false;
+        let session = &self.session;
+        if session.implicit_tls && !session.enable_tls {
+            return Err(ConfigError::ImplicitTlsNotEnabled);
         }
+        if session.enable_tls && !tls {
+            return Err(ConfigError::TlsWithoutConfiguration);
+        }
+        if tls && !session.enable_tls {
+            return Err(ConfigError::TlsNotEnabled);
+        }
+        if session.capabilities.intersection(storage) != session.capabilities {
+            return Err(ConfigError::CapabilitiesBeyondStorage {
+                configured: session.capabilities,
+                storage,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A contradiction in a [`ServerConfig`], which [`Server::new`] refuses: the server
+/// runs the session configuration as the user built it, and changes none of it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `session.enable_tls` is on, but there is no TLS configuration to run the
+    /// handshakes with (`tls` is `None`, or the crate is built without the feature
+    /// `tls`).
+    #[error("session.enable_tls is on but the server has no TLS configuration (ServerConfig::tls)")]
+    TlsWithoutConfiguration,
+    /// A TLS configuration is given, but `session.enable_tls` is off: the session would
+    /// offer no TLS, and `require_tls_for_login` would not take effect.
+    #[error(
+        "a TLS configuration is given but session.enable_tls is off (see ServerConfig::with_tls)"
+    )]
+    TlsNotEnabled,
+    /// `session.implicit_tls` is on without `session.enable_tls`.
+    #[error("session.implicit_tls needs session.enable_tls")]
+    ImplicitTlsNotEnabled,
+    /// The session would offer (in FEAT, and by accepting the commands) what the
+    /// storage cannot do: `session.capabilities` must be within the authenticator's
+    /// [`Authenticator::capabilities`].
+    #[error(
+        "session.capabilities ({configured:?}) offer more than the storage can do ({storage:?}): set them to Authenticator::capabilities() or less"
+    )]
+    CapabilitiesBeyondStorage {
+        /// What the session configuration offers.
+        configured: server::Capabilities,
+        /// What the authenticator's storage can do.
+        storage: server::Capabilities,
+    },
+}
+
+impl<A: Authenticator> Server<A> {
+    /// A server with these settings and users, or the contradiction in `config` that
+    /// keeps it from serving them (see [`ConfigError`]). The session configuration is
+    /// used as it is: for a storage that cannot do everything, set
+    /// `config.session.capabilities` to `authenticator.capabilities()` (or less).
+    pub fn new(config: ServerConfig, authenticator: A) -> Result<Server<A>, ConfigError> {
+        config.check(authenticator.capabilities())?;
         let first_port = *config.passive_ports.start();
         let lockouts = Lockouts::new(&config.limits);
         let admissions = Admissions::new(&config.limits);
-        Server {
+        Ok(Server {
             shared: Arc::new(Shared {
                 session_config: Arc::new(config.session.clone()),
                 config,
@@ -205,7 +273,7 @@ impl<A: Authenticator> Server<A> {
                 lockouts: Mutex::new(lockouts),
                 next_passive_port: AtomicU16::new(first_port),
             }),
-        }
+        })
     }
 
     /// Serves connections from `listener` until `shutdown` completes; then stops
@@ -557,7 +625,7 @@ impl<A: Authenticator> Connection<A> {
         if let Some(base) = &self.shared.config.tls {
             let (config, data_config) = super::tls::per_connection(base)?;
             self.tls = Some((Arc::clone(&config), data_config));
-            if self.shared.config.implicit_tls {
+            if self.shared.config.session.implicit_tls {
                 // Boxed, here and for AUTH TLS: inline, the handshake's state (a
                 // rustls connection) would sit in every session's task for its whole
                 // life, TLS or not.
@@ -1428,6 +1496,66 @@ async fn copy_upload(
 mod tests {
     use super::*;
     use crate::tokio::{LocalFs, StaticUsers};
+
+    #[test]
+    fn server_new_refuses_contradictions_and_changes_nothing() {
+        let users = || StaticUsers::new().anonymous(LocalFs::new(".").unwrap());
+        let mut config = ServerConfig::default();
+        config.session.capabilities.append = false;
+        config.session.greeting = "mine".into();
+        let server = Server::new(config, users()).unwrap();
+        // The session configuration is the one built, not widened to the storage's.
+        assert!(!server.shared.session_config.capabilities.append);
+        assert_eq!(server.shared.session_config.greeting, "mine");
+        assert!(!server.shared.session_config.enable_tls);
+
+        let mut config = ServerConfig::default();
+        config.session.enable_tls = true;
+        let refused = Server::new(config, users()).err();
+        assert_eq!(refused, Some(ConfigError::TlsWithoutConfiguration));
+
+        let mut config = ServerConfig::default();
+        config.session.implicit_tls = true;
+        let refused = Server::new(config, users()).err();
+        assert_eq!(refused, Some(ConfigError::ImplicitTlsNotEnabled));
+
+        let config = ServerConfig::default();
+        let read_only = server::Capabilities::READ_ONLY;
+        assert_eq!(
+            config.check(read_only),
+            Err(ConfigError::CapabilitiesBeyondStorage {
+                configured: server::Capabilities::ALL,
+                storage: read_only,
+            })
+        );
+        let mut config = ServerConfig::default();
+        config.session.capabilities = read_only;
+        assert_eq!(config.check(read_only), Ok(()));
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn tls_material_and_the_session_s_enable_tls_go_together() {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let dir = std::env::temp_dir().join(format!("ftp-proto-check-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("cert.pem"), certified.cert.pem()).unwrap();
+        std::fs::write(dir.join("key.pem"), certified.signing_key.serialize_pem()).unwrap();
+        let tls =
+            crate::tokio::tls::server_config_from_pem(&dir.join("cert.pem"), &dir.join("key.pem"));
+        std::fs::remove_dir_all(&dir).unwrap();
+        let tls = tls.unwrap();
+        let mut config = ServerConfig::default();
+        config.tls = Some(Arc::clone(&tls));
+        assert_eq!(
+            config.check(server::Capabilities::ALL),
+            Err(ConfigError::TlsNotEnabled)
+        );
+        let mut config = ServerConfig::default().with_tls(tls);
+        assert!(config.session.enable_tls);
+        config.session.implicit_tls = true;
+        assert_eq!(config.check(server::Capabilities::ALL), Ok(()));
+    }
 
     #[test]
     fn a_control_listing_reads_up_to_its_limit_and_says_whether_there_are_more() {
