@@ -2,8 +2,9 @@
 //! connection over tokio sockets, a [`Storage`] and an [`Authenticator`].
 //!
 //! This file only moves bytes and carries out the session's events: every reply and
-//! every policy decision comes from the session. It owns connection limits (which need
-//! a view across sessions), data sockets, and the copy loops.
+//! every policy decision comes from the session, or for the limits across sessions from
+//! [`server::limits`], whose tables it keeps for all its sessions and carries out. It
+//! owns data sockets and the copy loops.
 
 use std::collections::HashMap;
 use std::io;
@@ -1054,11 +1055,10 @@ impl<A: Authenticator> Connection<A> {
             }
             return response;
         }
-        match request {
-            Request::SelectHost { .. } => return Response::Done,
-            // SITE reaches here only with `enable_site`, and the storage has no SITE
-            // commands: the session answers 502 for `Unsupported` below.
-            _ => {}
+        // SITE reaches here only with `enable_site`, and the storage has no SITE
+        // commands: it falls to `Unsupported` below, which the session answers 502.
+        if let Request::SelectHost { .. } = request {
+            return Response::Done;
         }
         let Some(account) = &self.account else {
             return Response::Failed(StorageError::PermissionDenied);
@@ -1545,8 +1545,10 @@ mod tests {
             crate::tokio::tls::server_config_from_pem(&dir.join("cert.pem"), &dir.join("key.pem"));
         std::fs::remove_dir_all(&dir).unwrap();
         let tls = tls.unwrap();
-        let mut config = ServerConfig::default();
-        config.tls = Some(Arc::clone(&tls));
+        let config = ServerConfig {
+            tls: Some(Arc::clone(&tls)),
+            ..ServerConfig::default()
+        };
         assert_eq!(
             config.check(server::Capabilities::ALL),
             Err(ConfigError::TlsNotEnabled)
