@@ -166,21 +166,22 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Option<Option
                     .map_err(|e| format!("--max-failed-logins: {e}"))?
             }
             "--lockout-after" => {
-                options.config.max_failed_logins_per_ip = value("--lockout-after")?
-                    .parse()
-                    .map_err(|e| format!("--lockout-after: {e}"))?
+                options.config.limits.max_failed_logins_per_ip =
+                    value("--lockout-after")?
+                        .parse()
+                        .map_err(|e| format!("--lockout-after: {e}"))?
             }
             "--lockout-seconds" => {
-                options.config.lockout_duration =
+                options.config.limits.lockout_duration =
                     seconds("--lockout-seconds", &value("--lockout-seconds")?)?
             }
             "--max-sessions" => {
-                options.config.max_sessions = value("--max-sessions")?
+                options.config.limits.max_sessions = value("--max-sessions")?
                     .parse()
                     .map_err(|e| format!("--max-sessions: {e}"))?
             }
             "--max-per-ip" => {
-                options.config.max_sessions_per_ip = value("--max-per-ip")?
+                options.config.limits.max_sessions_per_ip = value("--max-per-ip")?
                     .parse()
                     .map_err(|e| format!("--max-per-ip: {e}"))?
             }
@@ -303,8 +304,9 @@ async fn main() -> ExitCode {
 #[cfg(feature = "tls")]
 fn configure_tls(options: &mut Options) -> std::io::Result<()> {
     if let (Some(cert), Some(key)) = (&options.tls_cert, &options.tls_key) {
-        options.config.tls = Some(ftp_proto::tokio::tls::server_config_from_pem(cert, key)?);
-        options.config.implicit_tls = options.implicit_tls;
+        let tls = ftp_proto::tokio::tls::server_config_from_pem(cert, key)?;
+        options.config = std::mem::take(&mut options.config).with_tls(tls);
+        options.config.session.implicit_tls = options.implicit_tls;
         options.config.session.require_tls_for_login = options.require_tls;
         options.config.session.require_tls_for_data = options.require_tls;
         options.config.require_tls_session_reuse = options.require_tls_reuse;
@@ -415,7 +417,12 @@ async fn serve<A: Authenticator>(options: Options, users: A, what: String) -> st
         println!("User {name} may read and write: curl -u {name}:PASSWORD ftp://{address}/");
     }
     println!("Press Ctrl-C to stop.");
-    Server::new(options.config, users)
+    // The session offers what the storage can do: all of it for a local directory,
+    // no appends or directory renames on an object store.
+    let mut config = options.config;
+    config.session.capabilities = users.capabilities();
+    Server::new(config, users)
+        .map_err(std::io::Error::other)?
         .serve(listener, async {
             let _ = tokio::signal::ctrl_c().await;
         })

@@ -384,7 +384,7 @@ fn ten_wrong_passwords_are_throttled_and_cut_off() {
     config.session.failed_login_delay = Duration::from_millis(20);
     // The tenth failure would lock the address out; that lockout has its own test
     // (tests/abuse.rs). Here: the per-session delay and cut-off only.
-    config.max_failed_logins_per_ip = 11;
+    config.limits.max_failed_logins_per_ip = 11;
     let server = TestServer::start_with(config);
     let mut attempts = 0;
     let mut closed = false;
@@ -413,7 +413,7 @@ fn ten_wrong_passwords_are_throttled_and_cut_off() {
 #[test]
 fn connections_over_the_per_ip_limit_get_421() {
     let mut config = ftp_proto::tokio::ServerConfig::default();
-    config.max_sessions_per_ip = 3;
+    config.limits.max_sessions_per_ip = 3;
     let server = TestServer::start_with(config);
     let kept: Vec<RawClient> = (0..3)
         .map(|_| RawClient::connect(server.address.port()))

@@ -16,8 +16,7 @@ fn certificate() -> TlsFiles {
 }
 
 fn tls_server(certificate: &TlsFiles, configure: impl FnOnce(&mut ServerConfig)) -> TestServer {
-    let mut config = ServerConfig::default();
-    config.tls = Some(
+    let mut config = ServerConfig::default().with_tls(
         ftp_proto::tokio::tls::server_config_from_pem(&certificate.cert, &certificate.key).unwrap(),
     );
     configure(&mut config);
@@ -77,7 +76,7 @@ fn curl_over_implicit_tls() {
         return;
     }
     let certificate = certificate();
-    let server = tls_server(&certificate, |config| config.implicit_tls = true);
+    let server = tls_server(&certificate, |config| config.session.implicit_tls = true);
     server.write("a.txt", b"implicit");
     let url = server.url("a.txt").replacen("ftp://", "ftps://", 1);
     assert_eq!(run_ok(curl(&certificate).arg(url)), b"implicit");

@@ -304,7 +304,9 @@ fn size_mdtm_mfmt() {
 
 #[test]
 fn site_noop_status_raw() {
-    let mut pair = logged_in();
+    let mut config = server::Config::default();
+    config.enable_site = true;
+    let mut pair = Pair::logged_in_with(client::Config::default(), config, Pair::default_fs());
     let Output::Done(reply) = pair.run(|c, now| c.site("CHMOD 644 readme", now)).unwrap() else {
         panic!()
     };

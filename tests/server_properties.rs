@@ -115,7 +115,7 @@ fn check_requests(driver: &ServerDriver, logged_in_at: Option<usize>) -> Result<
         }
         let paths = match request {
             Request::Metadata { path }
-            | Request::ListEntries { path }
+            | Request::ListEntries { path, .. }
             | Request::OpenListing { path, .. }
             | Request::OpenRead { path, .. }
             | Request::OpenWrite { path, .. }
@@ -151,7 +151,10 @@ proptest! {
         lines in prop::collection::vec(line(), 1..40),
         sizes in prop::collection::vec(1usize..20, 1..5),
     ) {
-        let mut driver = ServerDriver::new(Config::default(), ServerDriver::default_fs());
+        // SITE goes to the application, as other requests that may be held do.
+        let mut config = Config::default();
+        config.enable_site = true;
+        let mut driver = ServerDriver::new(config, ServerDriver::default_fs());
         driver.take_replies();
         let lines: Vec<String> = lines.into_iter().filter(|line| !line.starts_with("QUIT")).collect();
         let input: String = lines.iter().map(|line| format!("{line}\r\n")).collect();
@@ -204,7 +207,10 @@ proptest! {
         ),
         hold in any::<bool>(),
     ) {
-        let mut driver = ServerDriver::new(Config::default(), ServerDriver::default_fs());
+        // SITE goes to the application, as other requests that may be held do.
+        let mut config = Config::default();
+        config.enable_site = true;
+        let mut driver = ServerDriver::new(config, ServerDriver::default_fs());
         driver.data_mode = DataMode::Manual;
         driver.hold_requests = hold;
         for step in steps {

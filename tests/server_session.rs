@@ -9,10 +9,10 @@ use std::time::{Duration, UNIX_EPOCH};
 use common::{CLIENT, DataMode, MemoryFs, ServerDriver};
 use ftp_proto::listing::MlsxFact;
 use ftp_proto::server::{
-    Capabilities, Config, DataEvent, DataFailure, Direction, Event, ListingFormat, Request,
-    RequestId, Response, StorageError, TransferContent, VirtualPath, WriteMode,
+    Capabilities, Config, DataEvent, DataFailure, Direction, Event, ListingFormat, MoreEntries,
+    Request, RequestId, Response, StorageError, TransferContent, VirtualPath, WriteMode,
 };
-use ftp_proto::{Pathname, ReplyCode};
+use ftp_proto::{Pathname, ReplyCode, Text};
 
 fn path(text: &str) -> VirtualPath {
     VirtualPath::root().join(&Pathname::from(text)).unwrap()
@@ -1075,12 +1075,123 @@ fn stat_of_a_huge_directory_stays_within_the_output_bound_and_says_so() {
     );
     let shown = lines.iter().filter(|line| line.ends_with(".dat")).count();
     assert!(shown > 100 && shown < 1_000, "{shown} entries shown");
-    // The number cut is not known to the session: no wrong count.
+    // The back end sent the first 1,000 and counted the rest: the note has the true
+    // number of entries left out, those cut by the byte bound included.
     let note = &lines[lines.len() - 2];
     assert_eq!(
         note,
-        &format!("(more entries not shown: {shown} listed; use MLSD or LIST)")
+        &format!(
+            "({} more entries not shown; use MLSD or LIST)",
+            5_000 - shown
+        )
     );
+}
+
+/// STAT of a directory with a back end answered by hand: the request and the reply's
+/// last two lines.
+fn stat_answered_with(config: Config, entries: usize, more: MoreEntries) -> (Request, Vec<String>) {
+    let mut server = ServerDriver::logged_in(config, "anonymous", "guest@");
+    server.hold_requests = true;
+    server.send("STAT /pub\r\n");
+    let (id, request) = server.held.pop_front().unwrap();
+    let entries = (0..entries)
+        .map(|n| {
+            (
+                Text::from(format!("file{n}")),
+                ftp_proto::server::Metadata::file(1, None),
+            )
+        })
+        .collect();
+    server.respond(
+        id,
+        Response::Entries {
+            entries,
+            now: UNIX_EPOCH,
+            more,
+        },
+    );
+    let reply = server.reply();
+    assert_eq!(reply.code(), ReplyCode::FILE_STATUS);
+    let lines: Vec<String> = reply
+        .lines()
+        .map(|line| String::from_utf8_lossy(line).into_owned())
+        .collect();
+    (request, lines[lines.len() - 2..].to_vec())
+}
+
+#[test]
+fn stat_asks_for_at_most_the_configured_entries() {
+    let mut config = Config::default();
+    config.max_control_listing_entries = 7;
+    let (request, _) = stat_answered_with(config, 0, MoreEntries::None);
+    assert_eq!(
+        request,
+        Request::ListEntries {
+            path: path("/pub"),
+            limit: 7
+        }
+    );
+}
+
+#[test]
+fn stat_says_there_are_more_without_a_number_when_the_back_end_did_not_count() {
+    let (_, tail) = stat_answered_with(Config::default(), 3, MoreEntries::Unknown);
+    assert_eq!(
+        tail,
+        [
+            "(more entries not shown; use MLSD or LIST)",
+            "End of status"
+        ]
+    );
+}
+
+#[test]
+fn stat_counts_what_the_back_end_counted_and_what_it_cut_itself() {
+    let (_, tail) = stat_answered_with(Config::default(), 3, MoreEntries::Count(40));
+    assert_eq!(
+        tail,
+        [
+            "(40 more entries not shown; use MLSD or LIST)",
+            "End of status"
+        ]
+    );
+    // A back end that ignores the limit: the session shows `limit` and counts the rest.
+    let mut config = Config::default();
+    config.max_control_listing_entries = 2;
+    let (_, tail) = stat_answered_with(config.clone(), 5, MoreEntries::None);
+    assert_eq!(
+        tail,
+        [
+            "(3 more entries not shown; use MLSD or LIST)",
+            "End of status"
+        ]
+    );
+    let (_, tail) = stat_answered_with(config.clone(), 3, MoreEntries::None);
+    assert_eq!(
+        tail,
+        [
+            "(1 more entry not shown; use MLSD or LIST)",
+            "End of status"
+        ]
+    );
+    let (_, tail) = stat_answered_with(config, 4, MoreEntries::Count(10));
+    assert_eq!(
+        tail,
+        [
+            "(12 more entries not shown; use MLSD or LIST)",
+            "End of status"
+        ]
+    );
+}
+
+#[test]
+fn stat_of_a_whole_directory_has_no_note() {
+    for more in [MoreEntries::None, MoreEntries::Count(0)] {
+        let (_, tail) = stat_answered_with(Config::default(), 2, more);
+        // The last entry, then the end: nothing left out, nothing said.
+        assert!(tail[0].ends_with(" file1"), "{tail:?}");
+        assert_eq!(tail[1], "End of status");
+    }
 }
 
 #[test]
@@ -1129,8 +1240,38 @@ fn plain_data_under_prot_p_and_a_missing_resumption_get_different_522_texts() {
 }
 
 #[test]
-fn site_help_syst_noop_clnt_unknown() {
+fn site_is_502_unless_the_application_answers_it() {
     let mut server = anonymous();
+    server.hold_requests = true;
+    server.send("SITE CHMOD 644 x\r\n");
+    let reply = server.reply();
+    assert_eq!(reply.code(), ReplyCode::COMMAND_NOT_IMPLEMENTED);
+    assert_eq!(reply.text(), "No SITE commands are supported.");
+    assert!(server.held.is_empty(), "{:?}", server.held);
+    // Still refused before login, as every command that needs it.
+    let mut fresh = ServerDriver::new(Config::default(), MemoryFs::new());
+    fresh.take_replies();
+    assert_eq!(fresh.command("SITE HELP"), [530]);
+    // With `enable_site`, the application is asked.
+    let mut config = Config::default();
+    config.enable_site = true;
+    let mut server = ServerDriver::logged_in(config, "anonymous", "guest@");
+    server.hold_requests = true;
+    server.send("SITE HELP\r\n");
+    let (_, request) = server.held.pop_front().unwrap();
+    assert_eq!(
+        request,
+        Request::Site {
+            command: Text::from("HELP")
+        }
+    );
+}
+
+#[test]
+fn site_help_syst_noop_clnt_unknown() {
+    let mut config = Config::default();
+    config.enable_site = true;
+    let mut server = ServerDriver::logged_in(config, "anonymous", "guest@");
     server.send("SITE CHMOD 644 x\r\n");
     assert_eq!(server.reply().text(), "SITE CHMOD 644 x done");
     assert_eq!(server.command("HELP"), [214]);
@@ -1478,7 +1619,8 @@ fn every_verb_has_a_success_and_a_failure() {
             "NLST /missing",
             &[550],
         ),
-        (Verb::Site, "", "SITE HELP", &[200], "SITE", &[501]),
+        // No SITE commands without `enable_site` (see `site_is_502_unless_the_application_answers_it`).
+        (Verb::Site, "", "SITE HELP", &[502], "SITE", &[501]),
         (Verb::Syst, "", "SYST", &[215], "SYST x", &[501]),
         (Verb::Stat, "", "STAT /pub", &[213], "STAT /missing", &[550]),
         (Verb::Help, "", "HELP", &[214], "HELP", &[214]),

@@ -53,6 +53,11 @@ pub struct Config {
     pub require_tls_for_login: bool,
     /// Refuse transfers without PROT P. Default off; takes effect with `enable_tls`.
     pub require_tls_for_data: bool,
+    /// The application answers SITE commands: the session passes each one on as
+    /// [`Request::Site`](super::Request::Site). Off by default: the session answers
+    /// every SITE command 502 itself, so an application without any need not know
+    /// the request.
+    pub enable_site: bool,
     /// What the storage back end can do; reflected in FEAT and in 502 replies.
     pub capabilities: Capabilities,
     /// Entries at most in a listing sent over the control connection (`STAT path`).
@@ -157,6 +162,7 @@ impl Default for Config {
             implicit_tls: false,
             require_tls_for_login: false,
             require_tls_for_data: false,
+            enable_site: false,
             capabilities: Capabilities::ALL,
             max_control_listing_entries: 1_000,
         }

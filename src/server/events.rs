@@ -107,10 +107,17 @@ pub enum Request {
         path: VirtualPath,
     },
     /// List a directory for `STAT path` (over the control connection): answer
-    /// [`Response::Entries`].
+    /// [`Response::Entries`] with at most `limit` entries, and say in its `more`
+    /// whether the directory holds others (and how many, if that is cheap to know).
     ListEntries {
         /// The directory.
         path: VirtualPath,
+        /// Entries wanted at most ([`Config::max_control_listing_entries`]): a reply
+        /// over the control connection must stay short, so there is no use reading
+        /// further than this (and one more, to know there are more).
+        ///
+        /// [`Config::max_control_listing_entries`]: super::Config::max_control_listing_entries
+        limit: usize,
     },
     /// Get ready to send a directory listing over the data connection: check the path
     /// and answer [`Response::Opened`]; the listing itself runs at
@@ -165,7 +172,8 @@ pub enum Request {
         /// The new time.
         modified: SystemTime,
     },
-    /// A SITE command: answer [`Response::Reply`] with the whole reply.
+    /// A SITE command: answer [`Response::Reply`] with the whole reply. Asked only
+    /// with [`Config::enable_site`](super::Config::enable_site).
     Site {
         /// The subcommand and its arguments, as sent.
         command: Text<'static>,
@@ -258,11 +266,15 @@ pub enum Response {
     Metadata(Metadata),
     /// What [`Request::ListEntries`] asked: names and their metadata.
     Entries {
-        /// The directory's entries.
+        /// The directory's entries, at most the request's `limit` (the session shows
+        /// no more than that however many come).
         entries: Vec<(Text<'static>, Metadata)>,
         /// The wall-clock time of the listing: `ls -l` lines show a time for entries
         /// within six months of it and a year for older ones.
         now: SystemTime,
+        /// Whether the directory holds entries beyond `entries`: the reply says so,
+        /// with their number when it is known, never a wrong one.
+        more: MoreEntries,
     },
     /// A file or listing is open and ready for [`Event::StartTransfer`].
     Opened {
@@ -275,6 +287,19 @@ pub enum Response {
     Reply(Reply<'static>),
     /// The request failed.
     Failed(StorageError),
+}
+
+/// Whether a directory holds more entries than a [`Response::Entries`] carries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MoreEntries {
+    /// The answer holds every entry.
+    #[default]
+    None,
+    /// There are more; how many is not known (the back end stopped reading, as it
+    /// should past the request's limit when counting would cost a trip per entry).
+    Unknown,
+    /// This many more entries.
+    Count(u64),
 }
 
 /// What the application knows about a path.
@@ -395,6 +420,70 @@ impl StorageError {
             StorageError::Other(_) => ReplyCode::LOCAL_ERROR,
         }
     }
+
+    /// The error a storage back end's I/O error stands for: the one place where an
+    /// [`std::io::Error`] becomes a reply, so that every back end and adapter answers
+    /// the same failure with the same code.
+    ///
+    /// An error that wraps a `StorageError` (`io::Error::other(StorageError::...)`, the
+    /// way a back end's reader or writer says exactly what went wrong) is that error.
+    /// Otherwise the [`ErrorKind`](std::io::ErrorKind) decides, never the raw `errno`
+    /// number (which differs between Linux, macOS and the BSDs); a kind without a
+    /// better match is [`StorageError::Other`] with the error's text.
+    ///
+    /// ```
+    /// use std::io;
+    /// use ftp_proto::server::StorageError;
+    ///
+    /// let full = io::Error::from(io::ErrorKind::StorageFull);
+    /// assert_eq!(StorageError::from_io(&full), StorageError::InsufficientStorage);
+    /// let wrapped = io::Error::other(StorageError::NotARegularFile);
+    /// assert_eq!(StorageError::from(&wrapped), StorageError::NotARegularFile);
+    /// ```
+    pub fn from_io(error: &std::io::Error) -> StorageError {
+        use std::io::ErrorKind;
+
+        if let Some(inner) = error
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<StorageError>())
+        {
+            return inner.clone();
+        }
+        // Only kinds stable in the crate's MSRV (1.85) are named: `InvalidFilename`
+        // (ENAMETOOLONG) is 1.87, so a back end that can tell says so itself.
+        match error.kind() {
+            ErrorKind::NotFound => StorageError::NotFound,
+            // A read-only file system refuses a write as a permission would.
+            ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem => {
+                StorageError::PermissionDenied
+            }
+            ErrorKind::AlreadyExists => StorageError::AlreadyExists,
+            // What std answers for a name it cannot pass to the system (a NUL byte).
+            ErrorKind::InvalidInput => StorageError::InvalidName,
+            ErrorKind::NotADirectory => StorageError::NotADirectory,
+            ErrorKind::IsADirectory => StorageError::IsADirectory,
+            ErrorKind::DirectoryNotEmpty => StorageError::DirectoryNotEmpty,
+            ErrorKind::StorageFull => StorageError::InsufficientStorage,
+            // A file over the size limit is a storage allocation exceeded (552).
+            ErrorKind::QuotaExceeded | ErrorKind::FileTooLarge => StorageError::QuotaExceeded,
+            ErrorKind::Unsupported => StorageError::Unsupported,
+            _ => StorageError::Other(error.to_string()),
+        }
+    }
+}
+
+impl From<&std::io::Error> for StorageError {
+    /// See [`StorageError::from_io`].
+    fn from(error: &std::io::Error) -> StorageError {
+        StorageError::from_io(error)
+    }
+}
+
+impl From<std::io::Error> for StorageError {
+    /// See [`StorageError::from_io`].
+    fn from(error: std::io::Error) -> StorageError {
+        StorageError::from_io(&error)
+    }
 }
 
 /// What happened on the data side, reported by the adapter.
@@ -455,4 +544,104 @@ pub enum DataFailure {
     TlsSessionNotResumed,
     /// The storage failed (answered by the error's code, 451 for most).
     Storage(StorageError),
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use super::*;
+
+    #[test]
+    fn io_errors_map_by_their_kind() {
+        let cases = [
+            (io::ErrorKind::NotFound, StorageError::NotFound),
+            (
+                io::ErrorKind::PermissionDenied,
+                StorageError::PermissionDenied,
+            ),
+            (
+                io::ErrorKind::ReadOnlyFilesystem,
+                StorageError::PermissionDenied,
+            ),
+            (io::ErrorKind::AlreadyExists, StorageError::AlreadyExists),
+            (io::ErrorKind::InvalidInput, StorageError::InvalidName),
+            (io::ErrorKind::NotADirectory, StorageError::NotADirectory),
+            (io::ErrorKind::IsADirectory, StorageError::IsADirectory),
+            (
+                io::ErrorKind::DirectoryNotEmpty,
+                StorageError::DirectoryNotEmpty,
+            ),
+            (
+                io::ErrorKind::StorageFull,
+                StorageError::InsufficientStorage,
+            ),
+            (io::ErrorKind::QuotaExceeded, StorageError::QuotaExceeded),
+            (io::ErrorKind::FileTooLarge, StorageError::QuotaExceeded),
+            (io::ErrorKind::Unsupported, StorageError::Unsupported),
+        ];
+        for (kind, expected) in cases {
+            assert_eq!(
+                StorageError::from_io(&io::Error::from(kind)),
+                expected,
+                "{kind:?}"
+            );
+            assert_eq!(
+                StorageError::from(io::Error::from(kind)),
+                expected,
+                "{kind:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_io_errors_keep_their_text_and_answer_451() {
+        let error = StorageError::from_io(&io::Error::other("disk on fire"));
+        assert_eq!(error, StorageError::Other("disk on fire".into()));
+        assert_eq!(error.reply_code(), ReplyCode::LOCAL_ERROR);
+        let error = StorageError::from_io(&io::Error::from(io::ErrorKind::TimedOut));
+        assert!(matches!(error, StorageError::Other(_)), "{error:?}");
+    }
+
+    #[test]
+    fn a_wrapped_storage_error_is_itself() {
+        for wrapped in [
+            StorageError::NotARegularFile,
+            StorageError::InvalidName,
+            StorageError::QuotaExceeded,
+            StorageError::Other("quota service down".into()),
+        ] {
+            let error = io::Error::other(wrapped.clone());
+            assert_eq!(StorageError::from_io(&error), wrapped);
+            // Whatever kind it was wrapped with.
+            let error = io::Error::new(io::ErrorKind::NotFound, wrapped.clone());
+            assert_eq!(StorageError::from_io(&error), wrapped);
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_system_s_own_errors_map_without_their_numbers() {
+        let dir = std::env::temp_dir().join(format!("ftp-proto-from-io-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("file");
+        std::fs::write(&file, b"x").unwrap();
+        let cases = [
+            (std::fs::create_dir(&dir), StorageError::AlreadyExists),
+            (
+                std::fs::metadata(dir.join("missing")).map(drop),
+                StorageError::NotFound,
+            ),
+            (
+                std::fs::read_dir(&file).map(drop),
+                StorageError::NotADirectory,
+            ),
+            (std::fs::remove_dir(&dir), StorageError::DirectoryNotEmpty),
+        ];
+        std::fs::remove_dir_all(&dir).unwrap();
+        for (result, expected) in cases {
+            let error = result.unwrap_err();
+            assert_eq!(StorageError::from_io(&error), expected, "{error}");
+        }
+    }
 }

@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::{
-    Config, DataEvent, DataFailure, Event, Metadata, Request, RequestId, Response, Session,
-    StorageError, VirtualPath,
+    Config, DataEvent, DataFailure, Event, Metadata, MoreEntries, Request, RequestId, Response,
+    Session, StorageError, VirtualPath,
 };
 use crate::parse::ReplyParser;
 use crate::reply::Reply;
@@ -26,6 +26,7 @@ pub fn fuzz_server(data: &[u8]) {
         require_tls_for_login: flags & 2 != 0,
         require_tls_for_data: flags & 4 != 0,
         allow_foreign_active_address: flags & 8 != 0,
+        enable_site: flags & 64 != 0,
         ..Config::default()
     };
     if flags & 16 != 0 {
@@ -155,7 +156,7 @@ fn check_request(request: &Request, logged_in: bool) {
     let paths: Vec<&VirtualPath> = match request {
         Request::Authenticate { .. } | Request::SelectHost { .. } => return,
         Request::Metadata { path }
-        | Request::ListEntries { path }
+        | Request::ListEntries { path, .. }
         | Request::OpenListing { path, .. }
         | Request::OpenRead { path, .. }
         | Request::OpenWrite { path, .. }
@@ -201,6 +202,11 @@ fn answer(request: &Request, choice: u8) -> Response {
         Request::ListEntries { .. } => Response::Entries {
             entries: vec![("a\r\nb".into(), Metadata::file(1, Some(time)))],
             now: time,
+            more: match choice % 3 {
+                0 => MoreEntries::None,
+                1 => MoreEntries::Unknown,
+                _ => MoreEntries::Count(u64::from(choice) << 56),
+            },
         },
         Request::OpenListing { .. } | Request::OpenRead { .. } | Request::OpenWrite { .. } => {
             Response::Opened {

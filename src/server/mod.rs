@@ -4,6 +4,10 @@
 //! throttling, PORT bounce and port-stealing defences, path confinement, TLS state);
 //! the adapter that drives it only moves bytes and runs what it is told.
 //!
+//! The limits that need a view across sessions (connections in all and per address, the
+//! login lockout of an address) are in [`limits`], pure as well: a server keeps one set
+//! for all its sessions.
+//!
 //! File contents never pass through the session: for a transfer it emits
 //! [`Event::StartTransfer`], the adapter copies between the data connection and the
 //! storage, and reports [`DataEvent::Finished`] or [`DataEvent::Failed`].
@@ -28,13 +32,14 @@ mod events;
 mod format;
 #[cfg(feature = "fuzzing")]
 mod fuzz;
+pub mod limits;
 mod path;
 mod session;
 
 pub use config::{Capabilities, Config};
 pub use events::{
     AddressFamily, DataEvent, DataFailure, Direction, Event, FileKind, ListingFormat, Metadata,
-    Request, RequestId, Response, StorageError, Transfer, TransferContent, WriteMode,
+    MoreEntries, Request, RequestId, Response, StorageError, Transfer, TransferContent, WriteMode,
 };
 pub use format::{SUPPORTED_FACTS, format_entry};
 pub use path::{PathError, VirtualPath};

@@ -9,6 +9,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 
 use super::config::Config;
+use super::events::MoreEntries;
 use super::events::{
     AddressFamily, DataEvent, DataFailure, Direction, Event, FileKind, ListingFormat, Request,
     RequestId, Response, StorageError, Transfer, TransferContent, WriteMode,
@@ -609,7 +610,10 @@ impl Session {
             Command::Stat(None) => self.status(),
             Command::Stat(Some(path)) => self.with_path(&path, |session, path| {
                 session.request(
-                    Request::ListEntries { path: path.clone() },
+                    Request::ListEntries {
+                        path: path.clone(),
+                        limit: session.config.max_control_listing_entries,
+                    },
                     Purpose::ControlListing { path },
                 )
             }),
@@ -730,7 +734,13 @@ impl Session {
                     )
                 })
             }
-            Command::Site(command) => self.request(Request::Site { command }, Purpose::Site),
+            Command::Site(command) if self.config.enable_site => {
+                self.request(Request::Site { command }, Purpose::Site)
+            }
+            Command::Site(_) => self.reply(
+                ReplyCode::COMMAND_NOT_IMPLEMENTED,
+                "No SITE commands are supported.",
+            ),
             Command::Rest(offset) => self.restart(offset),
             Command::Pasv => self.passive(false, None),
             Command::Epsv(ExtendedPassive::All) => {
@@ -1475,7 +1485,7 @@ impl Session {
                 text.extend_from_slice(b"\nEnd");
                 self.reply(ReplyCode::FILE_ACTION_OKAY, Text::from(text));
             }
-            (Purpose::ControlListing { path }, Response::Entries { entries, now }) => {
+            (Purpose::ControlListing { path }, Response::Entries { entries, now, more }) => {
                 let limit = self.config.max_control_listing_entries;
                 // The reply waits in the output for a client that may not read it: a
                 // bound in bytes as well as in entries keeps a session within about
@@ -1495,13 +1505,28 @@ impl Session {
                     ));
                     shown += 1;
                 }
-                // The adapter reads one entry past the limit, so the number cut is not
-                // known: say that there are more, not how many.
-                if entries.len() > shown {
-                    text.extend_from_slice(
-                        format!("\n(more entries not shown: {shown} listed; use MLSD or LIST)")
-                            .as_bytes(),
-                    );
+                // Entries left out: those received and not shown (over a bound), and
+                // those the back end did not send. A number only when it is known.
+                let cut = (entries.len() - shown) as u64;
+                let left_out = match more {
+                    MoreEntries::None => (cut > 0).then_some(Some(cut)),
+                    MoreEntries::Count(count) => {
+                        let count = cut.saturating_add(count);
+                        (count > 0).then_some(Some(count))
+                    }
+                    MoreEntries::Unknown => Some(None),
+                };
+                match left_out {
+                    Some(Some(1)) => {
+                        text.extend_from_slice(b"\n(1 more entry not shown; use MLSD or LIST)")
+                    }
+                    Some(Some(count)) => text.extend_from_slice(
+                        format!("\n({count} more entries not shown; use MLSD or LIST)").as_bytes(),
+                    ),
+                    Some(None) => {
+                        text.extend_from_slice(b"\n(more entries not shown; use MLSD or LIST)")
+                    }
+                    None => {}
                 }
                 text.extend_from_slice(b"\nEnd of status");
                 self.reply(ReplyCode::FILE_STATUS, Text::from(text));

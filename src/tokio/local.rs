@@ -99,50 +99,21 @@ fn relative(path: &VirtualPath) -> Result<PathBuf, StorageError> {
 }
 
 /// The error a check inside a blocking call gives for a file that is not a regular
-/// one; [`storage_error`] turns it into [`StorageError::NotARegularFile`].
-#[derive(Debug)]
-struct NotRegular;
-
-impl std::fmt::Display for NotRegular {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("not a regular file")
-    }
-}
-
-impl std::error::Error for NotRegular {}
-
+/// one: the core's mapping ([`StorageError::from_io`]) takes the wrapped error as is.
 fn not_regular() -> io::Error {
-    io::Error::other(NotRegular)
+    io::Error::other(StorageError::NotARegularFile)
 }
 
+/// The storage error for an I/O error of the local file system: the core's mapping,
+/// after two conditions it cannot name by kind within the crate's MSRV, named here by
+/// rustix's portable constants rather than Linux's numbers. ENXIO is what opening a
+/// pipe for writing without blocking answers when no one reads it; ENAMETOOLONG's kind
+/// (`InvalidFilename`) is stable from Rust 1.87 only.
 fn storage_error(error: io::Error) -> StorageError {
-    if error
-        .get_ref()
-        .is_some_and(|inner| inner.is::<NotRegular>())
-    {
-        return StorageError::NotARegularFile;
-    }
-    // No `io::ErrorKind` for these within our MSRV (`InvalidFilename` is 1.87): named
-    // by rustix's portable constants rather than Linux's numbers. ENXIO is what opening
-    // a pipe for writing without blocking answers when no one reads it.
     match Errno::from_io_error(&error) {
-        Some(Errno::NAMETOOLONG) => return StorageError::InvalidName,
-        Some(Errno::NXIO) => return StorageError::NotARegularFile,
-        _ => {}
-    }
-    match error.kind() {
-        io::ErrorKind::NotFound => StorageError::NotFound,
-        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
-            StorageError::PermissionDenied
-        }
-        io::ErrorKind::AlreadyExists => StorageError::AlreadyExists,
-        io::ErrorKind::InvalidInput => StorageError::InvalidName,
-        io::ErrorKind::NotADirectory => StorageError::NotADirectory,
-        io::ErrorKind::IsADirectory => StorageError::IsADirectory,
-        io::ErrorKind::DirectoryNotEmpty => StorageError::DirectoryNotEmpty,
-        io::ErrorKind::StorageFull => StorageError::InsufficientStorage,
-        io::ErrorKind::QuotaExceeded | io::ErrorKind::FileTooLarge => StorageError::QuotaExceeded,
-        _ => StorageError::Other(error.to_string()),
+        Some(Errno::NAMETOOLONG) => StorageError::InvalidName,
+        Some(Errno::NXIO) => StorageError::NotARegularFile,
+        _ => StorageError::from_io(&error),
     }
 }
 
@@ -1039,6 +1010,7 @@ mod tests {
         assert_eq!(errno(Errno::NOSPC), StorageError::InsufficientStorage);
         assert_eq!(errno(Errno::NAMETOOLONG), StorageError::InvalidName);
         assert_eq!(errno(Errno::NXIO), StorageError::NotARegularFile);
+        assert_eq!(storage_error(not_regular()), StorageError::NotARegularFile);
     }
 
     #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]

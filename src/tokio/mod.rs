@@ -10,7 +10,6 @@
 mod auth;
 mod client;
 mod local;
-mod lockout;
 mod log;
 #[cfg(feature = "object-store")]
 mod object;
@@ -38,5 +37,5 @@ pub use object::{
 #[cfg(feature = "object-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "object-store")))]
 pub use object_store;
-pub use server::{Server, ServerConfig};
+pub use server::{ConfigError, Server, ServerConfig};
 pub use storage::{Account, Authenticator, Lister, Storage, Upload};

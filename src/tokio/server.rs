@@ -2,10 +2,11 @@
 //! connection over tokio sockets, a [`Storage`] and an [`Authenticator`].
 //!
 //! This file only moves bytes and carries out the session's events: every reply and
-//! every policy decision comes from the session. It owns connection limits (which need
-//! a view across sessions), data sockets, and the copy loops.
+//! every policy decision comes from the session, or for the limits across sessions from
+//! [`server::limits`], whose tables it keeps for all its sessions and carries out. It
+//! owns data sockets and the copy loops.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
@@ -21,15 +22,14 @@ use ::tokio::sync::mpsc;
 use ::tokio::task::{AbortHandle, JoinHandle, JoinSet};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-use super::lockout::Lockouts;
 use super::log::Escaped;
 use super::storage::{Account, Authenticator, Lister, Storage, Upload};
 use super::stream::MaybeTls;
 use crate::ascii::{FromNetwork, ToNetwork};
-use crate::reply::{Reply, ReplyCode};
+use crate::server::limits::{Admissions, Limits, Lockouts, Refusal};
 use crate::server::{
-    self, AddressFamily, DataEvent, DataFailure, Direction, Event, ListingFormat, Request,
-    RequestId, Response, Session, StorageError, Transfer, TransferContent, format_entry,
+    self, AddressFamily, DataEvent, DataFailure, Direction, Event, ListingFormat, MoreEntries,
+    Request, RequestId, Response, Session, StorageError, Transfer, TransferContent, format_entry,
 };
 
 /// Settings of the tokio server beyond the protocol session's.
@@ -42,30 +42,9 @@ pub struct ServerConfig {
     pub passive_ports: RangeInclusive<u16>,
     /// The address to advertise in PASV replies instead of the local one (behind NAT).
     pub public_address: Option<IpAddr>,
-    /// Control connections at most at once. When they are all taken, a new connection
-    /// takes the place of the oldest one that has not logged in (which is closed), so
-    /// that connections that never log in cannot lock out users who do; when every
-    /// place is held by a logged-in session, the new one is answered 421 and closed.
-    /// Default 512.
-    pub max_sessions: usize,
-    /// Control connections at most from one IP address; more are answered 421 and
-    /// closed. Default 128: parallel transfers (`lftp mirror --parallel`, FileZilla,
-    /// download managers) and offices behind one NAT address open dozens, while one
-    /// address still cannot take more than a quarter of the default `max_sessions`.
-    pub max_sessions_per_ip: usize,
-    /// Failed logins from one address (an IPv6 address by its /64 prefix), counted
-    /// across its sessions, after which it is locked out: for [`lockout_duration`],
-    /// every login from it is refused (530) without the password being checked, the
-    /// right one included. Failures further apart than `lockout_duration` do not add
-    /// up; a successful login does not clear the count. 0 turns lockouts off.
-    /// Default 10.
-    ///
-    /// [`lockout_duration`]: ServerConfig::lockout_duration
-    pub max_failed_logins_per_ip: u32,
-    /// How long a lockout lasts (see [`max_failed_logins_per_ip`]). Default 10 minutes.
-    ///
-    /// [`max_failed_logins_per_ip`]: ServerConfig::max_failed_logins_per_ip
-    pub lockout_duration: Duration,
+    /// The limits across sessions: connections in all and per address, and the login
+    /// lockout (see [`Limits`] for each one and its default).
+    pub limits: Limits,
     /// On shutdown, how long running transfers may take to finish. Default 30 s.
     pub shutdown_grace: Duration,
     /// How long a running transfer's data connection may go without moving a byte
@@ -88,13 +67,12 @@ pub struct ServerConfig {
     /// every running upload holds one, and at 1 MiB 32 uploads at once took the
     /// server's peak memory to twice pyftpdlib's (benches/memory_under_load.sh).
     pub buffer_size: usize,
-    /// The TLS configuration for FTPS (feature `tls`): with it, AUTH TLS, PBSZ and PROT
-    /// are offered (see `session` for requiring them).
+    /// The TLS configuration for FTPS (feature `tls`), needed by the session's
+    /// `enable_tls` (AUTH TLS, PBSZ and PROT) and `implicit_tls` (TLS from the first
+    /// byte of every control connection); [`ServerConfig::with_tls`] sets it and turns
+    /// `session.enable_tls` on. [`Server::new`] refuses one without the other.
     #[cfg(feature = "tls")]
     pub tls: Option<Arc<rustls::ServerConfig>>,
-    /// Run TLS from the first byte of every control connection (implicit FTPS).
-    #[cfg(feature = "tls")]
-    pub implicit_tls: bool,
     /// Refuse (522) a protected data connection whose TLS handshake does not resume the
     /// control connection's session, as vsftpd's `require_ssl_reuse` does. Off by
     /// default: Python's ftplib, among others, does not resume.
@@ -108,10 +86,7 @@ impl Default for ServerConfig {
             session: server::Config::default(),
             passive_ports: 49152..=65534,
             public_address: None,
-            max_sessions: 512,
-            max_sessions_per_ip: 128,
-            max_failed_logins_per_ip: 10,
-            lockout_duration: Duration::from_secs(600),
+            limits: Limits::default(),
             shutdown_grace: Duration::from_secs(30),
             data_timeout: Duration::from_secs(300),
             storage_timeout: Duration::from_secs(120),
@@ -119,8 +94,6 @@ impl Default for ServerConfig {
             buffer_size: 256 * 1024,
             #[cfg(feature = "tls")]
             tls: None,
-            #[cfg(feature = "tls")]
-            implicit_tls: false,
             #[cfg(feature = "tls")]
             require_tls_session_reuse: false,
         }
@@ -136,6 +109,7 @@ impl Default for ServerConfig {
 /// let users = StaticUsers::new().anonymous(LocalFs::new(".")?);
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:2121").await?;
 /// Server::new(ServerConfig::default(), users)
+///     .map_err(std::io::Error::other)?
 ///     .serve(listener, async { let _ = tokio::signal::ctrl_c().await; })
 ///     .await
 /// # }
@@ -149,26 +123,17 @@ struct Shared<A> {
     /// `config.session`, shared by every session rather than copied into each.
     session_config: Arc<server::Config>,
     authenticator: A,
-    limits: Mutex<Limits>,
+    admissions: Mutex<Admitted>,
     lockouts: Mutex<Lockouts>,
     next_passive_port: AtomicU16,
 }
 
-#[derive(Default)]
-struct Limits {
-    total: usize,
-    per_ip: HashMap<IpAddr, usize>,
-    /// The sessions that have not logged in yet, oldest (lowest number) first, with
-    /// what ends their task: when every place is taken, the oldest makes room.
-    not_logged_in: BTreeMap<u64, AbortHandle>,
-}
-
-/// What the connection limits say to a new connection.
-enum Admission {
-    /// Serve it.
-    Admitted,
-    /// Answer 421 and close it.
-    Refused,
+/// The core's connection limits, and what ends each session that may be evicted.
+struct Admitted {
+    admissions: Admissions,
+    /// The tasks of sessions not logged in, by session number: the core names the one
+    /// to evict, this closes it.
+    handles: HashMap<u64, AbortHandle>,
 }
 
 impl<A> Shared<A> {
@@ -176,78 +141,140 @@ impl<A> Shared<A> {
         self.lockouts.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn limits(&self) -> std::sync::MutexGuard<'_, Limits> {
-        self.limits.lock().unwrap_or_else(|e| e.into_inner())
+    fn admissions(&self) -> std::sync::MutexGuard<'_, Admitted> {
+        self.admissions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Takes a place in the connection limits for a connection from `ip`, if one is
-    /// free or can be made by closing the oldest session that has not logged in. The
-    /// place is given back by [`Shared::release`], which a `Connection` calls when it is
-    /// dropped.
-    fn admit(&self, ip: IpAddr) -> Admission {
-        let mut limits = self.limits();
-        let from_ip = limits.per_ip.get(&ip).copied().unwrap_or(0);
-        if from_ip >= self.config.max_sessions_per_ip {
-            return Admission::Refused;
-        }
-        if limits.total >= self.config.max_sessions {
-            // The evicted session gives its place back when its task is dropped; until
-            // then the count runs over by the evictions in flight, each one made once.
-            let Some((_, oldest)) = limits.not_logged_in.pop_first() else {
-                return Admission::Refused;
-            };
-            oldest.abort();
+    /// Takes a place in the connection limits for connection `number` from `ip`, and
+    /// closes the session the core evicts to make room, if any. The place is given back
+    /// by [`Shared::release`], which a `Connection` calls when it is dropped.
+    fn admit(&self, number: u64, ip: IpAddr) -> Result<(), Refusal> {
+        let mut admitted = self.admissions();
+        let admission = admitted.admissions.admit(number, ip)?;
+        if let Some(evicted) = admission.evict {
+            if let Some(handle) = admitted.handles.remove(&evicted) {
+                handle.abort();
+            }
             tracing::info!("all places taken: the oldest session not logged in was closed");
         }
-        limits.total += 1;
-        *limits.per_ip.entry(ip).or_default() += 1;
-        Admission::Admitted
+        Ok(())
     }
 
-    /// Registers a session that has not logged in, so that it can be evicted.
+    /// Registers the task of an admitted session, so that it can be evicted until it
+    /// logs in.
     fn awaiting_login(&self, number: u64, handle: AbortHandle) {
-        self.limits().not_logged_in.insert(number, handle);
+        self.admissions().handles.insert(number, handle);
     }
 
     /// The session logged in: it keeps its place.
     fn logged_in(&self, number: u64) {
-        self.limits().not_logged_in.remove(&number);
+        let mut admitted = self.admissions();
+        admitted.admissions.logged_in(number);
+        admitted.handles.remove(&number);
     }
 
     fn release(&self, ip: IpAddr, number: u64) {
-        let mut limits = self.limits();
-        limits.total -= 1;
-        limits.not_logged_in.remove(&number);
-        if let Some(count) = limits.per_ip.get_mut(&ip) {
-            *count -= 1;
-            if *count == 0 {
-                limits.per_ip.remove(&ip);
-            }
-        }
+        let mut admitted = self.admissions();
+        admitted.admissions.release(number, ip);
+        admitted.handles.remove(&number);
     }
 }
 
-impl<A: Authenticator> Server<A> {
-    /// A server with these settings and users.
-    pub fn new(mut config: ServerConfig, authenticator: A) -> Server<A> {
-        config.session.capabilities = authenticator.capabilities();
+impl ServerConfig {
+    /// The same settings with FTPS: `tls` for the handshakes, and the session's
+    /// `enable_tls` on so that AUTH TLS is offered (set `session.implicit_tls` too for
+    /// implicit FTPS, `session.require_tls_for_login`/`_for_data` to require it).
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn with_tls(mut self, tls: Arc<rustls::ServerConfig>) -> ServerConfig {
+        self.tls = Some(tls);
+        self.session.enable_tls = true;
+        self
+    }
+
+    /// Refuses a contradiction between the session's configuration and what this
+    /// server can do, rather than resolve it behind the user's back.
+    fn check(&self, storage: server::Capabilities) -> Result<(), ConfigError> {
         #[cfg(feature = "tls")]
-        {
-            config.session.enable_tls = config.tls.is_some();
-            config.session.implicit_tls = config.implicit_tls;
+        let tls = self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        let tls = false;
+        let session = &self.session;
+        if session.implicit_tls && !session.enable_tls {
+            return Err(ConfigError::ImplicitTlsNotEnabled);
         }
+        if session.enable_tls && !tls {
+            return Err(ConfigError::TlsWithoutConfiguration);
+        }
+        if tls && !session.enable_tls {
+            return Err(ConfigError::TlsNotEnabled);
+        }
+        if session.capabilities.intersection(storage) != session.capabilities {
+            return Err(ConfigError::CapabilitiesBeyondStorage {
+                configured: session.capabilities,
+                storage,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A contradiction in a [`ServerConfig`], which [`Server::new`] refuses: the server
+/// runs the session configuration as the user built it, and changes none of it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `session.enable_tls` is on, but there is no TLS configuration to run the
+    /// handshakes with (`tls` is `None`, or the crate is built without the feature
+    /// `tls`).
+    #[error("session.enable_tls is on but the server has no TLS configuration (ServerConfig::tls)")]
+    TlsWithoutConfiguration,
+    /// A TLS configuration is given, but `session.enable_tls` is off: the session would
+    /// offer no TLS, and `require_tls_for_login` would not take effect.
+    #[error(
+        "a TLS configuration is given but session.enable_tls is off (see ServerConfig::with_tls)"
+    )]
+    TlsNotEnabled,
+    /// `session.implicit_tls` is on without `session.enable_tls`.
+    #[error("session.implicit_tls needs session.enable_tls")]
+    ImplicitTlsNotEnabled,
+    /// The session would offer (in FEAT, and by accepting the commands) what the
+    /// storage cannot do: `session.capabilities` must be within the authenticator's
+    /// [`Authenticator::capabilities`].
+    #[error(
+        "session.capabilities ({configured:?}) offer more than the storage can do ({storage:?}): set them to Authenticator::capabilities() or less"
+    )]
+    CapabilitiesBeyondStorage {
+        /// What the session configuration offers.
+        configured: server::Capabilities,
+        /// What the authenticator's storage can do.
+        storage: server::Capabilities,
+    },
+}
+
+impl<A: Authenticator> Server<A> {
+    /// A server with these settings and users, or the contradiction in `config` that
+    /// keeps it from serving them (see [`ConfigError`]). The session configuration is
+    /// used as it is: for a storage that cannot do everything, set
+    /// `config.session.capabilities` to `authenticator.capabilities()` (or less).
+    pub fn new(config: ServerConfig, authenticator: A) -> Result<Server<A>, ConfigError> {
+        config.check(authenticator.capabilities())?;
         let first_port = *config.passive_ports.start();
-        let lockouts = Lockouts::new(config.max_failed_logins_per_ip, config.lockout_duration);
-        Server {
+        let lockouts = Lockouts::new(&config.limits);
+        let admissions = Admissions::new(&config.limits);
+        Ok(Server {
             shared: Arc::new(Shared {
                 session_config: Arc::new(config.session.clone()),
                 config,
                 authenticator,
-                limits: Mutex::new(Limits::default()),
+                admissions: Mutex::new(Admitted {
+                    admissions,
+                    handles: HashMap::new(),
+                }),
                 lockouts: Mutex::new(lockouts),
                 next_passive_port: AtomicU16::new(first_port),
             }),
-        }
+        })
     }
 
     /// Serves connections from `listener` until `shutdown` completes; then stops
@@ -286,8 +313,8 @@ impl<A: Authenticator> Server<A> {
                     if let Err(error) = rustix::net::sockopt::set_socket_oobinline(&stream, true) {
                         tracing::warn!(%error, "could not set SO_OOBINLINE on a control connection");
                     }
-                    if let Admission::Refused = self.shared.admit(peer.ip()) {
-                        sessions.spawn(tracing::Instrument::instrument(refuse(stream, peer), span));
+                    if let Err(refusal) = self.shared.admit(session_number, peer.ip()) {
+                        sessions.spawn(tracing::Instrument::instrument(refuse(stream, peer, refusal), span));
                         continue;
                     }
                     // The task holds little more than the boxed connection and its
@@ -323,16 +350,12 @@ impl<A: Authenticator> Server<A> {
     }
 }
 
-/// Tells a connection over the limits so, and closes it.
-async fn refuse(mut stream: TcpStream, peer: SocketAddr) {
-    tracing::info!(%peer, "connection refused: too many sessions");
-    let mut refusal = Vec::new();
-    Reply::new(
-        ReplyCode::SERVICE_NOT_AVAILABLE,
-        "Too many connections, try later.",
-    )
-    .encode(&mut refusal);
-    let _ = ::tokio::time::timeout(Duration::from_secs(5), stream.write_all(&refusal)).await;
+/// Tells a connection over the limits so (in the core's words), and closes it.
+async fn refuse(mut stream: TcpStream, peer: SocketAddr, refusal: Refusal) {
+    tracing::info!(%peer, "connection refused: {refusal}");
+    let mut reply = Vec::new();
+    refusal.reply().encode(&mut reply);
+    let _ = ::tokio::time::timeout(Duration::from_secs(5), stream.write_all(&reply)).await;
 }
 
 /// An active-mode connect in flight, polled by the connection's loop itself so that
@@ -603,7 +626,7 @@ impl<A: Authenticator> Connection<A> {
         if let Some(base) = &self.shared.config.tls {
             let (config, data_config) = super::tls::per_connection(base)?;
             self.tls = Some((Arc::clone(&config), data_config));
-            if self.shared.config.implicit_tls {
+            if self.shared.config.session.implicit_tls {
                 // Boxed, here and for AUTH TLS: inline, the handshake's state (a
                 // rustls connection) would sit in every session's task for its whole
                 // life, TLS or not.
@@ -1004,11 +1027,11 @@ impl<A: Authenticator> Connection<A> {
     async fn answer(&mut self, id: RequestId, request: Request) -> Response {
         if let Request::Authenticate { user, password } = &request {
             let ip = self.peer().ip();
-            if self.shared.lockouts().is_locked(ip, Instant::now()) {
+            if let Some(response) = self.shared.lockouts().screen_login(ip, Instant::now()) {
                 tracing::info!(peer = %self.peer(), user = %Escaped(user.as_bytes()), "login refused: address locked out");
-                return Response::LoginDenied;
+                return response;
             }
-            return match self.shared.authenticator.authenticate(user, password).await {
+            let response = match self.shared.authenticator.authenticate(user, password).await {
                 Some(account) => {
                     let writable = account.writable;
                     self.account = Some(account);
@@ -1016,26 +1039,26 @@ impl<A: Authenticator> Connection<A> {
                 }
                 None => {
                     tracing::info!(peer = %self.peer(), user = %Escaped(user.as_bytes()), "login refused");
-                    if self.shared.lockouts().record_failure(ip, Instant::now()) {
-                        tracing::warn!(
-                            peer = %self.peer(),
-                            seconds = self.shared.config.lockout_duration.as_secs_f64(),
-                            "too many failed logins: address locked out"
-                        );
-                    }
                     Response::LoginDenied
                 }
             };
-        }
-        match request {
-            Request::SelectHost { .. } => return Response::Done,
-            Request::Site { .. } => {
-                return Response::Reply(Reply::new(
-                    ReplyCode::COMMAND_NOT_IMPLEMENTED,
-                    "No SITE commands are supported.",
-                ));
+            if self
+                .shared
+                .lockouts()
+                .record_login(ip, &response, Instant::now())
+            {
+                tracing::warn!(
+                    peer = %self.peer(),
+                    seconds = self.shared.config.limits.lockout_duration.as_secs_f64(),
+                    "too many failed logins: address locked out"
+                );
             }
-            _ => {}
+            return response;
+        }
+        // SITE reaches here only with `enable_site`, and the storage has no SITE
+        // commands: it falls to `Unsupported` below, which the session answers 502.
+        if let Request::SelectHost { .. } = request {
+            return Response::Done;
         }
         let Some(account) = &self.account else {
             return Response::Failed(StorageError::PermissionDenied);
@@ -1044,16 +1067,15 @@ impl<A: Authenticator> Connection<A> {
         let result =
             match request {
                 Request::Metadata { path } => storage.metadata(&path).await.map(Response::Metadata),
-                Request::ListEntries { path } => list_all(
-                    &*storage,
-                    &path,
-                    self.shared.config.session.max_control_listing_entries,
-                )
-                .await
-                .map(|entries| Response::Entries {
-                    entries,
-                    now: SystemTime::now(),
-                }),
+                Request::ListEntries { path, limit } => {
+                    list_all(&*storage, &path, limit)
+                        .await
+                        .map(|(entries, more)| Response::Entries {
+                            entries,
+                            now: SystemTime::now(),
+                            more,
+                        })
+                }
                 Request::OpenListing { path, .. } => storage.list(&path).await.map(|lister| {
                     self.data().opened = Some(Box::new((id, Opened::Listing(lister))));
                     Response::Opened {
@@ -1155,21 +1177,23 @@ async fn bind_passive(
     None
 }
 
-/// Reads a whole (bounded) directory for a listing over the control connection.
+/// Reads up to `limit` entries of a directory for a listing over the control
+/// connection, and one more to know whether there are others. It does not count them:
+/// past the limit, an object store would take a request per thousand keys.
 async fn list_all<S: Storage>(
     storage: &S,
     path: &server::VirtualPath,
     limit: usize,
-) -> Result<Vec<(crate::Text<'static>, server::Metadata)>, StorageError> {
+) -> Result<(Vec<(crate::Text<'static>, server::Metadata)>, MoreEntries), StorageError> {
     let mut lister = storage.list(path).await?;
     let mut entries = Vec::new();
     while let Some(entry) = lister.next_entry().await? {
-        if entries.len() > limit {
-            break;
+        if entries.len() >= limit {
+            return Ok((entries, MoreEntries::Unknown));
         }
         entries.push(entry);
     }
-    Ok(entries)
+    Ok((entries, MoreEntries::None))
 }
 
 /// The TLS a protected data connection runs.
@@ -1289,12 +1313,9 @@ fn connection_lost(error: io::Error) -> DataFailure {
     DataFailure::ConnectionLost
 }
 
+/// A read or write of the storage failed mid-transfer: the core's mapping says how.
 fn storage_failed(error: io::Error) -> DataFailure {
-    DataFailure::Storage(match error.kind() {
-        io::ErrorKind::StorageFull => StorageError::InsufficientStorage,
-        io::ErrorKind::QuotaExceeded => StorageError::QuotaExceeded,
-        _ => StorageError::Other(error.to_string()),
-    })
+    DataFailure::Storage(StorageError::from_io(&error))
 }
 
 async fn send_file(
@@ -1355,7 +1376,11 @@ async fn send_with_sendfile(
             Ok(0) => break,
             Ok(sent) => total += sent as u64,
             // A read error is the storage's; anything else is the connection's.
-            Err(error) if error.raw_os_error() == Some(5) => return Err(storage_failed(error)),
+            Err(error)
+                if rustix::io::Errno::from_io_error(&error) == Some(rustix::io::Errno::IO) =>
+            {
+                return Err(storage_failed(error));
+            }
             Err(error) => return Err(connection_lost(error)),
         }
     }
@@ -1472,6 +1497,88 @@ mod tests {
     use super::*;
     use crate::tokio::{LocalFs, StaticUsers};
 
+    #[test]
+    fn server_new_refuses_contradictions_and_changes_nothing() {
+        let users = || StaticUsers::new().anonymous(LocalFs::new(".").unwrap());
+        let mut config = ServerConfig::default();
+        config.session.capabilities.append = false;
+        config.session.greeting = "mine".into();
+        let server = Server::new(config, users()).unwrap();
+        // The session configuration is the one built, not widened to the storage's.
+        assert!(!server.shared.session_config.capabilities.append);
+        assert_eq!(server.shared.session_config.greeting, "mine");
+        assert!(!server.shared.session_config.enable_tls);
+
+        let mut config = ServerConfig::default();
+        config.session.enable_tls = true;
+        let refused = Server::new(config, users()).err();
+        assert_eq!(refused, Some(ConfigError::TlsWithoutConfiguration));
+
+        let mut config = ServerConfig::default();
+        config.session.implicit_tls = true;
+        let refused = Server::new(config, users()).err();
+        assert_eq!(refused, Some(ConfigError::ImplicitTlsNotEnabled));
+
+        let config = ServerConfig::default();
+        let read_only = server::Capabilities::READ_ONLY;
+        assert_eq!(
+            config.check(read_only),
+            Err(ConfigError::CapabilitiesBeyondStorage {
+                configured: server::Capabilities::ALL,
+                storage: read_only,
+            })
+        );
+        let mut config = ServerConfig::default();
+        config.session.capabilities = read_only;
+        assert_eq!(config.check(read_only), Ok(()));
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn tls_material_and_the_session_s_enable_tls_go_together() {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let dir = std::env::temp_dir().join(format!("ftp-proto-check-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("cert.pem"), certified.cert.pem()).unwrap();
+        std::fs::write(dir.join("key.pem"), certified.signing_key.serialize_pem()).unwrap();
+        let tls =
+            crate::tokio::tls::server_config_from_pem(&dir.join("cert.pem"), &dir.join("key.pem"));
+        std::fs::remove_dir_all(&dir).unwrap();
+        let tls = tls.unwrap();
+        let config = ServerConfig {
+            tls: Some(Arc::clone(&tls)),
+            ..ServerConfig::default()
+        };
+        assert_eq!(
+            config.check(server::Capabilities::ALL),
+            Err(ConfigError::TlsNotEnabled)
+        );
+        let mut config = ServerConfig::default().with_tls(tls);
+        assert!(config.session.enable_tls);
+        config.session.implicit_tls = true;
+        assert_eq!(config.check(server::Capabilities::ALL), Ok(()));
+    }
+
+    #[test]
+    fn a_control_listing_reads_up_to_its_limit_and_says_whether_there_are_more() {
+        let dir = std::env::temp_dir().join(format!("ftp-proto-list-all-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for n in 0..5 {
+            std::fs::write(dir.join(format!("f{n}")), b"x").unwrap();
+        }
+        let fs = LocalFs::new(&dir).unwrap();
+        let runtime = ::tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let root = server::VirtualPath::root();
+        let cut = runtime.block_on(list_all(&fs, &root, 3)).unwrap();
+        let whole = runtime.block_on(list_all(&fs, &root, 5)).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!((cut.0.len(), cut.1), (3, MoreEntries::Unknown));
+        assert_eq!((whole.0.len(), whole.1), (5, MoreEntries::None));
+    }
+
     /// What an idle session costs is mostly its task (tokio rounds a task cell up to 128
     /// bytes) and its boxed connection: a state that grows here (an inline timer, a TLS
     /// handshake) is paid by every one of 10,000 idle sessions. The serve future was
@@ -1483,11 +1590,14 @@ mod tests {
         let config = ServerConfig::default();
         let shared = Arc::new(Shared {
             session_config: Arc::new(config.session.clone()),
-            lockouts: Mutex::new(Lockouts::new(1, Duration::from_secs(1))),
+            lockouts: Mutex::new(Lockouts::new(&config.limits)),
+            admissions: Mutex::new(Admitted {
+                admissions: Admissions::new(&config.limits),
+                handles: HashMap::new(),
+            }),
             next_passive_port: AtomicU16::new(*config.passive_ports.start()),
             config,
             authenticator: Users::new(),
-            limits: Mutex::new(Limits::default()),
         });
         let runtime = ::tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -1497,7 +1607,7 @@ mod tests {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let address = listener.local_addr().unwrap();
             let stream = TcpStream::connect(address).await.unwrap();
-            assert!(matches!(shared.admit(address.ip()), Admission::Admitted));
+            assert!(shared.admit(1, address.ip()).is_ok());
             let connection = Connection::new(shared, address, address, 1);
             let task = connection.serve(stream, CancellationToken::new());
             let size = std::mem::size_of_val(&task);

@@ -17,8 +17,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ftp_proto::server::{
-    Config, DataEvent, Direction, Event, FileKind, Metadata, Request, RequestId, Response, Session,
-    StorageError, Transfer, VirtualPath, WriteMode,
+    Config, DataEvent, Direction, Event, FileKind, Metadata, MoreEntries, Request, RequestId,
+    Response, Session, StorageError, Transfer, VirtualPath, WriteMode,
 };
 use ftp_proto::{Reply, ReplyCode, ReplyParser, Text};
 
@@ -118,11 +118,22 @@ impl MemoryFs {
             Request::SelectHost { host } if host == "ftp.example.com" => Ok(Response::Done),
             Request::SelectHost { .. } => Err(StorageError::NotFound),
             Request::Metadata { path } => self.metadata(path).map(Response::Metadata),
-            Request::ListEntries { path } => match self.metadata(path) {
-                Ok(metadata) if metadata.kind == FileKind::Directory => Ok(Response::Entries {
-                    entries: self.children(path),
-                    now: UNIX_EPOCH + Duration::from_secs(MODIFIED + 3600),
-                }),
+            Request::ListEntries { path, limit } => match self.metadata(path) {
+                Ok(metadata) if metadata.kind == FileKind::Directory => {
+                    // Cut at the limit, and say exactly how many more: this back end
+                    // has them all at hand.
+                    let mut entries = self.children(path);
+                    let more = entries.len().saturating_sub(*limit);
+                    entries.truncate(*limit);
+                    Ok(Response::Entries {
+                        entries,
+                        now: UNIX_EPOCH + Duration::from_secs(MODIFIED + 3600),
+                        more: match more {
+                            0 => MoreEntries::None,
+                            more => MoreEntries::Count(more as u64),
+                        },
+                    })
+                }
                 Ok(_) => Err(StorageError::NotADirectory),
                 Err(error) => Err(error),
             },

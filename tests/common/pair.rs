@@ -756,7 +756,10 @@ impl Pair {
 
     /// The listing the server sends for `path` in `format`.
     fn listing_bytes(&mut self, path: &VirtualPath, format: &ListingFormat) -> Vec<u8> {
-        let entries = match self.fs.answer(&Request::ListEntries { path: path.clone() }) {
+        let entries = match self.fs.answer(&Request::ListEntries {
+            path: path.clone(),
+            limit: usize::MAX,
+        }) {
             Response::Entries { entries, .. } => entries,
             // A file lists as itself.
             _ => match self.metadata(path) {

@@ -102,9 +102,17 @@ impl ServerThread {
                 .unwrap();
             runtime.block_on(async move {
                 let users = users();
+                // The session offers no more than the storage can do (`Server::new`
+                // refuses that); a test's own narrower capabilities stay.
+                let mut config = config;
+                config.session.capabilities = config
+                    .session
+                    .capabilities
+                    .intersection(users.capabilities());
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 ready_sender.send(listener.local_addr().unwrap()).unwrap();
                 Server::new(config, users)
+                    .unwrap()
                     .serve(listener, async {
                         let _ = stopped.await;
                     })
