@@ -28,7 +28,7 @@ garage_cli() {
 }
 
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-cargo build --release --example server --features object-store >/dev/null 2>&1
+cargo build --release --example server --features tokio,object-store >/dev/null 2>&1
 
 # A one-node Garage on free loopback ports.
 RPC=$(free_port); S3=$(free_port); ADMIN=$(free_port)

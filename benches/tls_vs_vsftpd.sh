@@ -16,7 +16,7 @@ RUNS="${2:-5}"
 source benches/common.sh
 bench_work tls-bench
 
-cargo build --release --example server --features tls >/dev/null 2>&1
+cargo build --release --example server --features tokio,tls >/dev/null 2>&1
 
 mkdir -p "$WORK/root" "$WORK/empty"
 head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom > "$WORK/root/big.bin"

@@ -73,6 +73,8 @@ struct S3Options {
     endpoint: String,
     bucket: String,
     prefix: Option<String>,
+    // Read only by the object-store back end.
+    #[cfg_attr(not(feature = "object-store"), allow(dead_code))]
     abort_uploads_older_than: Duration,
 }
 

@@ -1,4 +1,4 @@
-//! `tokio_util` codecs over the sans-IO parsers and serializers (feature `tokio`).
+//! `tokio_util` codecs over the sans-IO parsers and serializers (feature `codec`, part of `tokio`).
 //!
 //! The codecs add nothing to the protocol: they hand the parsers a `BytesMut`, advance
 //! it by what was consumed, and turn borrowed values into owned ones. A malformed or

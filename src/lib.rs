@@ -56,10 +56,17 @@
 //!
 //! | feature | adds |
 //! |---|---|
-//! | (none) | the sans-IO core |
-//! | `tokio` | [`codec`]: `tokio_util` codecs for both ends of a control connection |
-//! | `tls` | FTPS with rustls for the tokio server and client ([`tokio::tls`]) |
-//! | `object-store` | `tokio::ObjectStorage`: serve S3 and S3-compatible stores through the `object_store` crate |
+//! | (none) | the sans-IO core: [`server::Session`], [`client::Session`], the parsers, serializers and listing formats |
+//! | `client` | the tokio client ([`tokio::Client`]): tokio, tracing, socket2 and libc; no file-system or server code |
+//! | `server` | the tokio server ([`tokio::Server`]) and the [`tokio::Storage`] and [`tokio::Authenticator`] traits it serves from, with no back end: tokio, tokio-util, tracing and rustix |
+//! | `local-fs` | the local file-system back end ([`tokio::LocalFs`], confined by cap-std); implies `server` |
+//! | `object-store` | `tokio::ObjectStorage`: serve S3 and S3-compatible stores through the `object_store` crate; implies `server` |
+//! | `codec` | [`codec`]: `tokio_util` codecs for both ends of a control connection |
+//! | `tokio` | all of `client`, `server`, `local-fs` and `codec` |
+//! | `tls` | FTPS with rustls for whichever of the tokio client and server is enabled ([`tokio::tls`]) |
+//! | `log` | the tokio adapters' `tracing` events also reach the `log` crate when no `tracing` subscriber is installed |
+//!
+//! The tokio adapters exist on Unix only (they set socket options that need it).
 //!
 //! ## Wire rules this crate follows
 //!
@@ -79,8 +86,8 @@
 
 pub mod ascii;
 pub mod client;
-#[cfg(feature = "tokio")]
-#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+#[cfg(feature = "codec")]
+#[cfg_attr(docsrs, doc(cfg(feature = "codec")))]
 pub mod codec;
 mod command;
 #[cfg(feature = "fuzzing")]
@@ -91,8 +98,11 @@ mod reply;
 pub mod server;
 mod text;
 pub mod time;
-#[cfg(all(feature = "tokio", unix))]
-#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+#[cfg(all(any(feature = "client", feature = "server"), unix))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(all(any(feature = "client", feature = "server"), unix)))
+)]
 pub mod tokio;
 mod verb;
 

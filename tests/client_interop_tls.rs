@@ -5,7 +5,7 @@
 //! and every data connection's handshake must have resumed the control connection's
 //! session. Certificates are made here; everything runs on loopback. A missing peer
 //! skips loudly, or fails under CI=true.
-#![cfg(all(feature = "tls", unix))]
+#![cfg(all(feature = "tokio", feature = "tls", unix))]
 
 mod common;
 

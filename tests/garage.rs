@@ -6,7 +6,7 @@
 //!
 //! Garage is a separate program (`.ci/run` installs it). Missing, these tests skip
 //! loudly, or fail under `CI=true`, as the other peers do.
-#![cfg(all(feature = "object-store", unix))]
+#![cfg(all(feature = "tokio", feature = "object-store", unix))]
 
 mod common;
 

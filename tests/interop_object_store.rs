@@ -3,7 +3,7 @@
 //! same scenario as `interop_server.rs` passes over a local directory, minus what an
 //! object store cannot do, whose refusals are checked instead. Every transfer is
 //! checked byte for byte against the store itself.
-#![cfg(all(feature = "object-store", unix))]
+#![cfg(all(feature = "tokio", feature = "object-store", unix))]
 
 mod common;
 

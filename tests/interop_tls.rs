@@ -1,6 +1,6 @@
 //! FTPS against our tokio server: curl, lftp and Python's ftplib over explicit TLS with
 //! PROT P, implicit TLS, and the data-channel session-reuse requirement.
-#![cfg(all(feature = "tls", unix))]
+#![cfg(all(feature = "tokio", feature = "tls", unix))]
 
 mod common;
 

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+#[cfg(feature = "local-fs")]
 use super::local::LocalFs;
 use super::storage::{Account, Authenticator, Storage};
 use crate::command::Password;
@@ -24,8 +25,20 @@ const ANONYMOUS_NAMES: [&[u8]; 2] = [b"anonymous", b"ftp"];
 ///     .user("alice", "correct horse", LocalFs::new("/srv/ftp/alice")?, true);
 /// # Ok(()) }
 /// ```
+#[cfg(feature = "local-fs")]
 #[derive(Debug, Clone)]
 pub struct StaticUsers<S = LocalFs> {
+    anonymous: Option<Account<S>>,
+    users: HashMap<Vec<u8>, (Vec<u8>, Account<S>)>,
+}
+
+/// A fixed table of users, each with a root in a storage back end of type `S` (with
+/// feature `local-fs`, `S` defaults to `LocalFs`).
+// The same struct as above without the default, which names a type that exists only
+// with feature `local-fs`.
+#[cfg(not(feature = "local-fs"))]
+#[derive(Debug, Clone)]
+pub struct StaticUsers<S> {
     anonymous: Option<Account<S>>,
     users: HashMap<Vec<u8>, (Vec<u8>, Account<S>)>,
 }

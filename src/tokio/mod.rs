@@ -1,30 +1,45 @@
-//! tokio adapters (feature `tokio`): an FTP [`Server`] that drives
-//! [`server::Session`](crate::server::Session) over sockets, the [`Storage`] and
-//! [`Authenticator`] traits it serves from, a local file-system back end (and, with the
-//! feature `object-store`, an object-store back end), and an FTP
-//! [`Client`] that drives [`client::Session`](crate::client::Session).
+//! tokio adapters, one feature per role (all of them with feature `tokio`).
+//!
+//! - `client`: an FTP [`Client`] that drives [`client::Session`](crate::client::Session).
+//! - `server`: an FTP [`Server`] that drives [`server::Session`](crate::server::Session)
+//!   over sockets, and the [`Storage`] and [`Authenticator`] traits it serves from.
+//! - `local-fs`: a local file-system back end ([`LocalFs`]); `object-store`: an
+//!   object-store back end (`ObjectStorage`). Both imply `server`.
+//! - `tls`: FTPS ([`tls`]) for whichever of the two roles is enabled.
 //!
 //! The adapters move bytes and carry out the sessions' events; every protocol decision
 //! is the session's.
 
+#[cfg(feature = "server")]
 mod auth;
+#[cfg(feature = "client")]
 mod client;
+#[cfg(feature = "local-fs")]
 mod local;
+#[cfg(feature = "server")]
 mod log;
 #[cfg(feature = "object-store")]
 mod object;
+#[cfg(feature = "server")]
 mod server;
+#[cfg(feature = "server")]
 mod storage;
 mod stream;
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub mod tls;
 
+#[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 pub use auth::StaticUsers;
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use client::{
     Client, ClientConfig, ClientError, DataTlsHandshakes, DownloadStream, Progress, TreeSummary,
     UploadStream, check_listing_name,
 };
+#[cfg(feature = "local-fs")]
+#[cfg_attr(docsrs, doc(cfg(feature = "local-fs")))]
 pub use local::{LocalFs, LocalLister, LocalUpload, STAGING_PREFIX};
 #[cfg(feature = "object-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "object-store")))]
@@ -37,5 +52,9 @@ pub use object::{
 #[cfg(feature = "object-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "object-store")))]
 pub use object_store;
+#[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 pub use server::{ConfigError, Server, ServerConfig};
+#[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 pub use storage::{Account, Authenticator, Lister, Storage, Upload};

@@ -31,6 +31,9 @@ impl MaybeTls {
     }
 
     /// Whether TLS runs on the stream.
+    // The client uses it in every build; a server-only build may not (the server asks
+    // only with `tls`).
+    #[cfg_attr(not(feature = "client"), allow(dead_code))]
     pub(crate) fn is_tls(&self) -> bool {
         !matches!(self, MaybeTls::Plain(_))
     }
@@ -38,6 +41,9 @@ impl MaybeTls {
     /// Whether the stream's TLS handshake resumed an earlier session (on the server, one
     /// of this control connection's configuration, see `tls::per_connection`; on the
     /// client, one of its control connection's store).
+    // The client uses it in every build; a server-only build may not (the server asks
+    // only with `tls`).
+    #[cfg_attr(not(feature = "client"), allow(dead_code))]
     pub(crate) fn resumed(&self) -> bool {
         match self {
             MaybeTls::Plain(_) => false,
@@ -94,6 +100,7 @@ impl AsyncWrite for MaybeTls {
 }
 
 /// The client's control connection: the caller's transport, plain or under TLS.
+#[cfg(feature = "client")]
 #[derive(Debug)]
 pub(crate) enum ControlStream<S> {
     /// No TLS (yet).
@@ -106,6 +113,7 @@ pub(crate) enum ControlStream<S> {
     Gone,
 }
 
+#[cfg(feature = "client")]
 fn gone() -> io::Error {
     io::Error::new(
         io::ErrorKind::NotConnected,
@@ -113,6 +121,7 @@ fn gone() -> io::Error {
     )
 }
 
+#[cfg(feature = "client")]
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for ControlStream<S> {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -128,6 +137,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for ControlStream<S> {
     }
 }
 
+#[cfg(feature = "client")]
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for ControlStream<S> {
     fn poll_write(
         self: Pin<&mut Self>,
@@ -166,6 +176,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for ControlStream<S> {
 /// the sender a cross-CPU wake-up each time; waiting for 256 KiB halved the wall time
 /// of a 1 GiB download from vsftpd on loopback (BENCHMARKS.md, issue 7). Linux signals
 /// readiness anew when the mark is lowered below what is queued.
+#[cfg(feature = "client")]
 pub(crate) fn set_receive_low_water(stream: &TcpStream, bytes: usize) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
     let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);

@@ -37,20 +37,31 @@
 //! client that asks for it; OpenSSL servers (vsftpd, pyftpdlib) send tickets after
 //! every handshake.
 
+#[cfg(feature = "server")]
 use std::io;
+#[cfg(feature = "server")]
 use std::path::Path;
+#[cfg(feature = "server")]
 use std::sync::Arc;
 
+#[cfg(feature = "server")]
 use ::tokio::net::TcpStream;
+#[cfg(feature = "server")]
 use rustls::ServerConfig;
+#[cfg(feature = "server")]
 use rustls::pki_types::pem::PemObject as _;
+#[cfg(feature = "server")]
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+#[cfg(feature = "server")]
 use rustls::server::ServerSessionMemoryCache;
 
+#[cfg(feature = "server")]
 use super::stream::MaybeTls;
 
 /// Builds a TLS configuration (TLS 1.2 and 1.3, ring) from PEM files holding a
 /// certificate chain and its private key.
+#[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 pub fn server_config_from_pem(
     certificate_chain: &Path,
     private_key: &Path,
@@ -67,6 +78,8 @@ pub fn server_config_from_pem(
 }
 
 /// Builds a TLS configuration from a DER certificate chain and key.
+#[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 pub fn server_config(
     certificates: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
@@ -93,6 +106,7 @@ pub fn server_config(
 /// overtake the end of the upload. A client that asks says it reads them; it needs them
 /// because each resumption spends a ticket. The control configuration sends its two
 /// tickets, or up to eight to a client that asks.
+#[cfg(feature = "server")]
 pub(crate) fn per_connection(
     base: &Arc<ServerConfig>,
 ) -> io::Result<(Arc<ServerConfig>, Arc<ServerConfig>)> {
@@ -108,6 +122,7 @@ pub(crate) fn per_connection(
 }
 
 /// Runs the server side of a TLS handshake on `stream`.
+#[cfg(feature = "server")]
 pub(crate) async fn accept(config: &Arc<ServerConfig>, stream: TcpStream) -> io::Result<MaybeTls> {
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(config));
     let stream = acceptor.accept(stream).await?;
@@ -116,7 +131,11 @@ pub(crate) async fn accept(config: &Arc<ServerConfig>, stream: TcpStream) -> io:
     ))))
 }
 
+#[cfg(feature = "client")]
 mod client;
 
+#[cfg(feature = "client")]
 pub(crate) use client::TlsConnection;
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use client::{ClientTls, ClientTlsBuilder};
