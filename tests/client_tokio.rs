@@ -210,7 +210,7 @@ fn quick() -> ClientConfig {
     config.session.reply_timeout = Duration::from_secs(5);
     config.session.data_connect_timeout = Duration::from_secs(5);
     config.session.abort_reply_grace = Duration::from_millis(300);
-    config.data_timeout = Duration::from_secs(5);
+    config.session.data_timeout = Duration::from_secs(5);
     config
 }
 
@@ -493,7 +493,7 @@ async fn stalled_download_times_out_and_aborts() {
     })
     .await;
     let mut config = quick();
-    config.data_timeout = Duration::from_millis(300);
+    config.session.data_timeout = Duration::from_millis(300);
     let mut client = Client::connect(address, config).await.unwrap();
     client.login("u", "p").await.unwrap();
     let mut download = client.get("slow").await.unwrap();
