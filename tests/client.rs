@@ -7,8 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use ftp_proto::client::{
     Action, Config, DataConnectionMode, Error, Event, OperationId, OperationKind, Outcome, Output,
-    Session,
-    TransferKind, Waiting,
+    Session, TransferKind, Waiting,
 };
 use ftp_proto::{ReplyCode, RepresentationType};
 
@@ -787,7 +786,11 @@ fn abort_sends_telnet_ip_and_synch_only_when_asked() {
         client.session.poll_output(),
         Some(Output::Action(Action::CloseData { id: retr }))
     );
-    assert_eq!(client.session.urgent_offset(), None, "only for its own transmit");
+    assert_eq!(
+        client.session.urgent_offset(),
+        None,
+        "only for its own transmit"
+    );
 }
 
 #[test]
@@ -1114,7 +1117,9 @@ fn unsolicited_replies_are_dropped() {
     client.server("200 nobody asked\r\n");
     let noop = client.op(|s, now| s.noop(now));
     client.server("200 NOOP ok\r\n");
-    assert!(matches!(client.completed(noop), Ok(Outcome::Done(reply)) if reply.text() == "NOOP ok"));
+    assert!(
+        matches!(client.completed(noop), Ok(Outcome::Done(reply)) if reply.text() == "NOOP ok")
+    );
 }
 
 #[test]
@@ -1621,7 +1626,12 @@ fn an_upload_may_write_only_when_open_and_accepted() {
     client.server("200 ok\r\n229 ok (|||5000|)\r\n");
     client.data_connected(stor);
     client.server("150 go\r\n");
-    assert!(client.actions().iter().all(|a| !matches!(a, Action::SendData { .. })));
+    assert!(
+        client
+            .actions()
+            .iter()
+            .all(|a| !matches!(a, Action::SendData { .. }))
+    );
     client.session.handle_data_tls_established(stor, client.now);
     client.drain();
     assert_eq!(client.actions(), vec![Action::SendData { id: stor }]);
@@ -1639,7 +1649,11 @@ fn a_data_tls_handshake_that_hangs_fails_the_transfer() {
     let retr = client.op(|s, now| s.retrieve("f", now));
     client.server("200 ok\r\n229 ok (|||5000|)\r\n");
     client.data_connected(retr);
-    assert!(client.actions().contains(&Action::StartDataTls { id: retr }));
+    assert!(
+        client
+            .actions()
+            .contains(&Action::StartDataTls { id: retr })
+    );
     client.advance(Duration::from_secs(5));
     assert!(client.actions().contains(&Action::CloseData { id: retr }));
     client.server("150 go\r\n426 no data\r\n");
@@ -1678,11 +1692,9 @@ fn active_mode_accepts_only_the_server() {
         }]
     );
     // The server itself, even as an IPv4-mapped IPv6 address.
-    client.session.handle_data_accepted(
-        retr,
-        "[::ffff:192.0.2.7]:20".parse().unwrap(),
-        client.now,
-    );
+    client
+        .session
+        .handle_data_accepted(retr, "[::ffff:192.0.2.7]:20".parse().unwrap(), client.now);
     client.drain();
     assert_eq!(client.actions(), vec![]);
     client.data_end(retr);
@@ -1741,12 +1753,13 @@ fn list_entries_picks_mlsd_from_feat_and_parses() {
     let list = client.op(|s, now| s.list_entries(None, SystemTime::UNIX_EPOCH, now));
     client.server("229 ok (|||5001|)\r\n");
     assert_eq!(client.sent(), "EPSV\r\n");
+    assert!(client.is_pending(list));
 }
 
 #[test]
 fn list_entries_falls_back_to_list_without_feat() {
     let mut client = Client::logged_in(Config::default());
-    let list = client.op(|s, now| s.list_entries(Some("/pub".into()), SystemTime::UNIX_EPOCH, now));
+    let list = client.op(|s, now| s.list_entries("/pub", SystemTime::UNIX_EPOCH, now));
     client.server("500 FEAT not understood\r\n");
     client.server("200 ok\r\n229 ok (|||5000|)\r\n");
     client.data_connected(list);
@@ -1769,7 +1782,9 @@ fn raw_transfer_runs_any_verb_on_a_data_connection() {
     let mut client = Client::logged_in(Config::default());
     let site = client.op(|s, now| {
         s.raw_transfer(
-            ftp_proto::parse_command(b"SITE LSLIST /x").unwrap().into_owned(),
+            ftp_proto::parse_command(b"SITE LSLIST /x")
+                .unwrap()
+                .into_owned(),
             TransferKind::Listing,
             now,
         )
@@ -1787,7 +1802,10 @@ fn raw_transfer_runs_any_verb_on_a_data_connection() {
     client.data_end(site);
     client.server("150 go\r\n226 ok\r\n");
     assert_eq!(client.sent(), "TYPE A\r\nEPSV\r\nSITE LSLIST /x\r\n");
-    assert_eq!(client.completed(site), Ok(Outcome::Listing(b"x\r\n".to_vec())));
+    assert_eq!(
+        client.completed(site),
+        Ok(Outcome::Listing(b"x\r\n".to_vec()))
+    );
 
     // Commands that would change tracked state are still refused.
     let refused = client.session.raw_transfer(
@@ -1802,7 +1820,9 @@ fn raw_transfer_runs_any_verb_on_a_data_connection() {
 fn outputs_keep_the_order_they_happened_in() {
     let mut client = Client::greeted(Config::default());
     client.session.login("u", "p", client.now).unwrap();
-    client.session.handle_control_input(b"331 p\r\n230 ok\r\n", client.now);
+    client
+        .session
+        .handle_control_input(b"331 p\r\n230 ok\r\n", client.now);
     let mut kinds = Vec::new();
     while let Some(output) = client.session.poll_output() {
         kinds.push(match output {

@@ -51,8 +51,7 @@ fn run(chunk_sizes: &[usize]) -> Vec<Event> {
             match output {
                 Output::Action(Action::ConnectData { id, .. }) => {
                     session.handle_data_connected(id, now);
-                    session
-                        .handle_data_input(id, b"-rw-r--r-- 1 u u 1234 Jan 01 2024 f\r\n", now);
+                    session.handle_data_input(id, b"-rw-r--r-- 1 u u 1234 Jan 01 2024 f\r\n", now);
                     session.handle_data_end(id, now);
                 }
                 Output::Action(_) => {}

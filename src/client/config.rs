@@ -19,7 +19,8 @@ pub struct Config {
     /// How long to wait for a reply before the control connection is given up (default
     /// 30 s). A missing reply leaves no way to tell later replies apart, so this timeout
     /// is fatal. It does not run while a file transfer moves data (a large file takes as
-    /// long as it takes; the adapter watches for a stalled data connection); it starts
+    /// long as it takes; [`data_timeout`](Self::data_timeout) catches a stalled data
+    /// connection); it starts
     /// again when the data connection ends or the session closes it. A listing, whose
     /// bytes pass through the session, fails (not fatally) when no byte comes for this
     /// long.

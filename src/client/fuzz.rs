@@ -8,7 +8,9 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::{Action, Config, DataConnectionMode, Event, OperationId, Output, Session, TransferKind};
+use super::{
+    Action, Config, DataConnectionMode, Event, OperationId, Output, Session, TransferKind,
+};
 use crate::text::Pathname;
 
 /// Runs one fuzz case. Panics when an invariant breaks: a panic inside the session, a

@@ -158,7 +158,6 @@
 //!    `ABOR` and then asks for the data connection to be closed, in that order.
 
 mod config;
-mod state;
 mod error;
 mod event;
 #[doc(hidden)]
@@ -166,11 +165,12 @@ pub mod fuzz;
 mod id;
 mod operation;
 mod session;
+mod state;
 
 pub use config::{Config, DataConnectionMode};
 pub use error::{Error, Waiting};
 pub use event::{Action, Event, Features, Outcome, Output, TransferKind};
-pub use id::{OperationId, OperationKind};
 #[doc(hidden)]
 pub use fuzz::fuzz_client;
-pub use session::Session;
+pub use id::{OperationId, OperationKind};
+pub use session::{ListingPath, Session};

@@ -10,15 +10,15 @@ use std::net::SocketAddr;
 use std::time::{Instant, SystemTime};
 
 use super::config::DataConnectionMode;
-use super::state::Core;
 use super::error::{Error, Waiting};
 use super::event::{Action, Event, Features, Outcome, TransferKind};
 use super::id::{OperationId, OperationKind};
-use crate::listing::{self, Entry, EntryKind, ListLine};
+use super::state::Core;
 use crate::command::{
     AuthMechanism, Command, CommandOptions, ExtendedPassive, FormatControl, ProtectionLevel,
     RepresentationType,
 };
+use crate::listing::{self, Entry, EntryKind, ListLine};
 use crate::reply::{Reply, ReplyCode};
 use crate::text::{Pathname, Text};
 use crate::verb::Verb;
@@ -261,7 +261,10 @@ impl Operation {
     /// Any command that needs a data connection, moving data as `kind` says.
     pub(super) fn raw_transfer(command: Command<'_>, kind: TransferKind) -> Operation {
         let transfer = Transfer::new(command, kind, None, None);
-        Operation::new(OperationKind::RawTransfer, Plan::Transfer(Box::new(transfer)))
+        Operation::new(
+            OperationKind::RawTransfer,
+            Plan::Transfer(Box::new(transfer)),
+        )
     }
 
     /// A listing parsed into entries, `MLSD` or `LIST` as `FEAT` says.
@@ -285,7 +288,10 @@ impl Operation {
         let Plan::Entries(entries) = &mut self.plan else {
             return Step::Pending;
         };
-        let machine = core.features.as_ref().is_some_and(Features::machine_listing);
+        let machine = core
+            .features
+            .as_ref()
+            .is_some_and(Features::machine_listing);
         let path = entries.path.take();
         let wall_clock = entries.wall_clock;
         let (kind, command) = if machine {
@@ -1257,8 +1263,8 @@ fn parse_entries(bytes: &[u8], machine: bool, wall_clock: SystemTime) -> Vec<Ent
             _ => None,
         })
         .filter(|entry| {
-            let self_or_parent = entry.kind == EntryKind::Directory
-                && (entry.name == *"." || entry.name == *"..");
+            let self_or_parent =
+                entry.kind == EntryKind::Directory && (entry.name == *"." || entry.name == *"..");
             !self_or_parent
         })
         .collect()

@@ -11,11 +11,11 @@ use std::net::SocketAddr;
 use std::time::{Instant, SystemTime};
 
 use super::config::Config;
-use super::state::Core;
 use super::error::{Error, Waiting};
 use super::event::{Action, Event, Features, Outcome, Output, TransferKind};
 use super::id::{OperationId, OperationKind};
 use super::operation::{DataInput, Expect, Operation, Step};
+use super::state::Core;
 use crate::command::{Command, RepresentationType};
 use crate::reply::{Reply, ReplyCode};
 use crate::text::{Pathname, Text};
@@ -561,11 +561,12 @@ impl Session {
 
     /// `STAT [path]` over the control connection. Yields [`Outcome::Done`]; the
     /// listing, if any, is in the reply's lines.
-    pub fn status(
+    pub fn status<'a>(
         &mut self,
-        path: Option<Pathname<'_>>,
+        path: impl ListingPath<'a>,
         now: Instant,
     ) -> Result<OperationId, Error> {
+        let path = path.into_listing_path();
         self.single(
             OperationKind::Status,
             Command::Stat(path),
@@ -575,11 +576,12 @@ impl Session {
     }
 
     /// `MLST [path]` over the control connection. Yields [`Outcome::Entry`].
-    pub fn machine_entry(
+    pub fn machine_entry<'a>(
         &mut self,
-        path: Option<Pathname<'_>>,
+        path: impl ListingPath<'a>,
         now: Instant,
     ) -> Result<OperationId, Error> {
+        let path = path.into_listing_path();
         let kind = OperationKind::MachineEntry;
         self.require(kind, "MLST", Features::machine_listing)?;
         let operation =
@@ -683,26 +685,33 @@ impl Session {
         self.transfer(OperationKind::StoreUnique, Command::Stou(None), None, now)
     }
 
-    /// `LIST [path]`. Yields [`Outcome::Listing`] with the raw bytes.
-    pub fn list(&mut self, path: Option<Pathname<'_>>, now: Instant) -> Result<OperationId, Error> {
+    /// `LIST [path]` (`None` for the current directory, see [`ListingPath`]). Yields [`Outcome::Listing`] with the raw bytes.
+    pub fn list<'a>(
+        &mut self,
+        path: impl ListingPath<'a>,
+        now: Instant,
+    ) -> Result<OperationId, Error> {
+        let path = path.into_listing_path();
         self.transfer(OperationKind::List, Command::List(path), None, now)
     }
 
     /// `NLST [path]`. Yields [`Outcome::Listing`] with the raw bytes (one name a line).
-    pub fn name_list(
+    pub fn name_list<'a>(
         &mut self,
-        path: Option<Pathname<'_>>,
+        path: impl ListingPath<'a>,
         now: Instant,
     ) -> Result<OperationId, Error> {
+        let path = path.into_listing_path();
         self.transfer(OperationKind::NameList, Command::Nlst(path), None, now)
     }
 
     /// `MLSD [path]`. Yields [`Outcome::Listing`] with the raw bytes (RFC 3659 entries).
-    pub fn machine_list(
+    pub fn machine_list<'a>(
         &mut self,
-        path: Option<Pathname<'_>>,
+        path: impl ListingPath<'a>,
         now: Instant,
     ) -> Result<OperationId, Error> {
+        let path = path.into_listing_path();
         let kind = OperationKind::MachineList;
         self.require(kind, "MLST", Features::machine_listing)?;
         let operation =
@@ -720,12 +729,13 @@ impl Session {
     /// `wall_clock` is today's date (`SystemTime::now()`), which `LIST` lines without a
     /// year need; the session reads no clock itself. `path` `None` lists the current
     /// directory.
-    pub fn list_entries(
+    pub fn list_entries<'a>(
         &mut self,
-        path: Option<Pathname<'_>>,
+        path: impl ListingPath<'a>,
         wall_clock: SystemTime,
         now: Instant,
     ) -> Result<OperationId, Error> {
+        let path = path.into_listing_path();
         self.submit(Operation::entries(path, wall_clock), now)
     }
 
@@ -1022,6 +1032,27 @@ impl Session {
         self.core.ended = Some(sticky);
         self.core.push_action(Action::CloseControl);
         self.core.push_event(Event::Closed { error });
+    }
+}
+
+/// The optional path of a listing or status operation (`LIST`, `NLST`, `MLSD`, `STAT`,
+/// `MLST`, [`Session::list_entries`]): a path as the other operations take it (`"dir"`,
+/// a `String`, a [`Pathname`]), or an `Option<Pathname>`, `None` for the current
+/// directory.
+pub trait ListingPath<'a> {
+    /// The path, or `None` for the current directory.
+    fn into_listing_path(self) -> Option<Pathname<'a>>;
+}
+
+impl<'a, P: Into<Pathname<'a>>> ListingPath<'a> for P {
+    fn into_listing_path(self) -> Option<Pathname<'a>> {
+        Some(self.into())
+    }
+}
+
+impl<'a> ListingPath<'a> for Option<Pathname<'a>> {
+    fn into_listing_path(self) -> Option<Pathname<'a>> {
+        self
     }
 }
 

@@ -2,11 +2,15 @@
 //! `AsyncRead + AsyncWrite` control stream, opening the data connections the session
 //! asks for.
 //!
-//! This file owns the run loop (drain the session after every input, then wait for
-//! control bytes, a data connection or a deadline), the data sockets and the typed
-//! operation methods. It never decides anything about the protocol: command order,
-//! EPSV/PASV fallback, which reply means what and every deadline on the control
-//! connection are the session's.
+//! This file owns the run loop (drain the session's one output queue after every
+//! input, then wait for control bytes, a data connection or the session's next
+//! deadline), the data sockets and the typed operation methods. It is a thin executor
+//! of the session's outputs, following the adapter contract in [`crate::client`]: it
+//! decides nothing about the protocol. Command order, EPSV/PASV fallback, which reply
+//! means what, the choice of `MLSD` or `LIST`, who may connect in active mode, when an
+//! upload may write, what a TLS end without close_notify means, and every deadline
+//! (replies, data connections, data TLS handshakes, stalled transfers) are the
+//! session's.
 //!
 //! With feature `tls` and [`ClientConfig::tls`] set, the client speaks FTPS (RFC 4217):
 //! explicit (`AUTH TLS` before login, then `PBSZ 0` and `PROT P`, all sent by the
@@ -57,7 +61,9 @@ use ::tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use super::stream::{ControlStream, MaybeTls};
 #[cfg(feature = "tls")]
 use super::tls::{ClientTls, TlsConnection};
-use crate::client::{self, Action, Event, Features, OperationId, Outcome, Output, Session, TransferKind};
+use crate::client::{
+    self, Action, Event, Features, OperationId, Outcome, Output, Session, TransferKind,
+};
 use crate::listing::Entry;
 use crate::reply::Reply;
 use crate::text::{Pathname, Text};
@@ -196,8 +202,7 @@ impl ClientError {
     pub(crate) fn to_io(&self) -> io::Error {
         match self {
             ClientError::Io { source, .. } => io::Error::new(source.kind(), self.to_string()),
-            ClientError::Timeout { .. }
-            | ClientError::Protocol(client::Error::Timeout { .. }) => {
+            ClientError::Timeout { .. } | ClientError::Protocol(client::Error::Timeout { .. }) => {
                 io::Error::new(io::ErrorKind::TimedOut, self.to_string())
             }
             _ => io::Error::other(self.to_string()),
@@ -1364,10 +1369,7 @@ fn tls_fault(error: &io::Error) -> bool {
 
 /// Waits for the data slot's next event: connected, accepted (with the peer's address,
 /// for the session to judge), secured, or listing bytes (appended to `listing`).
-async fn data_ready(
-    data: &mut Option<DataSlot>,
-    listing: &mut Vec<u8>,
-) -> io::Result<DataReady> {
+async fn data_ready(data: &mut Option<DataSlot>, listing: &mut Vec<u8>) -> io::Result<DataReady> {
     let Some(slot) = data.as_mut() else {
         return std::future::pending().await;
     };

@@ -519,7 +519,9 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin + Send> UploadStream<'a, S> {
         if let State::Moving { stream, .. } = &mut self.inner.state {
             match stream.shutdown().await {
                 Ok(()) => self.inner.finish_data(DataEnd::Clean, false, true),
-                Err(error) => self.inner.finish_data(DataEnd::Failed(error.kind()), false, true),
+                Err(error) => self
+                    .inner
+                    .finish_data(DataEnd::Failed(error.kind()), false, true),
             }
         }
         self.inner.finish().await
