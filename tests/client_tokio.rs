@@ -636,3 +636,43 @@ async fn listing_past_the_bound_then_silence_times_out() {
     drop(client);
     server.await.unwrap();
 }
+
+#[tokio::test]
+async fn active_mode_turns_away_a_stranger_and_takes_the_server() {
+    let (address, server) = fake_server(|mut fake| async move {
+        fake.login().await;
+        fake.expect("TYPE").await;
+        fake.send("200 ok\r\n").await;
+        let port_line = fake.expect("PORT").await;
+        let numbers: Vec<u16> = port_line[5..]
+            .split(',')
+            .map(|number| number.parse().unwrap())
+            .collect();
+        let client_data = SocketAddr::from(([127, 0, 0, 1], numbers[4] * 256 + numbers[5]));
+        // Another host (127.0.0.2) races the server to the client's listener.
+        let stranger = tokio::net::TcpSocket::new_v4().unwrap();
+        stranger.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        let mut stranger = stranger.connect(client_data).await.unwrap();
+        let _ = stranger.write_all(b"stolen").await;
+        fake.send("200 PORT ok\r\n").await;
+        fake.expect("RETR").await;
+        fake.send("150 here\r\n").await;
+        let mut stream = TcpStream::connect(client_data).await.unwrap();
+        stream.write_all(b"the real data").await.unwrap();
+        drop(stream);
+        // The client closed the stranger's connection without reading it.
+        let mut rest = Vec::new();
+        let closed = stranger.read_to_end(&mut rest).await;
+        assert!(closed.is_err() || rest.is_empty(), "{closed:?} {rest:?}");
+        fake.send("226 done\r\n").await;
+    })
+    .await;
+    let mut config = quick();
+    config.session.data_connection_mode = ftp_proto::client::DataConnectionMode::Active;
+    let mut client = Client::connect(address, config).await.unwrap();
+    client.login("u", "p").await.unwrap();
+    let mut bytes = Vec::new();
+    client.download_to("f", &mut bytes).await.unwrap();
+    assert_eq!(bytes, b"the real data");
+    server.await.unwrap();
+}

@@ -5,7 +5,7 @@
 use std::fmt;
 
 /// Names one operation from the moment it is asked for until its
-/// [`Event::Completed`]. Ids are never reused within a session.
+/// [`Event::Completed`](super::Event::Completed). Ids are never reused within a session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct OperationId(pub(crate) u64);
 
