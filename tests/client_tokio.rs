@@ -676,3 +676,32 @@ async fn active_mode_turns_away_a_stranger_and_takes_the_server() {
     assert_eq!(bytes, b"the real data");
     server.await.unwrap();
 }
+
+/// A vendor command that answers over a data connection runs without a dedicated
+/// method: the session opens the data connection as for `LIST`.
+#[tokio::test]
+async fn a_site_command_that_lists_runs_over_a_data_connection() {
+    let (address, server) = fake_server(|mut fake| async move {
+        fake.login().await;
+        let data = fake.passive().await;
+        let (mut stream, _) = data.accept().await.unwrap();
+        fake.expect("SITE LSLIST /quota").await;
+        fake.send("150 here\r\n").await;
+        stream.write_all(b"used 5\r\nfree 7\r\n").await.unwrap();
+        drop(stream);
+        fake.send("226 done\r\n").await;
+        fake.expect("NOOP").await;
+        fake.send("200 ok\r\n").await;
+    })
+    .await;
+    let mut client = logged_in(address).await;
+    let bytes = client.raw_listing("SITE LSLIST /quota").await.unwrap();
+    assert_eq!(bytes, b"used 5\r\nfree 7\r\n");
+    let refused = client.raw_listing("PASV").await.unwrap_err();
+    assert!(matches!(
+        refused,
+        ClientError::Protocol(SessionError::RawRefused { .. })
+    ));
+    client.noop().await.unwrap();
+    server.await.unwrap();
+}

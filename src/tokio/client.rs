@@ -708,6 +708,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
             .await
     }
 
+    /// Sends one command line that answers over a data connection (a `SITE` command
+    /// that lists, a vendor verb) and returns the bytes it carried, once the server's
+    /// final reply confirmed them. The session opens the data connection as for
+    /// `LIST` ([`client::Session::raw_transfer`]); commands that change what the
+    /// session tracks are refused as by [`raw`](Self::raw).
+    pub async fn raw_listing(&mut self, line: &str) -> Result<Vec<u8>> {
+        let command = crate::parse_command(line.as_bytes())?.into_owned();
+        self.prepare().await?;
+        self.listing_of(|session, now| session.raw_transfer(command, TransferKind::Listing, now))
+            .await
+    }
+
     /// `NLST [path]`: the names, one per line of the server's answer.
     pub async fn nlst(&mut self, path: Option<&str>) -> Result<Vec<Pathname<'static>>> {
         self.prepare().await?;
