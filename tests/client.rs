@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
 use ftp_proto::client::{
-    Action, Config, DataConnectionMode, Error, Event, OperationId, OperationKind, Output, Session,
-    TransferKind, Waiting,
+    Action, Config, DataConnectionMode, Error, Event, OperationId, OperationKind, Outcome, Output,
+    Session, TransferKind, Waiting,
 };
 use ftp_proto::{ReplyCode, RepresentationType};
 
@@ -47,20 +47,18 @@ impl Client {
         client.server("220 ready\r\n");
         assert!(matches!(
             client.completed(OperationId::GREETING),
-            Ok(Output::Greeting(_))
+            Ok(Outcome::Greeting(_))
         ));
         client
     }
 
     fn drain(&mut self) {
-        while let Some(bytes) = self.session.poll_transmit() {
-            self.sent.extend_from_slice(&bytes);
-        }
-        while let Some(action) = self.session.poll_action() {
-            self.actions.push(action);
-        }
-        while let Some(event) = self.session.poll_event() {
-            self.events.push(event);
+        while let Some(output) = self.session.poll_output() {
+            match output {
+                Output::Transmit(bytes) => self.sent.extend_from_slice(&bytes),
+                Output::Action(action) => self.actions.push(action),
+                Output::Event(event) => self.events.push(event),
+            }
         }
     }
 
@@ -84,7 +82,7 @@ impl Client {
     }
 
     /// Removes and returns the completion of `id`; panics if it has not come.
-    fn completed(&mut self, id: OperationId) -> Result<Output, Error> {
+    fn completed(&mut self, id: OperationId) -> Result<Outcome, Error> {
         let index = self
             .events
             .iter()
@@ -141,7 +139,7 @@ impl Client {
         client.server("331 Please specify the password.\r\n");
         assert_eq!(client.sent(), "PASS guest\r\n");
         client.server("230 Login successful.\r\n");
-        assert!(matches!(client.completed(login), Ok(Output::LoggedIn(_))));
+        assert!(matches!(client.completed(login), Ok(Outcome::LoggedIn(_))));
         client
     }
 }
@@ -153,7 +151,7 @@ fn connect_to(action: &Action) -> SocketAddr {
     }
 }
 
-fn code(result: &Result<Output, Error>) -> Option<u16> {
+fn code(result: &Result<Outcome, Error>) -> Option<u16> {
     match result {
         Err(error) => error.reply().map(|reply| reply.code().as_u16()),
         Ok(_) => None,
@@ -169,7 +167,7 @@ fn greeting_120_then_220() {
     assert!(client.is_pending(OperationId::GREETING));
     client.server("220 ready\r\n");
     assert!(
-        matches!(client.completed(OperationId::GREETING), Ok(Output::Greeting(reply)) if reply.code() == ReplyCode::SERVICE_READY)
+        matches!(client.completed(OperationId::GREETING), Ok(Outcome::Greeting(reply)) if reply.code() == ReplyCode::SERVICE_READY)
     );
 }
 
@@ -270,7 +268,7 @@ fn login_without_password() {
     let login = client.op(|s, now| s.login("ftp", "", now));
     assert_eq!(client.sent(), "USER ftp\r\n");
     client.server("230 Anonymous access granted\r\n");
-    assert!(matches!(client.completed(login), Ok(Output::LoggedIn(_))));
+    assert!(matches!(client.completed(login), Ok(Outcome::LoggedIn(_))));
     assert!(client.session.is_logged_in());
 }
 
@@ -282,7 +280,7 @@ fn login_with_account() {
     client.server("332 Need account for login.\r\n");
     assert_eq!(client.sent(), "USER u\r\nPASS p\r\nACCT acct\r\n");
     client.server("230 Logged in\r\n");
-    assert!(matches!(client.completed(login), Ok(Output::LoggedIn(_))));
+    assert!(matches!(client.completed(login), Ok(Outcome::LoggedIn(_))));
 }
 
 #[test]
@@ -332,7 +330,7 @@ fn vsftpd_dialogue() {
     assert!(client.completed(login).is_ok());
     let features = client.op(|s, now| s.features(now));
     client.server("211-Features:\r\n EPRT\r\n EPSV\r\n MDTM\r\n PASV\r\n REST STREAM\r\n SIZE\r\n TVFS\r\n211 End\r\n");
-    let Ok(Output::Features(features)) = client.completed(features) else {
+    let Ok(Outcome::Features(features)) = client.completed(features) else {
         panic!()
     };
     assert!(
@@ -340,7 +338,7 @@ fn vsftpd_dialogue() {
     );
     let pwd = client.op(|s, now| s.print_directory(now));
     client.server("257 \"/\" is the current directory\r\n");
-    assert!(matches!(client.completed(pwd), Ok(Output::Directory(path)) if path == "/"));
+    assert!(matches!(client.completed(pwd), Ok(Outcome::Directory(path)) if path == "/"));
     // vsftpd has no MLSD: refused locally, nothing sent.
     assert!(matches!(
         client.session.machine_list(None, client.now),
@@ -371,13 +369,13 @@ fn vsftpd_dialogue() {
     assert!(client.is_pending(retr));
     client.server("226 Transfer complete.\r\n");
     assert!(
-        matches!(client.completed(retr), Ok(Output::Transferred { reply, .. }) if reply.code().as_u16() == 226)
+        matches!(client.completed(retr), Ok(Outcome::Transferred { reply, .. }) if reply.code().as_u16() == 226)
     );
     let quit = client.op(|s, now| s.quit(now));
     client.server("221 Goodbye.\r\n");
     assert!(matches!(
         client.completed(quit),
-        Ok(Output::Closed { reply: Some(_) })
+        Ok(Outcome::Closed { reply: Some(_) })
     ));
     assert_eq!(
         client.sent(),
@@ -396,7 +394,7 @@ fn proftpd_dialogue_with_utf8_mlsd_and_mlst() {
     client.server("211-Features:\r\n LANG en-US*\r\n MDTM\r\n MFMT\r\n TVFS\r\n UTF8\r\n MFF modify;UNIX.group;UNIX.mode;\r\n MLST modify*;perm*;size*;type*;unique*;UNIX.group*;UNIX.mode*;UNIX.owner*;\r\n REST STREAM\r\n SIZE\r\n211 End\r\n");
     assert_eq!(client.sent(), "FEAT\r\nOPTS UTF8 ON\r\n");
     client.server("200 UTF8 set to on\r\n");
-    assert!(matches!(client.completed(features), Ok(Output::Features(f)) if f.utf8()));
+    assert!(matches!(client.completed(features), Ok(Outcome::Features(f)) if f.utf8()));
     let mlsd = client.op(|s, now| s.machine_list(Some("/pub".into()), now));
     client.server("200 Type set to A\r\n229 Entering Extended Passive Mode (|||30001|)\r\n");
     client.data_connected(mlsd);
@@ -409,7 +407,7 @@ fn proftpd_dialogue_with_utf8_mlsd_and_mlst() {
     client.data_input(mlsd, b"type=cdir; .\r\n");
     client.data_end(mlsd);
     client.server("226 Transfer complete\r\n");
-    let Ok(Output::Listing(bytes)) = client.completed(mlsd) else {
+    let Ok(Outcome::Listing(bytes)) = client.completed(mlsd) else {
         panic!()
     };
     assert_eq!(
@@ -419,7 +417,7 @@ fn proftpd_dialogue_with_utf8_mlsd_and_mlst() {
     let mlst = client.op(|s, now| s.machine_entry(Some("a b.txt".into()), now));
     client.server("250-Start of list for a b.txt\r\n modify=20240101000000;size=5;type=file; a b.txt\r\n250 End of list\r\n");
     assert!(
-        matches!(client.completed(mlst), Ok(Output::Entry(entry)) if entry == "modify=20240101000000;size=5;type=file; a b.txt")
+        matches!(client.completed(mlst), Ok(Outcome::Entry(entry)) if entry == "modify=20240101000000;size=5;type=file; a b.txt")
     );
     assert_eq!(client.sent(), "MLST a b.txt\r\n");
 }
@@ -429,14 +427,14 @@ fn pure_ftpd_multiline_greeting_and_size() {
     let mut client = Client::new(Config::default());
     client.server("220---------- Welcome to Pure-FTPd [privsep] [TLS] ----------\r\n220-You are user number 1 of 50 allowed.\r\n220-Local time is now 10:00. Server port: 21.\r\n220 You will be disconnected after 15 minutes of inactivity.\r\n");
     assert!(
-        matches!(client.completed(OperationId::GREETING), Ok(Output::Greeting(reply)) if reply.lines().count() == 4)
+        matches!(client.completed(OperationId::GREETING), Ok(Outcome::Greeting(reply)) if reply.lines().count() == 4)
     );
     let size = client.op(|s, now| s.size("big.iso", now));
     client.server("213 4700000000\r\n");
-    assert_eq!(client.completed(size), Ok(Output::Size(4_700_000_000)));
+    assert_eq!(client.completed(size), Ok(Outcome::Size(4_700_000_000)));
     let mdtm = client.op(|s, now| s.modification_time("big.iso", now));
     client.server("213 20240229123456\r\n");
-    let Ok(Output::ModificationTime(time)) = client.completed(mdtm) else {
+    let Ok(Outcome::ModificationTime(time)) = client.completed(mdtm) else {
         panic!()
     };
     assert_eq!(
@@ -464,7 +462,7 @@ fn iis_125_and_pasv_fallback_is_remembered() {
     client.data_end(list);
     client.server("226 Transfer complete.\r\n");
     assert!(
-        matches!(client.completed(list), Ok(Output::Listing(bytes)) if bytes.ends_with(b"dir\r\n"))
+        matches!(client.completed(list), Ok(Outcome::Listing(bytes)) if bytes.ends_with(b"dir\r\n"))
     );
     assert_eq!(client.sent(), "TYPE A\r\nEPSV\r\nPASV\r\nLIST\r\n");
     // The next transfer goes straight to PASV, and TYPE I because it is a file.
@@ -529,7 +527,7 @@ fn preliminary_and_final_reply_in_one_read_after_data_eof() {
     client.server("150 Here comes the directory listing.\r\n226 Directory send OK.\r\n");
     assert_eq!(
         client.completed(list),
-        Ok(Output::Listing(b"a\r\nb\r\n".to_vec()))
+        Ok(Outcome::Listing(b"a\r\nb\r\n".to_vec()))
     );
 }
 
@@ -684,7 +682,7 @@ fn store_unique_reports_the_name() {
     client.data_end(stou);
     client.server("226 Transfer complete\r\n");
     assert!(
-        matches!(client.completed(stou), Ok(Output::Transferred { unique_name: Some(name), .. }) if name == "upload.1")
+        matches!(client.completed(stou), Ok(Outcome::Transferred { unique_name: Some(name), .. }) if name == "upload.1")
     );
 }
 
@@ -775,11 +773,24 @@ fn abort_sends_telnet_ip_and_synch_only_when_asked() {
     let mut client = Client::logged_in(config);
     let retr = running_download(&mut client);
     client.session.abort(retr, client.now);
-    // Telnet IP, Synch (IAC DM, the DM as urgent data), then ABOR: RFC 959 §4.1.3.
+    // Telnet IP, Synch (IAC DM, the DM as urgent data), then ABOR: RFC 959 §4.1.3. The
+    // offset belongs to the transmit just taken, which comes before the close of the
+    // data connection.
+    assert_eq!(client.session.urgent_offset(), None, "nothing taken yet");
+    let Some(Output::Transmit(bytes)) = client.session.poll_output() else {
+        panic!("ABOR is not the first output");
+    };
+    assert_eq!(bytes, ABORT_BYTES);
     assert_eq!(client.session.urgent_offset(), Some(3));
-    client.drain();
-    assert_eq!(client.session.urgent_offset(), None, "taken with the bytes");
-    assert_eq!(client.sent_bytes(), ABORT_BYTES);
+    assert_eq!(
+        client.session.poll_output(),
+        Some(Output::Action(Action::CloseData { id: retr }))
+    );
+    assert_eq!(
+        client.session.urgent_offset(),
+        None,
+        "only for its own transmit"
+    );
 }
 
 #[test]
@@ -898,7 +909,7 @@ fn active_mode_port_and_eprt() {
     // A server that had nothing to send and never connects: an empty listing once the
     // data connection's deadline has passed.
     client.advance(Duration::from_secs(30));
-    assert_eq!(client.completed(list), Ok(Output::Listing(Vec::new())));
+    assert_eq!(client.completed(list), Ok(Outcome::Listing(Vec::new())));
 
     // Active mode, 226 before the connection is accepted: the data still counts.
     let mut config = Config::default();
@@ -965,7 +976,7 @@ fn explicit_tls_login_and_protected_data() {
     client.server("331 Please specify the password.\r\n230 Login successful.\r\n");
     client.server("200 PBSZ set to 0.\r\n200 PROT now Private.\r\n");
     assert!(
-        matches!(client.completed(login), Ok(Output::LoggedIn(reply)) if reply.code().as_u16() == 230)
+        matches!(client.completed(login), Ok(Outcome::LoggedIn(reply)) if reply.code().as_u16() == 230)
     );
     assert_eq!(
         client.sent(),
@@ -1000,7 +1011,7 @@ fn implicit_tls_sends_no_auth_and_protects_data_after_login() {
     client.server("331 Please specify the password.\r\n230 Login successful.\r\n");
     client.server("200 PBSZ set to 0.\r\n200 PROT now Private.\r\n");
     assert!(
-        matches!(client.completed(login), Ok(Output::LoggedIn(reply)) if reply.code().as_u16() == 230)
+        matches!(client.completed(login), Ok(Outcome::LoggedIn(reply)) if reply.code().as_u16() == 230)
     );
     assert_eq!(client.sent(), "PASS secret\r\nPBSZ 0\r\nPROT P\r\n");
     assert!(client.session.is_data_protected());
@@ -1106,7 +1117,9 @@ fn unsolicited_replies_are_dropped() {
     client.server("200 nobody asked\r\n");
     let noop = client.op(|s, now| s.noop(now));
     client.server("200 NOOP ok\r\n");
-    assert!(matches!(client.completed(noop), Ok(Output::Done(reply)) if reply.text() == "NOOP ok"));
+    assert!(
+        matches!(client.completed(noop), Ok(Outcome::Done(reply)) if reply.text() == "NOOP ok")
+    );
 }
 
 #[test]
@@ -1150,9 +1163,18 @@ fn reply_timeout_is_fatal() {
 fn no_reply_deadline_while_data_moves() {
     let mut client = Client::logged_in(Config::default());
     let retr = running_download(&mut client);
-    assert_eq!(client.session.poll_timeout(), None);
-    client.advance(Duration::from_secs(3600));
+    // Only the stall deadline runs, and reported progress moves it.
+    assert_eq!(
+        client.session.poll_timeout(),
+        Some(client.now + Duration::from_secs(60))
+    );
+    for _ in 0..120 {
+        client.now += Duration::from_secs(30);
+        client.session.handle_data_progress(retr, client.now);
+        client.advance(Duration::ZERO);
+    }
     assert!(client.is_pending(retr));
+    assert_eq!(client.sent(), "");
     client.data_end(retr);
     assert_eq!(
         client.session.poll_timeout(),
@@ -1172,7 +1194,7 @@ fn control_closed_is_fatal_except_after_quit() {
     let quit = client.op(|s, now| s.quit(now));
     client.session.handle_control_closed(client.now);
     client.drain();
-    assert_eq!(client.completed(quit), Ok(Output::Closed { reply: None }));
+    assert_eq!(client.completed(quit), Ok(Outcome::Closed { reply: None }));
     assert_eq!(client.session.error(), Some(&Error::Closed));
 }
 
@@ -1208,7 +1230,7 @@ fn single_commands_are_pipelined_and_matched_in_order() {
         "CWD docs\r\nDELE old.txt\r\nSIZE new.txt\r\n"
     );
     client.server("250 ok\r\n550 No such file\r\n213 42\r\n");
-    assert!(matches!(client.completed(cwd), Ok(Output::Done(_))));
+    assert!(matches!(client.completed(cwd), Ok(Outcome::Done(_))));
     assert!(matches!(
         client.completed(dele),
         Err(Error::Refused {
@@ -1216,14 +1238,14 @@ fn single_commands_are_pipelined_and_matched_in_order() {
             ..
         })
     ));
-    assert_eq!(client.completed(size), Ok(Output::Size(42)));
+    assert_eq!(client.completed(size), Ok(Outcome::Size(42)));
     assert_eq!(
         client.sent(),
         "RNFR a\r\n",
         "rename waits for the pipeline to empty"
     );
     client.server("350 Ready for RNTO.\r\n250 Rename successful.\r\n");
-    assert!(matches!(client.completed(rename), Ok(Output::Done(_))));
+    assert!(matches!(client.completed(rename), Ok(Outcome::Done(_))));
     assert_eq!(client.sent(), "RNTO b\r\n");
 }
 
@@ -1237,12 +1259,14 @@ fn pending_output_bounds_the_pipeline() {
     client.session.noop(client.now).unwrap();
     client.session.noop(client.now).unwrap();
     // Not drained: the session stops adding once the bound is reached.
-    let pending = client.session.poll_transmit().unwrap();
-    assert_eq!(pending, b"NOOP\r\nNOOP\r\nNOOP\r\n");
+    let Some(Output::Transmit(pending)) = client.session.poll_output() else {
+        panic!("no bytes pending");
+    };
+    assert_eq!(pending, b"NOOP\r\nNOOP\r\nNOOP\r\n"[..]);
 }
 
 type Start = fn(&mut Session, Instant) -> Result<OperationId, Error>;
-type Case = (Start, &'static str, &'static str, fn(&Output) -> bool);
+type Case = (Start, &'static str, &'static str, fn(&Outcome) -> bool);
 
 #[test]
 fn every_simple_operation_succeeds_and_fails() {
@@ -1251,103 +1275,103 @@ fn every_simple_operation_succeeds_and_fails() {
             |s, n| s.host("ftp.example.com", n),
             "HOST ftp.example.com\r\n",
             "220 Host accepted\r\n",
-            |o| matches!(o, Output::Done(_)),
+            |o| matches!(o, Outcome::Done(_)),
         ),
         (
             |s, n| s.change_directory("a b", n),
             "CWD a b\r\n",
             "250 ok\r\n",
-            |o| matches!(o, Output::Done(_)),
+            |o| matches!(o, Outcome::Done(_)),
         ),
         (
             |s, n| s.change_to_parent(n),
             "CDUP\r\n",
             "250 ok\r\n",
-            |o| matches!(o, Output::Done(_)),
+            |o| matches!(o, Outcome::Done(_)),
         ),
         (
             |s, n| s.print_directory(n),
             "PWD\r\n",
             "257 \"/a \"\"q\"\"\" is current\r\n",
-            |o| matches!(o, Output::Directory(p) if *p == *"/a \"q\""),
+            |o| matches!(o, Outcome::Directory(p) if *p == *"/a \"q\""),
         ),
         (
             |s, n| s.set_type(RepresentationType::Image, n),
             "TYPE I\r\n",
             "200 ok\r\n",
-            |o| matches!(o, Output::Done(_)),
+            |o| matches!(o, Outcome::Done(_)),
         ),
         (
             |s, n| s.make_directory("new", n),
             "MKD new\r\n",
             "257 \"/new\" created\r\n",
-            |o| matches!(o, Output::Directory(p) if p == "/new"),
+            |o| matches!(o, Outcome::Directory(p) if p == "/new"),
         ),
         (
             |s, n| s.make_directory("new", n),
             "MKD new\r\n",
             "250 created\r\n",
-            |o| matches!(o, Output::Done(_)),
+            |o| matches!(o, Outcome::Done(_)),
         ),
         (
             |s, n| s.remove_directory("old", n),
             "RMD old\r\n",
             "250 ok\r\n",
-            |o| matches!(o, Output::Done(_)),
+            |o| matches!(o, Outcome::Done(_)),
         ),
         (
             |s, n| s.delete("f", n),
             "DELE f\r\n",
             "250 ok\r\n",
-            |o| matches!(o, Output::Done(_)),
+            |o| matches!(o, Outcome::Done(_)),
         ),
         (
             |s, n| s.size("f", n),
             "SIZE f\r\n",
             "213 7\r\n",
-            |o| *o == Output::Size(7),
+            |o| *o == Outcome::Size(7),
         ),
         (
             |s, n| s.modification_time("f", n),
             "MDTM f\r\n",
             "213 19700101000001\r\n",
-            |o| *o == Output::ModificationTime(SystemTime::UNIX_EPOCH + Duration::from_secs(1)),
+            |o| *o == Outcome::ModificationTime(SystemTime::UNIX_EPOCH + Duration::from_secs(1)),
         ),
         (
             |s, n| s.set_modification_time("f", SystemTime::UNIX_EPOCH, n),
             "MFMT 19700101000000 f\r\n",
             "213 Modify=19700101000000; f\r\n",
-            |o| matches!(o, Output::Done(_)),
+            |o| matches!(o, Outcome::Done(_)),
         ),
         (
             |s, n| s.site("CHMOD 644 f", n),
             "SITE CHMOD 644 f\r\n",
             "200 ok\r\n",
-            |o| matches!(o, Output::Done(_)),
+            |o| matches!(o, Outcome::Done(_)),
         ),
         (
             |s, n| s.noop(n),
             "NOOP\r\n",
             "200 ok\r\n",
-            |o| matches!(o, Output::Done(_)),
+            |o| matches!(o, Outcome::Done(_)),
         ),
         (
             |s, n| s.status(Some("f".into()), n),
             "STAT f\r\n",
             "213-Status\r\n-rw-r--r-- 1 f\r\n213 End\r\n",
-            |o| matches!(o, Output::Done(r) if r.lines().count() == 3),
+            |o| matches!(o, Outcome::Done(r) if r.lines().count() == 3),
         ),
         (
             |s, n| s.raw(ftp_proto::Command::Syst, n),
             "SYST\r\n",
             "215 UNIX Type: L8\r\n",
-            |o| matches!(o, Output::Done(_)),
+            |o| matches!(o, Outcome::Done(_)),
         ),
         (
             |s, n| s.rename("a", "b", n),
             "RNFR a\r\n",
             "350 ok\r\n250 ok\r\n",
-            |o| matches!(o, Output::Done(_)),
+            |o| matches!(o, Outcome::Done(_)),
         ),
     ];
     for (start, wire, success, check) in cases {
@@ -1446,7 +1470,7 @@ fn size_mdtm_and_rest_are_sent_even_when_feat_omits_them() {
     let size = client.op(|s, now| s.size("f", now));
     assert_eq!(client.sent(), "SIZE f\r\n");
     client.server("213 42\r\n");
-    assert!(matches!(client.completed(size), Ok(Output::Size(42))));
+    assert!(matches!(client.completed(size), Ok(Outcome::Size(42))));
     let mdtm = client.op(|s, now| s.modification_time("f", now));
     assert_eq!(client.sent(), "MDTM f\r\n");
     client.server("213 20240102030405\r\n");
@@ -1548,4 +1572,265 @@ fn listing_bound_is_blamed_on_the_client_not_the_server() {
     // The message names the client's own limit.
     let message = result.unwrap_err().to_string();
     assert!(message.contains("client"), "{message}");
+}
+
+// ----- Decisions the session owns for every adapter -----
+
+#[test]
+fn a_stalled_download_is_aborted_by_the_session() {
+    let mut client = Client::logged_in(Config::default());
+    let retr = running_download(&mut client);
+    client.session.handle_data_progress(retr, client.now);
+    client.advance(Duration::from_secs(59));
+    assert_eq!(client.sent(), "", "not stalled yet");
+    client.advance(Duration::from_secs(1));
+    // ABOR first, then the data connection closes (RFC 959's order).
+    assert_eq!(client.sent(), "ABOR\r\n");
+    assert_eq!(client.actions(), vec![Action::CloseData { id: retr }]);
+    client.server("426 aborted\r\n226 ok\r\n");
+    assert!(matches!(
+        client.completed(retr),
+        Err(Error::Timeout {
+            operation: OperationKind::Retrieve,
+            waiting_for: Waiting::Data
+        })
+    ));
+    let noop = client.op(|s, now| s.noop(now));
+    client.server("200 ok\r\n");
+    assert!(client.completed(noop).is_ok());
+}
+
+#[test]
+fn an_upload_may_write_only_when_open_and_accepted() {
+    let mut client = Client::logged_in(Config::default());
+    let stor = client.op(|s, now| s.store("f", now));
+    client.server("200 ok\r\n229 ok (|||5000|)\r\n");
+    client.actions();
+    client.data_connected(stor);
+    assert_eq!(client.actions(), vec![], "no SendData before the 150");
+    client.server("150 go\r\n");
+    assert_eq!(client.actions(), vec![Action::SendData { id: stor }]);
+    client.data_end(stor);
+    client.server("226 ok\r\n");
+    assert!(client.completed(stor).is_ok());
+
+    // With TLS, the handshake must also be done; the 150 may come first.
+    let mut config = Config::default();
+    config.implicit_tls = true;
+    let mut client = Client::new(config);
+    client.server("220 ready\r\n");
+    let login = client.op(|s, now| s.login("u", "p", now));
+    client.server("331 p\r\n230 ok\r\n200 pbsz\r\n200 prot\r\n");
+    assert!(client.completed(login).is_ok());
+    let stor = client.op(|s, now| s.store("f", now));
+    client.server("200 ok\r\n229 ok (|||5000|)\r\n");
+    client.data_connected(stor);
+    client.server("150 go\r\n");
+    assert!(
+        client
+            .actions()
+            .iter()
+            .all(|a| !matches!(a, Action::SendData { .. }))
+    );
+    client.session.handle_data_tls_established(stor, client.now);
+    client.drain();
+    assert_eq!(client.actions(), vec![Action::SendData { id: stor }]);
+}
+
+#[test]
+fn a_data_tls_handshake_that_hangs_fails_the_transfer() {
+    let mut config = Config::default();
+    config.implicit_tls = true;
+    config.data_tls_timeout = Duration::from_secs(5);
+    let mut client = Client::new(config);
+    client.server("220 ready\r\n");
+    client.op(|s, now| s.login("u", "p", now));
+    client.server("331 p\r\n230 ok\r\n200 pbsz\r\n200 prot\r\n");
+    let retr = client.op(|s, now| s.retrieve("f", now));
+    client.server("200 ok\r\n229 ok (|||5000|)\r\n");
+    client.data_connected(retr);
+    assert!(
+        client
+            .actions()
+            .contains(&Action::StartDataTls { id: retr })
+    );
+    client.advance(Duration::from_secs(5));
+    assert!(client.actions().contains(&Action::CloseData { id: retr }));
+    client.server("150 go\r\n426 no data\r\n");
+    assert!(matches!(
+        client.completed(retr),
+        Err(Error::Timeout {
+            waiting_for: Waiting::DataTls,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn active_mode_accepts_only_the_server() {
+    let mut config = Config::default();
+    config.data_connection_mode = DataConnectionMode::Active;
+    let mut client = Client::logged_in(config);
+    let retr = client.op(|s, now| s.retrieve("f", now));
+    client.server("200 ok\r\n");
+    client.actions();
+    client
+        .session
+        .handle_data_listening(retr, "192.0.2.100:50001".parse().unwrap(), client.now);
+    client.drain();
+    client.server("200 PORT ok\r\n150 go\r\n");
+    let stranger: SocketAddr = "198.51.100.9:4000".parse().unwrap();
+    client
+        .session
+        .handle_data_accepted(retr, stranger, client.now);
+    client.drain();
+    assert_eq!(
+        client.actions(),
+        vec![Action::RefuseDataPeer {
+            id: retr,
+            from: stranger
+        }]
+    );
+    // The server itself, even as an IPv4-mapped IPv6 address.
+    client
+        .session
+        .handle_data_accepted(retr, "[::ffff:192.0.2.7]:20".parse().unwrap(), client.now);
+    client.drain();
+    assert_eq!(client.actions(), vec![]);
+    client.data_end(retr);
+    client.server("226 ok\r\n");
+    assert!(client.completed(retr).is_ok());
+}
+
+#[test]
+fn a_protected_end_without_close_notify_completes_once_the_server_confirms() {
+    let mut client = Client::logged_in(Config::default());
+    let retr = running_download(&mut client);
+    client
+        .session
+        .handle_data_end_without_close_notify(retr, client.now);
+    client.drain();
+    assert!(client.is_pending(retr), "the final reply decides");
+    client.server("226 ok\r\n");
+    assert!(client.completed(retr).is_ok());
+
+    // A server that says the transfer broke is believed.
+    let mut client = Client::logged_in(Config::default());
+    let retr = running_download(&mut client);
+    client
+        .session
+        .handle_data_end_without_close_notify(retr, client.now);
+    client.server("426 connection closed\r\n");
+    assert!(matches!(
+        client.completed(retr),
+        Err(Error::TransferAborted { .. })
+    ));
+}
+
+#[test]
+fn list_entries_picks_mlsd_from_feat_and_parses() {
+    let mut client = Client::logged_in(Config::default());
+    let list = client.op(|s, now| s.list_entries(None, SystemTime::UNIX_EPOCH, now));
+    assert_eq!(client.sent(), "FEAT\r\n");
+    client.server("211-Features:\r\n MLST type*;size*;\r\n EPSV\r\n211 End\r\n");
+    client.server("200 ok\r\n229 ok (|||5000|)\r\n");
+    client.data_connected(list);
+    client.data_input(
+        list,
+        b"type=cdir; .\r\ntype=pdir; ..\r\ntype=file;size=5; a.txt\r\n",
+    );
+    client.data_end(list);
+    client.server("150 go\r\n226 ok\r\n");
+    assert_eq!(client.sent(), "TYPE A\r\nEPSV\r\nMLSD\r\n");
+    let Ok(Outcome::Entries(entries)) = client.completed(list) else {
+        panic!("no entries");
+    };
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].name, "a.txt");
+    assert_eq!(entries[0].size, Some(5));
+
+    // With features known, no second FEAT.
+    let list = client.op(|s, now| s.list_entries(None, SystemTime::UNIX_EPOCH, now));
+    client.server("229 ok (|||5001|)\r\n");
+    assert_eq!(client.sent(), "EPSV\r\n");
+    assert!(client.is_pending(list));
+}
+
+#[test]
+fn list_entries_falls_back_to_list_without_feat() {
+    let mut client = Client::logged_in(Config::default());
+    let list = client.op(|s, now| s.list_entries("/pub", SystemTime::UNIX_EPOCH, now));
+    client.server("500 FEAT not understood\r\n");
+    client.server("200 ok\r\n229 ok (|||5000|)\r\n");
+    client.data_connected(list);
+    client.data_input(
+        list,
+        b"drwxr-xr-x 2 0 0 4096 Jan 01 2024 .\r\n-rw-r--r-- 1 0 0 5 Jan 01 2024 b.txt\r\n",
+    );
+    client.data_end(list);
+    client.server("150 go\r\n226 ok\r\n");
+    assert_eq!(client.sent(), "FEAT\r\nTYPE A\r\nEPSV\r\nLIST /pub\r\n");
+    let Ok(Outcome::Entries(entries)) = client.completed(list) else {
+        panic!("no entries");
+    };
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].name, "b.txt");
+}
+
+#[test]
+fn raw_transfer_runs_any_verb_on_a_data_connection() {
+    let mut client = Client::logged_in(Config::default());
+    let site = client.op(|s, now| {
+        s.raw_transfer(
+            ftp_proto::parse_command(b"SITE LSLIST /x")
+                .unwrap()
+                .into_owned(),
+            TransferKind::Listing,
+            now,
+        )
+    });
+    client.server("200 ok\r\n229 ok (|||5000|)\r\n");
+    assert!(matches!(
+        client.actions().as_slice(),
+        [Action::ConnectData {
+            kind: TransferKind::Listing,
+            ..
+        }]
+    ));
+    client.data_connected(site);
+    client.data_input(site, b"x\r\n");
+    client.data_end(site);
+    client.server("150 go\r\n226 ok\r\n");
+    assert_eq!(client.sent(), "TYPE A\r\nEPSV\r\nSITE LSLIST /x\r\n");
+    assert_eq!(
+        client.completed(site),
+        Ok(Outcome::Listing(b"x\r\n".to_vec()))
+    );
+
+    // Commands that would change tracked state are still refused.
+    let refused = client.session.raw_transfer(
+        ftp_proto::parse_command(b"TYPE A").unwrap().into_owned(),
+        TransferKind::Download,
+        client.now,
+    );
+    assert!(matches!(refused, Err(Error::RawRefused { .. })));
+}
+
+#[test]
+fn outputs_keep_the_order_they_happened_in() {
+    let mut client = Client::greeted(Config::default());
+    client.session.login("u", "p", client.now).unwrap();
+    client
+        .session
+        .handle_control_input(b"331 p\r\n230 ok\r\n", client.now);
+    let mut kinds = Vec::new();
+    while let Some(output) = client.session.poll_output() {
+        kinds.push(match output {
+            Output::Transmit(bytes) => String::from_utf8(bytes.to_vec()).unwrap(),
+            Output::Action(action) => format!("{action:?}"),
+            Output::Event(Event::Completed { .. }) => "completed".into(),
+            Output::Event(other) => format!("{other:?}"),
+        });
+    }
+    assert_eq!(kinds, ["USER u\r\nPASS p\r\n", "completed"]);
 }

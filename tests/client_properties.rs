@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use ftp_proto::client::{Action, Config, Event, Session};
+use ftp_proto::client::{Action, Config, Event, Output, Session};
 use proptest::prelude::*;
 
 /// A scripted server: its answer to each command line, with multi-line replies, a 150
@@ -47,21 +47,21 @@ fn run(chunk_sizes: &[usize]) -> Vec<Event> {
     let mut from_server = b"220-Welcome\r\n220 ready\r\n".to_vec();
     let mut sizes = chunk_sizes.iter().map(|size| size % 64 + 1).cycle();
     loop {
-        // Actions first: carrying them out may queue bytes to send.
-        while let Some(action) = session.poll_action() {
-            if let Action::ConnectData { id, .. } = action {
-                session.handle_data_connected(id, now);
-                session.handle_data_input(id, b"-rw-r--r-- 1 u u 1234 Jan 01 2024 f\r\n", now);
-                session.handle_data_end(id, now);
+        while let Some(output) = session.poll_output() {
+            match output {
+                Output::Action(Action::ConnectData { id, .. }) => {
+                    session.handle_data_connected(id, now);
+                    session.handle_data_input(id, b"-rw-r--r-- 1 u u 1234 Jan 01 2024 f\r\n", now);
+                    session.handle_data_end(id, now);
+                }
+                Output::Action(_) => {}
+                Output::Transmit(bytes) => {
+                    for line in bytes.split_inclusive(|&byte| byte == b'\n') {
+                        from_server.extend_from_slice(answer(line));
+                    }
+                }
+                Output::Event(event) => events.push(event),
             }
-        }
-        while let Some(bytes) = session.poll_transmit() {
-            for line in bytes.split_inclusive(|&byte| byte == b'\n') {
-                from_server.extend_from_slice(answer(line));
-            }
-        }
-        while let Some(event) = session.poll_event() {
-            events.push(event);
         }
         if from_server.is_empty() {
             return events;

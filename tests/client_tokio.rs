@@ -210,7 +210,7 @@ fn quick() -> ClientConfig {
     config.session.reply_timeout = Duration::from_secs(5);
     config.session.data_connect_timeout = Duration::from_secs(5);
     config.session.abort_reply_grace = Duration::from_millis(300);
-    config.data_timeout = Duration::from_secs(5);
+    config.session.data_timeout = Duration::from_secs(5);
     config
 }
 
@@ -493,7 +493,7 @@ async fn stalled_download_times_out_and_aborts() {
     })
     .await;
     let mut config = quick();
-    config.data_timeout = Duration::from_millis(300);
+    config.session.data_timeout = Duration::from_millis(300);
     let mut client = Client::connect(address, config).await.unwrap();
     client.login("u", "p").await.unwrap();
     let mut download = client.get("slow").await.unwrap();
@@ -634,5 +634,74 @@ async fn listing_past_the_bound_then_silence_times_out() {
         "{error}"
     );
     drop(client);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn active_mode_turns_away_a_stranger_and_takes_the_server() {
+    let (address, server) = fake_server(|mut fake| async move {
+        fake.login().await;
+        fake.expect("TYPE").await;
+        fake.send("200 ok\r\n").await;
+        let port_line = fake.expect("PORT").await;
+        let numbers: Vec<u16> = port_line[5..]
+            .split(',')
+            .map(|number| number.parse().unwrap())
+            .collect();
+        let client_data = SocketAddr::from(([127, 0, 0, 1], numbers[4] * 256 + numbers[5]));
+        // Another host (127.0.0.2) races the server to the client's listener.
+        let stranger = tokio::net::TcpSocket::new_v4().unwrap();
+        stranger.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        let mut stranger = stranger.connect(client_data).await.unwrap();
+        let _ = stranger.write_all(b"stolen").await;
+        fake.send("200 PORT ok\r\n").await;
+        fake.expect("RETR").await;
+        fake.send("150 here\r\n").await;
+        let mut stream = TcpStream::connect(client_data).await.unwrap();
+        stream.write_all(b"the real data").await.unwrap();
+        drop(stream);
+        // The client closed the stranger's connection without reading it.
+        let mut rest = Vec::new();
+        let closed = stranger.read_to_end(&mut rest).await;
+        assert!(closed.is_err() || rest.is_empty(), "{closed:?} {rest:?}");
+        fake.send("226 done\r\n").await;
+    })
+    .await;
+    let mut config = quick();
+    config.session.data_connection_mode = ftp_proto::client::DataConnectionMode::Active;
+    let mut client = Client::connect(address, config).await.unwrap();
+    client.login("u", "p").await.unwrap();
+    let mut bytes = Vec::new();
+    client.download_to("f", &mut bytes).await.unwrap();
+    assert_eq!(bytes, b"the real data");
+    server.await.unwrap();
+}
+
+/// A vendor command that answers over a data connection runs without a dedicated
+/// method: the session opens the data connection as for `LIST`.
+#[tokio::test]
+async fn a_site_command_that_lists_runs_over_a_data_connection() {
+    let (address, server) = fake_server(|mut fake| async move {
+        fake.login().await;
+        let data = fake.passive().await;
+        let (mut stream, _) = data.accept().await.unwrap();
+        fake.expect("SITE LSLIST /quota").await;
+        fake.send("150 here\r\n").await;
+        stream.write_all(b"used 5\r\nfree 7\r\n").await.unwrap();
+        drop(stream);
+        fake.send("226 done\r\n").await;
+        fake.expect("NOOP").await;
+        fake.send("200 ok\r\n").await;
+    })
+    .await;
+    let mut client = logged_in(address).await;
+    let bytes = client.raw_listing("SITE LSLIST /quota").await.unwrap();
+    assert_eq!(bytes, b"used 5\r\nfree 7\r\n");
+    let refused = client.raw_listing("PASV").await.unwrap_err();
+    assert!(matches!(
+        refused,
+        ClientError::Protocol(SessionError::RawRefused { .. })
+    ));
+    client.noop().await.unwrap();
     server.await.unwrap();
 }

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use common::pair::{FinalOrder, Pair, wall_clock};
 use common::{MemoryFs, Node};
-use ftp_proto::client::{self, DataConnectionMode, Error, Output};
+use ftp_proto::client::{self, DataConnectionMode, Error, Outcome as Output};
 use ftp_proto::listing::{self, ListLine};
 use ftp_proto::server;
 use proptest::prelude::*;

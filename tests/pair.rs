@@ -9,7 +9,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use common::MemoryFs;
 use common::pair::{FinalOrder, Pair, code, path, wall_clock};
-use ftp_proto::client::{self, DataConnectionMode, Error, OperationKind, Output, Waiting};
+use ftp_proto::client::{self, DataConnectionMode, Error, OperationKind, Outcome, Waiting};
 use ftp_proto::listing::{self, EntryKind, ListLine};
 use ftp_proto::server;
 use ftp_proto::{Command, FormatControl, RepresentationType};
@@ -18,7 +18,7 @@ fn logged_in() -> Pair {
     Pair::logged_in(Pair::default_fs())
 }
 
-fn refused_code(result: &Result<Output, Error>) -> u16 {
+fn refused_code(result: &Result<Outcome, Error>) -> u16 {
     match result {
         Err(Error::Refused { reply, .. }) => reply.code().as_u16(),
         other => panic!("expected a refusal, got {other:?}"),
@@ -31,7 +31,7 @@ fn refused_code(result: &Result<Output, Error>) -> u16 {
 fn login_succeeds() {
     let mut pair = Pair::new(Pair::default_fs());
     let result = pair.login("alice", "secret");
-    assert!(matches!(&result, Ok(Output::LoggedIn(_))), "{result:?}");
+    assert!(matches!(&result, Ok(Outcome::LoggedIn(_))), "{result:?}");
     assert_eq!(code(&result), Some(230));
     assert!(pair.client.is_logged_in());
     assert!(pair.server.is_logged_in());
@@ -107,7 +107,7 @@ fn third_bad_password_locks_the_session_out() {
 fn features_are_read_and_kept() {
     let mut pair = Pair::new(Pair::default_fs());
     pair.login("alice", "secret").unwrap();
-    let Output::Features(features) = pair.run(|c, now| c.features(now)).unwrap() else {
+    let Outcome::Features(features) = pair.run(|c, now| c.features(now)).unwrap() else {
         panic!("not features");
     };
     for feature in ["EPSV", "EPRT", "MDTM", "MFMT", "MLST", "SIZE", "UTF8"] {
@@ -157,7 +157,7 @@ fn missing_features_refuse_operations_before_sending() {
 fn directories_cwd_cdup_pwd() {
     let mut pair = logged_in();
     let pwd = |pair: &mut Pair| match pair.run(|c, now| c.print_directory(now)).unwrap() {
-        Output::Directory(path) => path.to_string_lossy().into_owned(),
+        Outcome::Directory(path) => path.to_string_lossy().into_owned(),
         other => panic!("{other:?}"),
     };
     assert_eq!(pwd(&mut pair), "/");
@@ -212,7 +212,7 @@ fn type_ascii_converts_line_ends_and_type_image_does_not() {
 fn mkdir_rmdir_delete_rename() {
     let mut pair = logged_in();
     match pair.run(|c, now| c.make_directory("new dir", now)).unwrap() {
-        Output::Directory(path) => assert_eq!(path, "/new dir"),
+        Outcome::Directory(path) => assert_eq!(path, "/new dir"),
         other => panic!("{other:?}"),
     }
     assert_eq!(
@@ -273,7 +273,7 @@ fn size_mdtm_mfmt() {
     let mut pair = logged_in();
     assert_eq!(
         pair.run(|c, now| c.size("/readme", now)),
-        Ok(Output::Size(7))
+        Ok(Outcome::Size(7))
     );
     assert_eq!(refused_code(&pair.run(|c, now| c.size("/pub", now))), 550);
     assert_eq!(
@@ -283,7 +283,7 @@ fn size_mdtm_mfmt() {
     let modified = UNIX_EPOCH + Duration::from_secs(common::MODIFIED);
     assert_eq!(
         pair.run(|c, now| c.modification_time("/readme", now)),
-        Ok(Output::ModificationTime(modified))
+        Ok(Outcome::ModificationTime(modified))
     );
     assert_eq!(
         refused_code(&pair.run(|c, now| c.modification_time("/pub", now))),
@@ -296,7 +296,7 @@ fn size_mdtm_mfmt() {
     );
     assert_eq!(
         pair.run(|c, now| c.modification_time("/readme", now)),
-        Ok(Output::ModificationTime(new))
+        Ok(Outcome::ModificationTime(new))
     );
     let missing = pair.run(|c, now| c.set_modification_time("/missing", new, now));
     assert_eq!(refused_code(&missing), 550);
@@ -307,20 +307,20 @@ fn site_noop_status_raw() {
     let mut config = server::Config::default();
     config.enable_site = true;
     let mut pair = Pair::logged_in_with(client::Config::default(), config, Pair::default_fs());
-    let Output::Done(reply) = pair.run(|c, now| c.site("CHMOD 644 readme", now)).unwrap() else {
+    let Outcome::Done(reply) = pair.run(|c, now| c.site("CHMOD 644 readme", now)).unwrap() else {
         panic!()
     };
     assert_eq!(reply.code().as_u16(), 200);
     assert_eq!(reply.text(), "SITE CHMOD 644 readme done");
     assert_eq!(code(&pair.run(|c, now| c.noop(now))), Some(200));
     // STAT without a path: the server's status.
-    let Output::Done(status) = pair.run(|c, now| c.status(None, now)).unwrap() else {
+    let Outcome::Done(status) = pair.run(|c, now| c.status(None, now)).unwrap() else {
         panic!()
     };
     assert_eq!(status.code().as_u16(), 211);
     assert!(status.text().to_string_lossy().contains("TYPE: BINARY"));
     // STAT with a path: a listing in the reply.
-    let Output::Done(status) = pair
+    let Outcome::Done(status) = pair
         .run(|c, now| c.status(Some("/pub".into()), now))
         .unwrap()
     else {
@@ -367,7 +367,7 @@ fn site_noop_status_raw() {
 #[test]
 fn machine_entry_over_the_control_connection() {
     let mut pair = logged_in();
-    let Output::Entry(entry) = pair
+    let Outcome::Entry(entry) = pair
         .run(|c, now| c.machine_entry(Some("/readme".into()), now))
         .unwrap()
     else {
@@ -377,7 +377,7 @@ fn machine_entry_over_the_control_connection() {
     assert_eq!(entry.name, "/readme");
     assert_eq!(entry.kind, EntryKind::File);
     assert_eq!(entry.size, Some(7));
-    let Output::Entry(cwd) = pair.run(|c, now| c.machine_entry(None, now)).unwrap() else {
+    let Outcome::Entry(cwd) = pair.run(|c, now| c.machine_entry(None, now)).unwrap() else {
         panic!()
     };
     let cwd = listing::parse_mlsx_line(cwd.as_bytes()).unwrap();
@@ -540,7 +540,7 @@ fn listing_fed_one_byte_at_a_time() {
 fn retrieve_whole_and_from_an_offset() {
     let mut pair = Pair::logged_in(rich_fs());
     let (result, bytes) = pair.download(|c, now| c.retrieve("/pub/big", now));
-    let Ok(Output::Transferred { reply, unique_name }) = result else {
+    let Ok(Outcome::Transferred { reply, unique_name }) = result else {
         panic!("{result:?}")
     };
     assert_eq!(reply.code().as_u16(), 226);
@@ -604,7 +604,7 @@ fn store_append_store_unique_store_from() {
     let mut names = Vec::new();
     for content in [b"one".as_slice(), b"two"] {
         match pair.upload(content, |c, now| c.store_unique(now)).unwrap() {
-            Output::Transferred {
+            Outcome::Transferred {
                 unique_name: Some(name),
                 ..
             } => names.push(name.to_string_lossy().into_owned()),
@@ -653,7 +653,7 @@ fn store_failures() {
 fn stou_reports_the_name_the_server_chose() {
     let mut pair = logged_in();
     let result = pair.upload(b"one", |c, now| c.store_unique(now));
-    let Ok(Output::Transferred { unique_name, .. }) = result else {
+    let Ok(Outcome::Transferred { unique_name, .. }) = result else {
         panic!("{result:?}")
     };
     assert_eq!(pair.fs.file("/upload"), Some(b"one".as_slice()));
@@ -719,7 +719,7 @@ fn abort_when_the_server_sees_the_data_connection_break_first() {
     assert_eq!(code(&pair.run(|c, now| c.noop(now))), Some(200));
     assert_eq!(
         pair.run(|c, now| c.size("/readme", now)),
-        Ok(Output::Size(7))
+        Ok(Outcome::Size(7))
     );
 }
 
@@ -741,7 +741,7 @@ fn abort_a_queued_operation_and_a_finished_one() {
     assert!(!pair.client_wire().contains("RETR"));
     pair.hold_transfers = false;
     pair.run_transfer();
-    assert!(matches!(pair.take(running), Some(Ok(Output::Listing(_)))));
+    assert!(matches!(pair.take(running), Some(Ok(Outcome::Listing(_)))));
     // Aborting what already finished changes nothing.
     pair.client.abort(running, pair.now);
     pair.run_until_quiet();
@@ -881,7 +881,7 @@ fn active_mode_refused_by_the_server() {
 fn quit_ends_both_sides() {
     let mut pair = logged_in();
     let result = pair.run(|c, now| c.quit(now));
-    let Ok(Output::Closed { reply: Some(reply) }) = &result else {
+    let Ok(Outcome::Closed { reply: Some(reply) }) = &result else {
         panic!("{result:?}")
     };
     assert_eq!(reply.code().as_u16(), 221);
@@ -905,8 +905,8 @@ fn quit_waits_for_earlier_operations() {
         pair.completed[pair.completed.len() - 3..],
         [list, size, quit]
     );
-    assert!(matches!(pair.take(list), Some(Ok(Output::Listing(_)))));
-    assert_eq!(pair.take(size), Some(Ok(Output::Size(7))));
+    assert!(matches!(pair.take(list), Some(Ok(Outcome::Listing(_)))));
+    assert_eq!(pair.take(size), Some(Ok(Outcome::Size(7))));
     assert_eq!(code(&pair.take(quit).unwrap()), Some(221));
     assert_eq!(pair.client_closed, Some(None));
 }
@@ -962,7 +962,7 @@ fn delayed_storage_answers_are_waited_for() {
     pair.hold_requests = false;
     pair.release_requests();
     assert_eq!(code(&pair.take(cwd).unwrap()), Some(250));
-    assert_eq!(pair.take(size), Some(Ok(Output::Size(12))));
+    assert_eq!(pair.take(size), Some(Ok(Outcome::Size(12))));
 }
 
 // ----- Pipelining -----
@@ -993,12 +993,12 @@ fn pipelined_operations_complete_in_order() {
     assert_eq!(pair.completed[pair.completed.len() - ids.len()..], ids);
     let results: Vec<_> = ids.iter().map(|id| pair.take(*id).unwrap()).collect();
     assert_eq!(code(&results[0]), Some(250));
-    assert_eq!(results[1], Ok(Output::Size(12)));
+    assert_eq!(results[1], Ok(Outcome::Size(12)));
     assert_eq!(code(&results[2]), Some(200));
-    assert!(matches!(&results[3], Ok(Output::Directory(path)) if *path == "/pub/fresh"));
+    assert!(matches!(&results[3], Ok(Outcome::Directory(path)) if *path == "/pub/fresh"));
     assert_eq!(code(&results[4]), Some(250));
     assert_eq!(refused_code(&results[5]), 550);
-    assert!(matches!(&results[6], Ok(Output::Directory(path)) if *path == "/pub"));
+    assert!(matches!(&results[6], Ok(Outcome::Directory(path)) if *path == "/pub"));
 }
 
 #[test]
@@ -1014,12 +1014,12 @@ fn transfers_wait_for_pipelined_replies_and_later_commands_wait_for_transfers() 
         pair.completed[pair.completed.len() - 5..],
         [cwd, list, size, retrieve, rename]
     );
-    let Some(Ok(Output::Listing(list))) = pair.take(list) else {
+    let Some(Ok(Outcome::Listing(list))) = pair.take(list) else {
         panic!()
     };
     // The LIST ran in /pub (after CWD) and before the rename.
     assert!(names(&parse_list(&list)).contains(b"hello.txt".as_slice()));
-    assert_eq!(pair.take(size), Some(Ok(Output::Size(5000))));
+    assert_eq!(pair.take(size), Some(Ok(Outcome::Size(5000))));
     assert_eq!(pair.downloads[&retrieve], b"hello\nworld\n");
     assert_eq!(
         pair.fs.file("/pub/bye.txt"),
@@ -1062,7 +1062,7 @@ fn names_with_spaces_utf8_and_latin1_survive_the_round_trip() {
         assert_eq!(bytes, content);
         assert_eq!(
             pair.run(|c, now| c.size(path(name), now)),
-            Ok(Output::Size(content.len() as u64))
+            Ok(Outcome::Size(content.len() as u64))
         );
     }
     let expected: BTreeSet<Vec<u8>> = names_.iter().map(|name| name.to_vec()).collect();
@@ -1073,10 +1073,10 @@ fn names_with_spaces_utf8_and_latin1_survive_the_round_trip() {
     let nlst = pair.listing(|c, now| c.name_list(None, now)).unwrap();
     assert_eq!(parse_nlst(&nlst), expected);
     match pair.run(|c, now| c.print_directory(now)).unwrap() {
-        Output::Directory(dir) => assert_eq!(dir.as_bytes(), b"/dir \xe9 x"),
+        Outcome::Directory(dir) => assert_eq!(dir.as_bytes(), b"/dir \xe9 x"),
         other => panic!("{other:?}"),
     }
-    let Output::Entry(entry) = pair
+    let Outcome::Entry(entry) = pair
         .run(|c, now| c.machine_entry(Some(path(b"latin1 caf\xe9")), now))
         .unwrap()
     else {

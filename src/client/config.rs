@@ -19,7 +19,8 @@ pub struct Config {
     /// How long to wait for a reply before the control connection is given up (default
     /// 30 s). A missing reply leaves no way to tell later replies apart, so this timeout
     /// is fatal. It does not run while a file transfer moves data (a large file takes as
-    /// long as it takes; the adapter watches for a stalled data connection); it starts
+    /// long as it takes; [`data_timeout`](Self::data_timeout) catches a stalled data
+    /// connection); it starts
     /// again when the data connection ends or the session closes it. A listing, whose
     /// bytes pass through the session, fails (not fatally) when no byte comes for this
     /// long.
@@ -31,6 +32,15 @@ pub struct Config {
     pub iac_escaping: crate::IacEscaping,
     /// How long a data connection may take to open, in either mode (default 30 s).
     pub data_connect_timeout: Duration,
+    /// How long a data connection's TLS handshake may take (default 30 s). Past it the
+    /// session closes the data connection and fails the transfer.
+    pub data_tls_timeout: Duration,
+    /// How long an open data connection may go without moving a byte (default 60 s).
+    /// The adapter reports file bytes with
+    /// [`handle_data_progress`](super::Session::handle_data_progress); past this the
+    /// session aborts the transfer (`ABOR`, then closes the data connection) and fails
+    /// it with [`Error::Timeout`](super::Error::Timeout).
+    pub data_timeout: Duration,
     /// Connect to the address a 227 reply names instead of the control connection's peer
     /// (default `false`). Off, only the port is used: servers behind NAT announce private
     /// addresses, and a hostile server could otherwise aim the client at a third host.
@@ -62,8 +72,8 @@ pub struct Config {
     /// The most lines one reply may have (default 1024). More is fatal. With the line
     /// bound this caps the memory a hostile server can make the session hold.
     pub max_reply_lines: usize,
-    /// The most command bytes waiting for [`poll_transmit`](super::Session::poll_transmit)
-    /// (default 64 KiB). Operations wait in the queue rather than grow this buffer; an
+    /// The most command bytes waiting to be taken with
+    /// [`poll_output`](super::Session::poll_output) (default 64 KiB). Operations wait in the queue rather than grow this buffer; an
     /// operation whose commands alone exceed it is refused.
     pub max_pending_output: usize,
     /// The most operations waiting to start (default 1024); more are refused.
@@ -104,6 +114,8 @@ impl Default for Config {
             reply_timeout: Duration::from_secs(30),
             iac_escaping: crate::IacEscaping::Raw,
             data_connect_timeout: Duration::from_secs(30),
+            data_tls_timeout: Duration::from_secs(30),
+            data_timeout: Duration::from_secs(60),
             trust_passive_address: false,
             prefer_extended_passive: true,
             data_connection_mode: DataConnectionMode::Passive,

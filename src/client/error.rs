@@ -3,7 +3,7 @@
 
 use std::io;
 
-use super::event::OperationKind;
+use super::id::OperationKind;
 use crate::command::EncodeError;
 use crate::parse::ReplyError;
 use crate::reply::Reply;
@@ -185,7 +185,8 @@ pub enum Waiting {
     DataConnection,
     /// The data connection to end after the server's final reply.
     EndOfData,
-    /// The next bytes of a listing on an open data connection.
+    /// The next bytes on an open data connection (a listing's, or a file's as the
+    /// adapter reports its progress).
     Data,
     /// The data connection's TLS handshake.
     DataTls,
@@ -198,7 +199,7 @@ impl std::fmt::Display for Waiting {
             Waiting::ControlTls => "the control connection's TLS handshake",
             Waiting::DataConnection => "the data connection",
             Waiting::EndOfData => "the end of the data connection",
-            Waiting::Data => "listing data on the data connection",
+            Waiting::Data => "data on the data connection",
             Waiting::DataTls => "the data connection's TLS handshake",
         })
     }

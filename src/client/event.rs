@@ -1,150 +1,39 @@
-//! What a client session hands out: events for the application, actions for the
-//! adapter, the results of operations, and the names that tie them together.
+//! What a client session hands out, in one ordered queue ([`Output`]): bytes for the
+//! control connection, actions for the adapter, events for the application, and the
+//! results of operations ([`Outcome`]).
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::time::SystemTime;
 
 use super::error::Error;
+use super::id::OperationId;
+use crate::listing::Entry;
 use crate::reply::{Feature, Reply};
 use crate::text::{Pathname, Text};
 
-/// Names one operation from the moment it is asked for until its
-/// [`Event::Completed`]. Ids are never reused within a session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct OperationId(pub(crate) u64);
-
-impl OperationId {
-    /// The id of the greeting, the operation every session starts with.
-    pub const GREETING: OperationId = OperationId(0);
-
-    /// The number behind the id, for logs.
-    pub fn as_u64(self) -> u64 {
-        self.0
-    }
+/// One output of a [`Session`](super::Session), from
+/// [`poll_output`](super::Session::poll_output), in the order the session produced them.
+///
+/// Carry each out before taking the next: the order is part of the protocol (the bytes
+/// of an `ABOR` go out before its data connection is closed; a TLS handshake starts
+/// before the next command is written).
+#[derive(Clone, Debug, PartialEq)]
+#[must_use = "every output must be carried out or handed on"]
+pub enum Output {
+    /// Bytes to write to the control connection, in order. Check
+    /// [`urgent_offset`](super::Session::urgent_offset) before writing them: one byte
+    /// may have to go as TCP urgent data.
+    Transmit(bytes::Bytes),
+    /// Something the adapter must do.
+    Action(Action),
+    /// Something the application should know.
+    Event(Event),
 }
 
-impl fmt::Display for OperationId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "#{}", self.0)
-    }
-}
-
-/// Which operation failed or finished; errors carry it so that a log line says what
-/// the user asked for, not only which command went wrong.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum OperationKind {
-    /// Waiting for the server's 220.
-    Greeting,
-    /// `HOST`.
-    Host,
-    /// `USER`/`PASS`/`ACCT`, with `AUTH TLS`, `PBSZ`, `PROT` when TLS is wanted.
-    Login,
-    /// `FEAT`, then `OPTS UTF8 ON` when advertised.
-    Features,
-    /// `CWD`.
-    ChangeDirectory,
-    /// `CDUP`.
-    ChangeToParent,
-    /// `PWD`.
-    PrintDirectory,
-    /// `TYPE`.
-    SetType,
-    /// `MKD`.
-    MakeDirectory,
-    /// `RMD`.
-    RemoveDirectory,
-    /// `DELE`.
-    Delete,
-    /// `RNFR` then `RNTO`.
-    Rename,
-    /// `SIZE`.
-    Size,
-    /// `MDTM`.
-    ModificationTime,
-    /// `MFMT`.
-    SetModificationTime,
-    /// `SITE`.
-    Site,
-    /// `NOOP`.
-    Noop,
-    /// `QUIT`.
-    Quit,
-    /// A command the caller built itself.
-    Raw,
-    /// `STAT` over the control connection.
-    Status,
-    /// `MLST` over the control connection.
-    MachineEntry,
-    /// `RETR`.
-    Retrieve,
-    /// `STOR`.
-    Store,
-    /// `APPE`.
-    Append,
-    /// `STOU`.
-    StoreUnique,
-    /// `LIST`.
-    List,
-    /// `NLST`.
-    NameList,
-    /// `MLSD`.
-    MachineList,
-}
-
-impl OperationKind {
-    /// Whether the operation moves data over a data connection.
-    pub fn is_transfer(self) -> bool {
-        matches!(
-            self,
-            OperationKind::Retrieve
-                | OperationKind::Store
-                | OperationKind::Append
-                | OperationKind::StoreUnique
-                | OperationKind::List
-                | OperationKind::NameList
-                | OperationKind::MachineList
-        )
-    }
-}
-
-impl fmt::Display for OperationKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            OperationKind::Greeting => "greeting",
-            OperationKind::Host => "HOST",
-            OperationKind::Login => "login",
-            OperationKind::Features => "FEAT",
-            OperationKind::ChangeDirectory => "CWD",
-            OperationKind::ChangeToParent => "CDUP",
-            OperationKind::PrintDirectory => "PWD",
-            OperationKind::SetType => "TYPE",
-            OperationKind::MakeDirectory => "MKD",
-            OperationKind::RemoveDirectory => "RMD",
-            OperationKind::Delete => "DELE",
-            OperationKind::Rename => "rename",
-            OperationKind::Size => "SIZE",
-            OperationKind::ModificationTime => "MDTM",
-            OperationKind::SetModificationTime => "MFMT",
-            OperationKind::Site => "SITE",
-            OperationKind::Noop => "NOOP",
-            OperationKind::Quit => "QUIT",
-            OperationKind::Raw => "raw command",
-            OperationKind::Status => "STAT",
-            OperationKind::MachineEntry => "MLST",
-            OperationKind::Retrieve => "RETR",
-            OperationKind::Store => "STOR",
-            OperationKind::Append => "APPE",
-            OperationKind::StoreUnique => "STOU",
-            OperationKind::List => "LIST",
-            OperationKind::NameList => "NLST",
-            OperationKind::MachineList => "MLSD",
-        })
-    }
-}
-
-/// Something the application should know, from [`Session::poll_event`](super::Session::poll_event).
+/// Something the application should know.
+///
+/// The set can grow: a driver ignores an event it does not know (none changes what the
+/// driver must do; those are [`Action`]s).
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Event {
@@ -153,7 +42,7 @@ pub enum Event {
         /// The operation.
         id: OperationId,
         /// Its result.
-        result: Result<Output, Error>,
+        result: Result<Outcome, Error>,
     },
     /// The server accepted a transfer command (a `1yz` reply: 125 or 150).
     TransferStarted {
@@ -174,7 +63,7 @@ pub enum Event {
 /// operation method on [`Session`](super::Session) says which one it yields.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
-pub enum Output {
+pub enum Outcome {
     /// The server's final positive reply, for operations that produce nothing more.
     Done(Reply<'static>),
     /// The greeting (220).
@@ -182,7 +71,7 @@ pub enum Output {
     /// Logged in; the reply that said so (230, or 202 to a superfluous `PASS`).
     LoggedIn(Reply<'static>),
     /// The server's features; also kept by the session, see
-    /// [`Session::features`](super::Session::features).
+    /// [`Session::server_features`](super::Session::server_features).
     Features(Features),
     /// A directory named by a 257 reply (`PWD`, `MKD`).
     Directory(Pathname<'static>),
@@ -196,6 +85,10 @@ pub enum Output {
     /// A listing's raw bytes (`LIST`, `NLST`, `MLSD`), as the data connection carried
     /// them. Parsing them into entries is the job of [`crate::listing`].
     Listing(Vec<u8>),
+    /// A directory's entries, from [`Session::list_entries`](super::Session::list_entries):
+    /// parsed from `MLSD` or `LIST`, without the directory itself and its parent, and
+    /// without lines no parser understands.
+    Entries(Vec<Entry>),
     /// A file transfer finished: both the end of data and the final reply arrived.
     Transferred {
         /// The final reply (226 or 250).
@@ -211,9 +104,12 @@ pub enum Output {
     },
 }
 
-/// What the adapter must do for the session, from [`Session::poll_action`](super::Session::poll_action).
+/// What the adapter must do for the session. The [module docs](super) list what to
+/// report back for each.
+///
+/// Exhaustive on purpose: a new action changes what every driver must do, so a driver
+/// that matches on this enum stops compiling until it handles it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 #[must_use = "the session waits until the adapter carries out the action"]
 pub enum Action {
     /// Open a data connection to `address` and report it with
@@ -229,13 +125,22 @@ pub enum Action {
     },
     /// Listen on the control connection's local address, on any port, and report the
     /// address with [`handle_data_listening`](super::Session::handle_data_listening);
-    /// then accept one connection and report it with
-    /// [`handle_data_connected`](super::Session::handle_data_connected).
+    /// then accept connections and report each with
+    /// [`handle_data_accepted`](super::Session::handle_data_accepted), until the
+    /// session keeps one (it answers a stranger with [`Action::RefuseDataPeer`]).
     ListenForData {
         /// The transfer it is for.
         id: OperationId,
         /// Which way the data goes.
         kind: TransferKind,
+    },
+    /// Close the connection just accepted for transfer `id` (it came from a host other
+    /// than the server: port stealing) and go on accepting on the same listener.
+    RefuseDataPeer {
+        /// The transfer it is for.
+        id: OperationId,
+        /// Who connected.
+        from: SocketAddr,
     },
     /// Start a TLS handshake on the control connection; report
     /// [`handle_control_tls_established`](super::Session::handle_control_tls_established).
@@ -244,13 +149,23 @@ pub enum Action {
     StartControlTls,
     /// Start a TLS handshake (as the client) on the data connection, resuming the
     /// control connection's TLS session (vsftpd, ProFTPD and FileZilla Server insist);
-    /// report [`handle_data_tls_established`](super::Session::handle_data_tls_established).
+    /// report [`handle_data_tls_established`](super::Session::handle_data_tls_established)
+    /// (the session keeps the deadline, [`Config::data_tls_timeout`](super::Config::data_tls_timeout)).
     StartDataTls {
         /// The transfer it is for.
         id: OperationId,
     },
+    /// An upload's data connection is ready and the server accepted the command (its
+    /// `1yz`): write the file's bytes now, not before. Report progress with
+    /// [`handle_data_progress`](super::Session::handle_data_progress), and close the
+    /// data connection after the last byte, then report
+    /// [`handle_data_end`](super::Session::handle_data_end).
+    SendData {
+        /// The transfer it is for.
+        id: OperationId,
+    },
     /// Close the data connection (or the listener) of this transfer, without waiting
-    /// for unsent data.
+    /// for unsent data; nothing more is read from it or written to it.
     CloseData {
         /// The transfer it is for.
         id: OperationId,
@@ -262,11 +177,13 @@ pub enum Action {
 /// What a data connection carries, so that the adapter knows where bytes go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TransferKind {
-    /// File bytes from the server to the application (`RETR`).
+    /// File bytes from the server to the application (`RETR`): read them as soon as
+    /// the connection is open, and report progress with
+    /// [`handle_data_progress`](super::Session::handle_data_progress).
     Download,
-    /// File bytes from the application to the server (`STOR`, `APPE`, `STOU`): close
-    /// the data connection after the last byte and report
-    /// [`handle_data_end`](super::Session::handle_data_end).
+    /// File bytes from the application to the server (`STOR`, `APPE`, `STOU`): wait
+    /// for [`Action::SendData`], then write; close the data connection after the last
+    /// byte and report [`handle_data_end`](super::Session::handle_data_end).
     Upload,
     /// A listing from the server: feed its bytes to
     /// [`handle_data_input`](super::Session::handle_data_input).

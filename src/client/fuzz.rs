@@ -8,7 +8,9 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::{Action, Config, DataConnectionMode, Event, OperationId, Session};
+use super::{
+    Action, Config, DataConnectionMode, Event, OperationId, Output, Session, TransferKind,
+};
 use crate::text::Pathname;
 
 /// Runs one fuzz case. Panics when an invariant breaks: a panic inside the session, a
@@ -79,7 +81,7 @@ pub fn fuzz_client(data: &[u8]) {
             }
             4 => {
                 let name = Pathname::from(take(usize::from(argument % 16)));
-                let result = match argument % 13 {
+                let result = match argument % 15 {
                     0 => session.login("user", "pass", now),
                     1 => session.features(now),
                     2 => session.retrieve(name, now),
@@ -92,6 +94,12 @@ pub fn fuzz_client(data: &[u8]) {
                     9 => session.rename(name.clone(), name, now),
                     10 => session.size(name, now),
                     11 => session.print_directory(now),
+                    12 => session.list_entries(Some(name), std::time::UNIX_EPOCH, now),
+                    13 => session.raw_transfer(
+                        crate::Command::Site(crate::text::Text::from(b"LS".to_vec())),
+                        TransferKind::Listing,
+                        now,
+                    ),
                     _ => session.quit(now),
                 };
                 if let Ok(id) = result {
@@ -104,7 +112,7 @@ pub fn fuzz_client(data: &[u8]) {
                     );
                 }
             }
-            5 => match argument % 7 {
+            5 => match argument % 10 {
                 0 => session.handle_data_connected(last_data, now),
                 1 => session.handle_data_listening(
                     last_data,
@@ -115,6 +123,13 @@ pub fn fuzz_client(data: &[u8]) {
                 3 => session.handle_data_input(last_data, take(usize::from(argument)), now),
                 4 => session.handle_data_end(last_data, now),
                 5 => session.handle_data_failed(last_data, io::ErrorKind::ConnectionReset, now),
+                6 => session.handle_data_accepted(
+                    last_data,
+                    SocketAddr::from(([192, 0, 2, argument], 20)),
+                    now,
+                ),
+                7 => session.handle_data_progress(last_data, now),
+                8 => session.handle_data_end_without_close_notify(last_data, now),
                 _ => session.handle_data_connected(OperationId(u64::from(argument)), now),
             },
             6 => session.handle_control_tls_established(now),
@@ -135,24 +150,23 @@ pub fn fuzz_client(data: &[u8]) {
             }
         }
         // Drain and check every output.
-        while let Some(bytes) = session.poll_transmit() {
-            assert!(bytes.len() <= max_output, "pending output unbounded");
-            check_command_lines(&bytes);
-        }
-        while let Some(action) = session.poll_action() {
-            match action {
-                Action::ConnectData { id, address, .. } => {
+        while let Some(output) = session.poll_output() {
+            match output {
+                Output::Transmit(bytes) => {
+                    assert!(bytes.len() <= max_output, "pending output unbounded");
+                    check_command_lines(&bytes);
+                }
+                Output::Action(Action::ConnectData { id, address, .. }) => {
                     assert_ne!(address.port(), 0, "asked to connect to port 0");
                     data_ids.push(id);
                 }
-                Action::ListenForData { id, .. } => data_ids.push(id),
-                _ => {}
-            }
-        }
-        while let Some(event) = session.poll_event() {
-            if let Event::Completed { id, .. } = event {
-                assert!(issued.contains(&id), "completion for unknown {id}");
-                assert!(completed.insert(id), "{id} completed twice");
+                Output::Action(Action::ListenForData { id, .. }) => data_ids.push(id),
+                Output::Action(_) => {}
+                Output::Event(Event::Completed { id, .. }) => {
+                    assert!(issued.contains(&id), "completion for unknown {id}");
+                    assert!(completed.insert(id), "{id} completed twice");
+                }
+                Output::Event(_) => {}
             }
         }
     }

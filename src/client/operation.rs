@@ -7,16 +7,18 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use super::config::DataConnectionMode;
 use super::error::{Error, Waiting};
-use super::event::{Action, Event, Features, OperationId, OperationKind, Output, TransferKind};
-use super::session::Core;
+use super::event::{Action, Event, Features, Outcome, TransferKind};
+use super::id::{OperationId, OperationKind};
+use super::state::Core;
 use crate::command::{
     AuthMechanism, Command, CommandOptions, ExtendedPassive, FormatControl, ProtectionLevel,
     RepresentationType,
 };
+use crate::listing::{self, Entry, EntryKind, ListLine};
 use crate::reply::{Reply, ReplyCode};
 use crate::text::{Pathname, Text};
 use crate::verb::Verb;
@@ -26,7 +28,7 @@ pub(super) enum Step {
     /// Not finished; more replies or events are needed.
     Pending,
     /// Finished with this result.
-    Done(Result<Output, Error>),
+    Done(Result<Outcome, Error>),
 }
 
 /// An input from the data connection, routed to the transfer it belongs to.
@@ -63,6 +65,9 @@ enum Wait {
     ListingData,
     /// The data connection's TLS handshake.
     DataTls,
+    /// The next file bytes on an open data connection, as the adapter reports them:
+    /// past it the transfer is aborted.
+    DataStall,
 }
 
 #[derive(Debug)]
@@ -81,6 +86,18 @@ enum Plan {
         to: Command<'static>,
     },
     Transfer(Box<Transfer>),
+    /// A listing whose command is chosen from `FEAT`, asked first if not known yet;
+    /// it becomes a `Transfer` once the choice is made.
+    Entries(Box<Entries>),
+}
+
+#[derive(Debug)]
+struct Entries {
+    path: Option<Pathname<'static>>,
+    wall_clock: SystemTime,
+    /// `LIST path`, kept to validate the path before anything is sent.
+    probe: Command<'static>,
+    features: Option<Features>,
 }
 
 /// How a single-command operation reads its final reply.
@@ -142,6 +159,16 @@ struct Transfer {
     aborting: bool,
     listing: Vec<u8>,
     unique_name: Option<Pathname<'static>>,
+    /// The server accepted the command (its `1yz`).
+    started: bool,
+    /// [`Action::SendData`] went out.
+    send_announced: bool,
+    /// Parse the listing into entries (with today's date, for `LIST` lines without a
+    /// year), for [`Session::list_entries`](super::Session::list_entries).
+    parse: Option<SystemTime>,
+    /// What an abort ends with: [`Error::Aborted`] when the user asked for it, the
+    /// timeout when the session stopped a stalled transfer.
+    abort_error: Option<Error>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -227,22 +254,57 @@ impl Operation {
             }
             _ => TransferKind::Upload,
         };
+        let transfer = Transfer::new(command, data_kind, offset, file_type);
+        Operation::new(kind, Plan::Transfer(Box::new(transfer)))
+    }
+
+    /// Any command that needs a data connection, moving data as `kind` says.
+    pub(super) fn raw_transfer(command: Command<'_>, kind: TransferKind) -> Operation {
+        let transfer = Transfer::new(command, kind, None, None);
         Operation::new(
-            kind,
-            Plan::Transfer(Box::new(Transfer {
-                command: command.into_owned(),
-                kind: data_kind,
-                offset,
-                file_type,
-                stage: TransferStage::Type,
-                data: Data::None,
-                final_reply: None,
-                local_error: None,
-                aborting: false,
-                listing: Vec::new(),
-                unique_name: None,
+            OperationKind::RawTransfer,
+            Plan::Transfer(Box::new(transfer)),
+        )
+    }
+
+    /// A listing parsed into entries, `MLSD` or `LIST` as `FEAT` says.
+    pub(super) fn entries(path: Option<Pathname<'_>>, wall_clock: SystemTime) -> Operation {
+        let path = path.map(Pathname::into_owned);
+        let probe = Command::List(path.clone());
+        Operation::new(
+            OperationKind::List,
+            Plan::Entries(Box::new(Entries {
+                path,
+                wall_clock,
+                probe,
+                features: None,
             })),
         )
+    }
+
+    /// Makes the choice between `MLSD` and `LIST` from the features known now, and
+    /// starts the transfer.
+    fn choose_listing(&mut self, core: &mut Core, now: Instant) -> Step {
+        let Plan::Entries(entries) = &mut self.plan else {
+            return Step::Pending;
+        };
+        let machine = core
+            .features
+            .as_ref()
+            .is_some_and(Features::machine_listing);
+        let path = entries.path.take();
+        let wall_clock = entries.wall_clock;
+        let (kind, command) = if machine {
+            self.feature = Some((Verb::Mlsd, "MLST"));
+            (OperationKind::MachineList, Command::Mlsd(path))
+        } else {
+            (OperationKind::List, Command::List(path))
+        };
+        let mut transfer = Transfer::new(command, TransferKind::Listing, None, None);
+        transfer.parse = Some(wall_clock);
+        self.kind = kind;
+        self.plan = Plan::Transfer(Box::new(transfer));
+        self.start(core, now)
     }
 
     fn new(kind: OperationKind, plan: Plan) -> Operation {
@@ -288,6 +350,7 @@ impl Operation {
             }
             Plan::Rename { from, to } => vec![from, to],
             Plan::Transfer(transfer) => vec![&transfer.command],
+            Plan::Entries(entries) => vec![&entries.probe],
         }
     }
 
@@ -339,6 +402,13 @@ impl Operation {
                 core.send(id, self.kind, from, now);
                 Step::Pending
             }
+            Plan::Entries(_) => {
+                if core.features.is_some() {
+                    return self.choose_listing(core, now);
+                }
+                core.send(id, self.kind, &Command::Feat, now);
+                Step::Pending
+            }
             Plan::Transfer(transfer) => {
                 let wanted = transfer.wanted_type(core);
                 if core.current_type == Some(wanted) {
@@ -353,17 +423,26 @@ impl Operation {
     }
 
     /// A `1yz` reply: the command was accepted and another reply follows.
-    pub(super) fn on_preliminary_reply(&mut self, core: &mut Core, reply: &Reply<'_>) {
+    pub(super) fn on_preliminary_reply(
+        &mut self,
+        core: &mut Core,
+        reply: &Reply<'_>,
+        now: Instant,
+    ) {
         let id = self.id;
         if let Plan::Transfer(transfer) = &mut self.plan {
             if transfer.stage == TransferStage::Command {
                 if let Command::Stou(_) = transfer.command {
                     transfer.unique_name = unique_name(reply);
                 }
-                core.events.push_back(Event::TransferStarted {
+                transfer.started = true;
+                core.push_event(Event::TransferStarted {
                     id,
                     size_hint: reply.transfer_size_hint(),
                 });
+                if let Some(deadline) = transfer.data_ready(core, id, now) {
+                    self.deadline = Some(deadline);
+                }
             }
         }
     }
@@ -382,7 +461,7 @@ impl Operation {
         match &mut self.plan {
             Plan::Greeting => {
                 if code == ReplyCode::SERVICE_READY {
-                    Step::Done(Ok(Output::Greeting(reply)))
+                    Step::Done(Ok(Outcome::Greeting(reply)))
                 } else {
                     Step::Done(Err(Error::UnexpectedGreeting { reply }))
                 }
@@ -419,11 +498,11 @@ impl Operation {
                         core.send(id, kind, &utf8_on, now);
                         Step::Pending
                     } else {
-                        Step::Done(Ok(Output::Features(listed)))
+                        Step::Done(Ok(Outcome::Features(listed)))
                     }
                 }
                 // The answer to OPTS UTF8 ON: a refusal is harmless (names stay bytes).
-                _ => Step::Done(Ok(Output::Features(features.take().unwrap_or_default()))),
+                _ => Step::Done(Ok(Outcome::Features(features.take().unwrap_or_default()))),
             },
             Plan::Rename { to, .. } => match sent {
                 Some(Verb::Rnfr) if code == ReplyCode::FILE_ACTION_PENDING => {
@@ -431,10 +510,33 @@ impl Operation {
                     Step::Pending
                 }
                 Some(Verb::Rnfr) => Step::Done(Err(negative_or_unexpected(kind, "350", reply))),
-                _ if code.is_positive_completion() => Step::Done(Ok(Output::Done(reply))),
+                _ if code.is_positive_completion() => Step::Done(Ok(Outcome::Done(reply))),
                 _ => Step::Done(Err(negative_or_unexpected(kind, "2yz", reply))),
             },
             Plan::Transfer(_) => self.on_transfer_reply(core, sent, reply, now),
+            Plan::Entries(entries) => match sent {
+                Some(Verb::Feat) if code == ReplyCode::SYSTEM_STATUS => {
+                    let Some(listed) = Features::from_reply(&reply) else {
+                        return Step::Done(Err(unexpected(kind, "211", reply)));
+                    };
+                    core.features = Some(listed.clone());
+                    if core.config.utf8 && listed.utf8() {
+                        entries.features = Some(listed);
+                        let utf8_on = Command::Opts(CommandOptions {
+                            command: Text::borrowed(b"UTF8"),
+                            options: Some(Text::borrowed(b"ON")),
+                        });
+                        core.send(id, kind, &utf8_on, now);
+                        return Step::Pending;
+                    }
+                    self.choose_listing(core, now)
+                }
+                // A server without FEAT simply gets LIST.
+                Some(Verb::Feat) if code.is_negative() => self.choose_listing(core, now),
+                Some(Verb::Feat) => Step::Done(Err(unexpected(kind, "211", reply))),
+                // The answer to OPTS UTF8 ON: a refusal is harmless (names stay bytes).
+                _ => self.choose_listing(core, now),
+            },
         }
     }
 
@@ -469,7 +571,16 @@ impl Operation {
             Wait::AbortReply => {
                 // One 226 answered both the transfer and ABOR: stop waiting for a second.
                 core.forget_in_flight(self.id, Verb::Abor);
-                Step::Done(Err(Error::Aborted { operation }))
+                Step::Done(Err(self.transfer_mut().aborted(operation)))
+            }
+            Wait::DataStall => {
+                // No file byte moved for `data_timeout`: stop the transfer as the user
+                // would, and say why.
+                self.transfer_mut().abort_error = Some(Error::Timeout {
+                    operation,
+                    waiting_for: Waiting::Data,
+                });
+                self.abort(core, now)
             }
             Wait::DataConnection if self.final_reply_without_data() => {
                 // The server said the transfer was complete and never connected: some
@@ -499,6 +610,13 @@ impl Operation {
                 });
                 self.finish_if_possible(core, now)
             }
+        }
+    }
+
+    /// File bytes moved: the stall deadline starts again.
+    pub(super) fn on_progress(&mut self, core: &Core, now: Instant) {
+        if let Some((deadline, Wait::DataStall)) = &mut self.deadline {
+            *deadline = now + core.config.data_timeout;
         }
     }
 
@@ -536,22 +654,19 @@ impl Operation {
                 if transfer.data != Data::Opening {
                     return Step::Pending;
                 }
-                let listing = transfer.kind == TransferKind::Listing;
                 transfer.data = if core.data_protected {
-                    core.actions.push_back(Action::StartDataTls { id });
+                    core.push_action(Action::StartDataTls { id });
                     Data::Securing
                 } else {
                     Data::Open
                 };
-                // Every state has a deadline: the handshake's, then (for a listing,
-                // whose bytes the session sees) the wait for the next bytes. A file's
-                // bytes bypass the session; the adapter watches those.
+                // Every state has a deadline: the handshake's, then the wait for the
+                // next bytes (a listing's, which the session sees, or a file's, which
+                // the adapter reports as progress once data may move).
                 self.deadline = if transfer.data == Data::Securing {
-                    Some((now + core.config.data_connect_timeout, Wait::DataTls))
-                } else if listing {
-                    Some((now + core.config.reply_timeout, Wait::ListingData))
+                    Some((now + core.config.data_tls_timeout, Wait::DataTls))
                 } else {
-                    None
+                    transfer.data_ready(core, id, now)
                 };
                 if transfer.stage == TransferStage::Connecting {
                     self.send_restart_or_command(core, now);
@@ -561,10 +676,9 @@ impl Operation {
             DataInput::TlsEstablished => {
                 if transfer.data == Data::Securing {
                     transfer.data = Data::Open;
-                    let listing = transfer.kind == TransferKind::Listing;
+                    let ready = transfer.data_ready(core, id, now);
                     if self.deadline.is_some_and(|(_, wait)| wait == Wait::DataTls) {
-                        self.deadline =
-                            listing.then(|| (now + core.config.reply_timeout, Wait::ListingData));
+                        self.deadline = ready;
                     }
                 }
                 Step::Pending
@@ -629,14 +743,20 @@ impl Operation {
             return Step::Pending;
         }
         transfer.aborting = true;
-        transfer.close_data(core, id, now);
-        if !core.has_in_flight(id) {
-            return Step::Done(Err(Error::Aborted { operation }));
-        }
-        if transfer.stage == TransferStage::Command {
+        self.deadline = None;
+        // RFC 959's order: the Telnet IP and Synch and `ABOR` go out first, then the
+        // data connection closes. A server that learns of the abort only from its
+        // failing data connection has ended the transfer before the urgent signal
+        // comes, and answers `ABOR` as "no transfer" (vsftpd's 225).
+        let in_flight = core.has_in_flight(id);
+        if in_flight && transfer.stage == TransferStage::Command {
             core.send_abort(id, operation, now);
         }
-        // Otherwise a set-up command is in flight; its reply ends the operation.
+        transfer.close_data(core, id, now);
+        if !in_flight {
+            return Step::Done(Err(transfer.aborted(operation)));
+        }
+        // Otherwise the transfer's replies (or a set-up command's) end the operation.
         Step::Pending
     }
 
@@ -661,7 +781,7 @@ impl Operation {
         let transfer = self.transfer_mut();
         if transfer.aborting {
             if sent == Some(Verb::Abor) || !core.has_in_flight(id) {
-                return Step::Done(Err(Error::Aborted { operation }));
+                return Step::Done(Err(transfer.aborted(operation)));
             }
             // The transfer's own final reply (426, or 226 if it had finished); the reply
             // to ABOR should follow, but some servers send only the one.
@@ -774,7 +894,7 @@ impl Operation {
             transfer.stage = TransferStage::Listening;
             transfer.data = Data::Opening;
             let kind = transfer.kind;
-            core.actions.push_back(Action::ListenForData { id, kind });
+            core.push_action(Action::ListenForData { id, kind });
             self.deadline = Some((now + core.config.data_connect_timeout, Wait::DataConnection));
             return Step::Pending;
         }
@@ -798,8 +918,7 @@ impl Operation {
         transfer.stage = TransferStage::Connecting;
         transfer.data = Data::Opening;
         let kind = transfer.kind;
-        core.actions
-            .push_back(Action::ConnectData { id, address, kind });
+        core.push_action(Action::ConnectData { id, address, kind });
         self.deadline = Some((now + core.config.data_connect_timeout, Wait::DataConnection));
         Step::Pending
     }
@@ -889,11 +1008,77 @@ impl Operation {
 }
 
 impl Transfer {
-    /// The operation's result, given its final reply.
-    fn output(&mut self, reply: Reply<'static>) -> Output {
+    fn new(
+        command: Command<'_>,
+        kind: TransferKind,
+        offset: Option<u64>,
+        file_type: Option<RepresentationType>,
+    ) -> Transfer {
+        Transfer {
+            command: command.into_owned(),
+            kind,
+            offset,
+            file_type,
+            stage: TransferStage::Type,
+            data: Data::None,
+            final_reply: None,
+            local_error: None,
+            aborting: false,
+            listing: Vec::new(),
+            unique_name: None,
+            started: false,
+            send_announced: false,
+            parse: None,
+            abort_error: None,
+        }
+    }
+
+    /// The error an abort ends with.
+    fn aborted(&mut self, operation: OperationKind) -> Error {
+        self.abort_error
+            .take()
+            .unwrap_or(Error::Aborted { operation })
+    }
+
+    /// Called when the data connection may have become ready for data: open (TLS done
+    /// if asked) and, for files, the server's `1yz` in. Tells an upload to start
+    /// writing, once, and returns the deadline that then runs: the next listing bytes,
+    /// or the stall deadline for file bytes; `None` while not ready.
+    fn data_ready(
+        &mut self,
+        core: &mut Core,
+        id: OperationId,
+        now: Instant,
+    ) -> Option<(Instant, Wait)> {
+        if self.data != Data::Open || self.aborting {
+            return None;
+        }
         match self.kind {
-            TransferKind::Listing => Output::Listing(std::mem::take(&mut self.listing)),
-            _ => Output::Transferred {
+            TransferKind::Listing => Some((now + core.config.reply_timeout, Wait::ListingData)),
+            // The server reads (or sends) only once it has accepted the command; bytes
+            // written before its 1yz could reach a server that then refuses it.
+            _ if !self.started => None,
+            TransferKind::Upload if !self.send_announced => {
+                self.send_announced = true;
+                core.push_action(Action::SendData { id });
+                Some((now + core.config.data_timeout, Wait::DataStall))
+            }
+            _ => Some((now + core.config.data_timeout, Wait::DataStall)),
+        }
+    }
+
+    /// The operation's result, given its final reply.
+    fn output(&mut self, reply: Reply<'static>) -> Outcome {
+        match self.kind {
+            TransferKind::Listing => match self.parse {
+                Some(wall_clock) => Outcome::Entries(parse_entries(
+                    &self.listing,
+                    matches!(self.command, Command::Mlsd(_)),
+                    wall_clock,
+                )),
+                None => Outcome::Listing(std::mem::take(&mut self.listing)),
+            },
+            _ => Outcome::Transferred {
                 reply,
                 unique_name: self.unique_name.take(),
             },
@@ -914,7 +1099,7 @@ impl Transfer {
     /// while data moves), so that a server that stays silent cannot hold the session.
     fn close_data(&mut self, core: &mut Core, id: OperationId, now: Instant) {
         if matches!(self.data, Data::Opening | Data::Securing | Data::Open) {
-            core.actions.push_back(Action::CloseData { id });
+            core.push_action(Action::CloseData { id });
             self.data = Data::Closed;
         }
         core.restart_reply_deadline(id, now);
@@ -938,7 +1123,7 @@ impl Login {
                 }
                 self.stage = LoginStage::ControlTls;
                 core.awaiting_control_tls = true;
-                core.actions.push_back(Action::StartControlTls);
+                core.push_action(Action::StartControlTls);
                 Step::Pending
             }
             LoginStage::ControlTls => Step::Pending,
@@ -978,7 +1163,7 @@ impl Login {
                 }
                 core.data_protected = true;
                 let logged_in = self.logged_in.take().unwrap_or(reply);
-                Step::Done(Ok(Output::LoggedIn(logged_in)))
+                Step::Done(Ok(Outcome::LoggedIn(logged_in)))
             }
         }
     }
@@ -999,7 +1184,7 @@ impl Login {
             core.send(id, OperationKind::Login, &Command::Pbsz(0), now);
             return Step::Pending;
         }
-        Step::Done(Ok(Output::LoggedIn(reply)))
+        Step::Done(Ok(Outcome::LoggedIn(reply)))
     }
 }
 
@@ -1009,12 +1194,12 @@ fn read_single(
     operation: OperationKind,
     expect: Expect,
     reply: Reply<'static>,
-) -> Result<Output, Error> {
+) -> Result<Outcome, Error> {
     let code = reply.code();
     match expect {
-        Expect::Quit => return Ok(Output::Closed { reply: Some(reply) }),
+        Expect::Quit => return Ok(Outcome::Closed { reply: Some(reply) }),
         Expect::Raw if code.is_positive_completion() || code.is_positive_intermediate() => {
-            return Ok(Output::Done(reply));
+            return Ok(Outcome::Done(reply));
         }
         _ if !code.is_positive_completion() => {
             return Err(negative_or_unexpected(operation, "2yz", reply));
@@ -1022,27 +1207,27 @@ fn read_single(
         _ => {}
     }
     match expect {
-        Expect::Done | Expect::Raw | Expect::Quit => Ok(Output::Done(reply)),
+        Expect::Done | Expect::Raw | Expect::Quit => Ok(Outcome::Done(reply)),
         Expect::Type(representation) => {
             core.current_type = Some(representation);
             core.config.file_type = representation;
-            Ok(Output::Done(reply))
+            Ok(Outcome::Done(reply))
         }
         Expect::Directory => match reply.quoted_path() {
-            Ok(path) => Ok(Output::Directory(path.into_owned())),
+            Ok(path) => Ok(Outcome::Directory(path.into_owned())),
             Err(_) => Err(unexpected(operation, "257 \"path\"", reply)),
         },
         Expect::MaybeDirectory => match reply.quoted_path() {
-            Ok(path) => Ok(Output::Directory(path.into_owned())),
-            Err(_) => Ok(Output::Done(reply)),
+            Ok(path) => Ok(Outcome::Directory(path.into_owned())),
+            Err(_) => Ok(Outcome::Done(reply)),
         },
         Expect::Size => reply
             .size()
-            .map(Output::Size)
+            .map(Outcome::Size)
             .map_err(|_| unexpected(operation, "213 size", reply.clone())),
         Expect::Time => reply
             .modification_time()
-            .map(Output::ModificationTime)
+            .map(Outcome::ModificationTime)
             .map_err(|_| unexpected(operation, "213 YYYYMMDDHHMMSS", reply.clone())),
         Expect::Entry => {
             // 250-Listing /path / " type=file;size=1; name" / 250 End
@@ -1050,12 +1235,39 @@ fn read_single(
             match lines.get(1) {
                 Some(line) if lines.len() >= 3 => {
                     let entry = line.strip_prefix(b" ").unwrap_or(line);
-                    Ok(Output::Entry(Text::from(entry.to_vec())))
+                    Ok(Outcome::Entry(Text::from(entry.to_vec())))
                 }
                 _ => Err(unexpected(operation, "250 with an entry line", reply)),
             }
         }
     }
+}
+
+/// A listing's entries, without the directory itself, its parent, and lines no parser
+/// understands.
+fn parse_entries(bytes: &[u8], machine: bool, wall_clock: SystemTime) -> Vec<Entry> {
+    if machine {
+        return listing::mlsx_lines(bytes)
+            .filter_map(Result::ok)
+            .filter(|entry| {
+                !matches!(
+                    entry.kind,
+                    EntryKind::CurrentDirectory | EntryKind::ParentDirectory
+                )
+            })
+            .collect();
+    }
+    listing::list_lines(bytes, wall_clock)
+        .filter_map(|line| match line {
+            ListLine::Entry(entry) => Some(entry),
+            _ => None,
+        })
+        .filter(|entry| {
+            let self_or_parent =
+                entry.kind == EntryKind::Directory && (entry.name == *"." || entry.name == *"..");
+            !self_or_parent
+        })
+        .collect()
 }
 
 /// `FILE: name` in a `STOU` preliminary reply (RFC 1123 §4.1.2.9).

@@ -12,27 +12,30 @@ use std::time::{Instant, SystemTime};
 
 use super::config::Config;
 use super::error::{Error, Waiting};
-use super::event::{Action, Event, Features, OperationId, OperationKind, Output};
+use super::event::{Action, Event, Features, Outcome, Output, TransferKind};
+use super::id::{OperationId, OperationKind};
 use super::operation::{DataInput, Expect, Operation, Step};
+use super::state::Core;
 use crate::command::{Command, RepresentationType};
-use crate::parse::ReplyParser;
 use crate::reply::{Reply, ReplyCode};
 use crate::text::{Pathname, Text};
 use crate::verb::Verb;
 
 /// The client side of an FTP control connection.
 ///
-/// **Inputs** (`handle_*`): control bytes in any chunking, the control connection's end,
-/// TLS handshakes finished, data connection events, and the passing of time. **Outputs**
-/// (`poll_*`): bytes to send, actions for the adapter, events for the application, the
-/// next deadline. **Operations** (`login`, `retrieve`, ...) return an [`OperationId`] at
-/// once; the operation ends with exactly one [`Event::Completed`] carrying that id.
+/// **Inputs** (`handle_*`, each taking `now`): control bytes in any chunking, the
+/// control connection's end, TLS handshakes finished, data connection facts (each with
+/// its transfer's [`OperationId`]), and the passing of time. **Outputs**: one ordered
+/// queue, [`poll_output`](Self::poll_output) (bytes to send, actions for the adapter,
+/// events for the application), and the next deadline,
+/// [`poll_timeout`](Self::poll_timeout). **Operations** (`login`, `retrieve`, ...)
+/// return an [`OperationId`] at once; the operation ends with exactly one
+/// [`Event::Completed`] carrying that id.
 ///
-/// After every input and every operation call, drain `poll_action`, `poll_transmit` and
-/// `poll_event` until they return `None`, then wait for the next input or until
-/// `poll_timeout`. Carry out actions before sending new bytes: a
-/// [`Action::StartControlTls`] must take effect before anything else goes out. The
-/// [module docs](super) show the whole loop.
+/// After every input and every operation call, drain `poll_output` until it returns
+/// `None`, carrying out each output in order, then wait for the next input or until
+/// `poll_timeout`. The [module docs](super) show the whole loop and list the adapter's
+/// duties.
 ///
 /// Operations run in the order they were asked for. Single commands whose replies decide
 /// nothing (`CWD`, `DELE`, `SIZE`, `NOOP`...) are pipelined; the others wait until every
@@ -46,155 +49,15 @@ pub struct Session {
     queued: VecDeque<Operation>,
 }
 
-/// The session state operations read and change, apart from the operations themselves
-/// (so that an operation can borrow it while the session holds the operation).
-#[derive(Debug)]
-pub(super) struct Core {
-    pub(super) config: Config,
-    /// The control connection's peer: where passive data connections go by default.
-    pub(super) peer: SocketAddr,
-    parser: ReplyParser,
-    /// Control bytes not yet consumed by the parser: at most one partial reply, which the
-    /// parser's line and line-count bounds cap.
-    input: Vec<u8>,
-    output: Vec<u8>,
-    pub(super) actions: VecDeque<Action>,
-    pub(super) events: VecDeque<Event>,
-    /// Commands sent and not yet answered, oldest first. Replies are matched to them in
-    /// order; an entry outlives its operation if the operation ended early, so that the
-    /// reply it still gets is not taken for another command's.
-    in_flight: VecDeque<InFlight>,
-    next_id: u64,
-    pub(super) features: Option<Features>,
-    pub(super) extended_passive_refused: bool,
-    pub(super) control_tls: bool,
-    /// 234 arrived; nothing may be read or sent in clear until the handshake is done.
-    pub(super) awaiting_control_tls: bool,
-    pub(super) data_protected: bool,
-    pub(super) logged_in: bool,
-    pub(super) current_type: Option<RepresentationType>,
-    /// The offset in `output` of the byte to send as TCP urgent data (the Telnet DM
-    /// of an `ABOR`), if any.
-    urgent: Option<usize>,
-    /// Set once the session is over; every later call reports it.
-    ended: Option<Error>,
-}
-
-#[derive(Debug)]
-struct InFlight {
-    id: OperationId,
-    operation: OperationKind,
-    /// The verb sent; `None` for the greeting, which answers no command.
-    verb: Option<Verb>,
-    /// `None` while a transfer moves data: a large file takes as long as it takes.
-    deadline: Option<Instant>,
-}
-
-impl Core {
-    /// Writes a command and records that a reply is owed.
-    pub(super) fn send(
-        &mut self,
-        id: OperationId,
-        operation: OperationKind,
-        command: &Command<'_>,
-        now: Instant,
-    ) {
-        // Arguments from the user were encoded once when the operation was accepted, and
-        // the session's own commands are typed: encoding cannot fail here.
-        let encoded = command.encode_with(&mut self.output, self.config.iac_escaping);
-        debug_assert!(encoded.is_ok(), "validated command failed to encode");
-        if encoded.is_ok() {
-            self.expect_reply(id, operation, command.verb(), now);
-        }
-    }
-
-    /// Sends `ABOR`: plain, or with the Telnet IP and Synch before it as RFC 959 §4.1.3
-    /// asks ([`Config::telnet_synch_abort`]), the DM byte marked as urgent data. Over TLS
-    /// urgent data cannot be protected, so then every byte travels in the stream.
-    pub(super) fn send_abort(&mut self, id: OperationId, operation: OperationKind, now: Instant) {
-        const IAC: u8 = 0xFF;
-        const IP: u8 = 0xF4;
-        const DM: u8 = 0xF2;
-        if self.config.telnet_synch_abort {
-            self.output.extend_from_slice(&[IAC, IP, IAC]);
-            if !self.control_tls {
-                self.urgent = Some(self.output.len());
-            }
-            self.output.push(DM);
-        }
-        self.send(id, operation, &Command::Abor, now);
-    }
-
-    pub(super) fn expect_reply(
-        &mut self,
-        id: OperationId,
-        operation: OperationKind,
-        verb: Option<Verb>,
-        now: Instant,
-    ) {
-        self.in_flight.push_back(InFlight {
-            id,
-            operation,
-            verb,
-            deadline: Some(now + self.config.reply_timeout),
-        });
-    }
-
-    pub(super) fn has_in_flight(&self, id: OperationId) -> bool {
-        self.in_flight.iter().any(|entry| entry.id == id)
-    }
-
-    pub(super) fn forget_in_flight(&mut self, id: OperationId, verb: Verb) {
-        if let Some(index) = self
-            .in_flight
-            .iter()
-            .position(|entry| entry.id == id && entry.verb == Some(verb))
-        {
-            self.in_flight.remove(index);
-        }
-    }
-
-    /// The data connection ended: the final reply is due, so its deadline runs again.
-    pub(super) fn restart_reply_deadline(&mut self, id: OperationId, now: Instant) {
-        let deadline = now + self.config.reply_timeout;
-        for entry in &mut self.in_flight {
-            if entry.id == id && entry.deadline.is_none() {
-                entry.deadline = Some(deadline);
-            }
-        }
-    }
-}
-
 impl Session {
     /// A session for a control connection to `peer`, just opened at `now`.
     ///
     /// The session starts by waiting for the greeting, operation
-    /// [`OperationId::GREETING`], which completes with [`Output::Greeting`]. Operations
+    /// [`OperationId::GREETING`], which completes with [`Outcome::Greeting`]. Operations
     /// may be asked for at once; they are sent after the greeting.
     pub fn new(config: Config, peer: SocketAddr, now: Instant) -> Session {
-        let parser = ReplyParser::with_limits(config.max_reply_line_length, config.max_reply_lines);
-        let control_tls = config.implicit_tls;
         let mut session = Session {
-            core: Core {
-                config,
-                peer,
-                parser,
-                input: Vec::new(),
-                output: Vec::new(),
-                actions: VecDeque::new(),
-                events: VecDeque::new(),
-                in_flight: VecDeque::new(),
-                next_id: 1,
-                features: None,
-                extended_passive_refused: false,
-                control_tls,
-                awaiting_control_tls: false,
-                data_protected: false,
-                logged_in: false,
-                current_type: None,
-                urgent: None,
-                ended: None,
-            },
+            core: Core::new(config, peer),
             active: Vec::new(),
             queued: VecDeque::new(),
         };
@@ -267,9 +130,9 @@ impl Session {
             .position(|operation| operation.kind == OperationKind::Quit)
         {
             let quit = self.active.remove(index);
-            self.core.events.push_back(Event::Completed {
+            self.core.push_event(Event::Completed {
                 id: quit.id,
-                result: Ok(Output::Closed { reply: None }),
+                result: Ok(Outcome::Closed { reply: None }),
             });
             self.end(None);
             return;
@@ -296,10 +159,37 @@ impl Session {
         self.data_input(id, DataInput::Listening(local), now);
     }
 
-    /// The data connection of transfer `id` is open (connected, or accepted in active
-    /// mode).
+    /// The data connection asked for by [`Action::ConnectData`] is open.
     pub fn handle_data_connected(&mut self, id: OperationId, now: Instant) {
         self.data_input(id, DataInput::Connected, now);
+    }
+
+    /// The listener asked for by [`Action::ListenForData`] accepted a connection from
+    /// `from`. The session keeps it if it comes from the server (the control
+    /// connection's peer), as if [`handle_data_connected`](Self::handle_data_connected)
+    /// had been called; from anyone else (port stealing) it answers
+    /// [`Action::RefuseDataPeer`] and waits on.
+    pub fn handle_data_accepted(&mut self, id: OperationId, from: SocketAddr, now: Instant) {
+        let server = self.core.peer.ip().to_canonical();
+        if from.ip().to_canonical() == server {
+            self.data_input(id, DataInput::Connected, now);
+        } else if self.core.ended.is_none()
+            && self.active.iter().any(|operation| operation.id == id)
+        {
+            self.core.push_action(Action::RefuseDataPeer { id, from });
+        }
+    }
+
+    /// File bytes moved on the data connection of transfer `id` (a download's read or
+    /// an upload's write): the stall deadline ([`Config::data_timeout`]) starts again.
+    /// Cheap; calling it once per read or write is fine.
+    pub fn handle_data_progress(&mut self, id: OperationId, now: Instant) {
+        if self.core.ended.is_some() {
+            return;
+        }
+        if let Some(operation) = self.active.iter_mut().find(|operation| operation.id == id) {
+            operation.on_progress(&self.core, now);
+        }
     }
 
     /// The TLS handshake asked for by [`Action::StartDataTls`] finished.
@@ -318,6 +208,20 @@ impl Session {
     /// the last byte (downloads, listings), or the adapter closed it after sending the
     /// last byte (uploads).
     pub fn handle_data_end(&mut self, id: OperationId, now: Instant) {
+        self.data_input(id, DataInput::End, now);
+    }
+
+    /// The protected data connection of transfer `id` ended without a TLS
+    /// `close_notify`: the TCP connection closed, or the TLS library reported an
+    /// unexpected end of file.
+    ///
+    /// The session decides what that means, once for every driver: it is taken as
+    /// the end of data, because many servers (vsftpd among them) close protected data
+    /// connections that way, and a truncated transfer is still caught, by the server's
+    /// final reply on the protected control connection (a 426 or 451 fails the
+    /// transfer). An upload that ends this way is the driver's own close and is
+    /// reported with [`handle_data_end`](Self::handle_data_end).
+    pub fn handle_data_end_without_close_notify(&mut self, id: OperationId, now: Instant) {
         self.data_input(id, DataInput::End, now);
     }
 
@@ -354,41 +258,27 @@ impl Session {
 
     // ----- Outputs -----
 
-    /// The bytes to send on the control connection, all that are pending, or `None`.
-    ///
-    /// Check [`urgent_offset`](Self::urgent_offset) first: one byte of them may have to
-    /// go as TCP urgent data.
-    #[must_use = "the bytes must be sent to the server"]
-    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        if self.core.output.is_empty() {
-            None
-        } else {
-            self.core.urgent = None;
-            Some(std::mem::take(&mut self.core.output))
-        }
+    /// The next output, oldest first, or `None` when there is nothing more to do until
+    /// the next input: bytes for the control connection, an action for the adapter,
+    /// or an event for the application. Call it until it returns `None` after every
+    /// input and every operation call.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.core.poll_output()
     }
 
-    /// Where, in the bytes the next [`poll_transmit`](Self::poll_transmit) returns, the
-    /// byte is that must be sent as TCP urgent data (`MSG_OOB`), if one must.
+    /// Where, in the bytes of the [`Output::Transmit`] that
+    /// [`poll_output`](Self::poll_output) returned last, the byte is that must be sent
+    /// as TCP urgent data (`MSG_OOB`), if one must.
     ///
-    /// Only [`abort`](Self::abort) sets it, on a control connection without TLS: the
+    /// Only an `ABOR` with [`Config::telnet_synch_abort`], on a control connection
+    /// without TLS, sets it: the
     /// bytes are `IAC IP IAC DM ABOR CRLF` (`FF F4 FF F2 41 42 4F 52 0D 0A`) and the
     /// urgent byte is the DM (RFC 959 §4.1.3, RFC 854's Synch). A driver writes the
     /// bytes before it, flushes them, sends the DM with `MSG_OOB`, then writes the
     /// rest. A driver that cannot send urgent data may send all the bytes in order:
     /// servers that read the control connection during a transfer still see `ABOR`.
     pub fn urgent_offset(&self) -> Option<usize> {
-        self.core.urgent
-    }
-
-    /// The next action for the adapter, or `None`.
-    pub fn poll_action(&mut self) -> Option<Action> {
-        self.core.actions.pop_front()
-    }
-
-    /// The next event for the application, or `None`.
-    pub fn poll_event(&mut self) -> Option<Event> {
-        self.core.events.pop_front()
+        self.core.urgent_offset()
     }
 
     /// The earliest deadline; call [`handle_timeout`](Self::handle_timeout) when it
@@ -441,7 +331,7 @@ impl Session {
     // ----- Operations -----
 
     /// `HOST name` (RFC 7151), before login, to pick a virtual host. Yields
-    /// [`Output::Done`].
+    /// [`Outcome::Done`].
     pub fn host<'a>(
         &mut self,
         name: impl Into<Text<'a>>,
@@ -451,7 +341,7 @@ impl Session {
         self.single(OperationKind::Host, command, Expect::Done, now)
     }
 
-    /// Logs in: `USER`, then `PASS` if asked (331). Yields [`Output::LoggedIn`].
+    /// Logs in: `USER`, then `PASS` if asked (331). Yields [`Outcome::LoggedIn`].
     ///
     /// With [`Config::tls`], `AUTH TLS` comes first (and the login fails rather than
     /// send the password in clear), and `PBSZ 0`, `PROT P` follow. With
@@ -478,7 +368,7 @@ impl Session {
     }
 
     /// `FEAT`, then `OPTS UTF8 ON` if `UTF8` is listed and [`Config::utf8`] is set.
-    /// Yields [`Output::Features`] and keeps them: later operations refuse `MLSD`,
+    /// Yields [`Outcome::Features`] and keeps them: later operations refuse `MLSD`,
     /// `MLST` and `MFMT` with [`Error::NotSupported`] when the matching feature is
     /// missing, sending nothing. `SIZE`, `MDTM` and resumed transfers are sent anyway
     /// (older servers implement them without listing them) unless
@@ -488,7 +378,7 @@ impl Session {
         self.submit(Operation::features(), now)
     }
 
-    /// `CWD path`. Yields [`Output::Done`].
+    /// `CWD path`. Yields [`Outcome::Done`].
     pub fn change_directory<'a>(
         &mut self,
         path: impl Into<Pathname<'a>>,
@@ -498,7 +388,7 @@ impl Session {
         self.single(OperationKind::ChangeDirectory, command, Expect::Done, now)
     }
 
-    /// `CDUP`. Yields [`Output::Done`].
+    /// `CDUP`. Yields [`Outcome::Done`].
     pub fn change_to_parent(&mut self, now: Instant) -> Result<OperationId, Error> {
         self.single(
             OperationKind::ChangeToParent,
@@ -508,7 +398,7 @@ impl Session {
         )
     }
 
-    /// `PWD`. Yields [`Output::Directory`].
+    /// `PWD`. Yields [`Outcome::Directory`].
     pub fn print_directory(&mut self, now: Instant) -> Result<OperationId, Error> {
         self.single(
             OperationKind::PrintDirectory,
@@ -521,7 +411,7 @@ impl Session {
     /// `TYPE`, which also becomes the type of later file transfers
     /// ([`Config::file_type`]): [`RepresentationType::Image`] for bytes as they are,
     /// `RepresentationType::Ascii(FormatControl::NonPrint)` for text. The only way to
-    /// change the type ([`raw`](Self::raw) refuses `TYPE`). Yields [`Output::Done`].
+    /// change the type ([`raw`](Self::raw) refuses `TYPE`). Yields [`Outcome::Done`].
     pub fn set_type(
         &mut self,
         representation: RepresentationType,
@@ -536,8 +426,8 @@ impl Session {
         )
     }
 
-    /// `MKD path`. Yields [`Output::Directory`] when the server names the new
-    /// directory (257), else [`Output::Done`].
+    /// `MKD path`. Yields [`Outcome::Directory`] when the server names the new
+    /// directory (257), else [`Outcome::Done`].
     pub fn make_directory<'a>(
         &mut self,
         path: impl Into<Pathname<'a>>,
@@ -552,7 +442,7 @@ impl Session {
         )
     }
 
-    /// `RMD path`. Yields [`Output::Done`].
+    /// `RMD path`. Yields [`Outcome::Done`].
     pub fn remove_directory<'a>(
         &mut self,
         path: impl Into<Pathname<'a>>,
@@ -562,7 +452,7 @@ impl Session {
         self.single(OperationKind::RemoveDirectory, command, Expect::Done, now)
     }
 
-    /// `DELE path`. Yields [`Output::Done`].
+    /// `DELE path`. Yields [`Outcome::Done`].
     pub fn delete<'a>(
         &mut self,
         path: impl Into<Pathname<'a>>,
@@ -572,7 +462,7 @@ impl Session {
         self.single(OperationKind::Delete, command, Expect::Done, now)
     }
 
-    /// `RNFR from`, then `RNTO to` after 350. Yields [`Output::Done`].
+    /// `RNFR from`, then `RNTO to` after 350. Yields [`Outcome::Done`].
     pub fn rename<'a>(
         &mut self,
         from: impl Into<Pathname<'a>>,
@@ -582,7 +472,7 @@ impl Session {
         self.submit(Operation::rename(from.into(), to.into()), now)
     }
 
-    /// `SIZE path`. Yields [`Output::Size`].
+    /// `SIZE path`. Yields [`Outcome::Size`].
     pub fn size<'a>(
         &mut self,
         path: impl Into<Pathname<'a>>,
@@ -595,7 +485,7 @@ impl Session {
         self.submit(operation, now)
     }
 
-    /// `MDTM path`. Yields [`Output::ModificationTime`].
+    /// `MDTM path`. Yields [`Outcome::ModificationTime`].
     pub fn modification_time<'a>(
         &mut self,
         path: impl Into<Pathname<'a>>,
@@ -608,7 +498,7 @@ impl Session {
         self.submit(operation, now)
     }
 
-    /// `MFMT time path`. Yields [`Output::Done`].
+    /// `MFMT time path`. Yields [`Outcome::Done`].
     pub fn set_modification_time<'a>(
         &mut self,
         path: impl Into<Pathname<'a>>,
@@ -625,7 +515,7 @@ impl Session {
         self.submit(operation, now)
     }
 
-    /// `SITE command`. Yields [`Output::Done`].
+    /// `SITE command`. Yields [`Outcome::Done`].
     pub fn site<'a>(
         &mut self,
         command: impl Into<Text<'a>>,
@@ -635,19 +525,19 @@ impl Session {
         self.single(OperationKind::Site, command, Expect::Done, now)
     }
 
-    /// `NOOP`. Yields [`Output::Done`].
+    /// `NOOP`. Yields [`Outcome::Done`].
     pub fn noop(&mut self, now: Instant) -> Result<OperationId, Error> {
         self.single(OperationKind::Noop, Command::Noop, Expect::Done, now)
     }
 
-    /// `QUIT`, after every earlier operation. Yields [`Output::Closed`]; the session then
+    /// `QUIT`, after every earlier operation. Yields [`Outcome::Closed`]; the session then
     /// asks to close the control connection and ends with [`Event::Closed`].
     pub fn quit(&mut self, now: Instant) -> Result<OperationId, Error> {
         self.single(OperationKind::Quit, Command::Quit, Expect::Quit, now)
     }
 
     /// Any command over the control connection, such as `SYST` or `HELP`. Yields
-    /// [`Output::Done`] for a `2yz` or `3yz` reply.
+    /// [`Outcome::Done`] for a `2yz` or `3yz` reply.
     ///
     /// For control-only commands. A command that changes state the session tracks is
     /// refused with [`Error::RawRefused`], naming the typed operation to use, and
@@ -669,13 +559,14 @@ impl Session {
         self.single(OperationKind::Raw, command, Expect::Raw, now)
     }
 
-    /// `STAT [path]` over the control connection. Yields [`Output::Done`]; the
+    /// `STAT [path]` over the control connection. Yields [`Outcome::Done`]; the
     /// listing, if any, is in the reply's lines.
-    pub fn status(
+    pub fn status<'a>(
         &mut self,
-        path: Option<Pathname<'_>>,
+        path: impl ListingPath<'a>,
         now: Instant,
     ) -> Result<OperationId, Error> {
+        let path = path.into_listing_path();
         self.single(
             OperationKind::Status,
             Command::Stat(path),
@@ -684,12 +575,13 @@ impl Session {
         )
     }
 
-    /// `MLST [path]` over the control connection. Yields [`Output::Entry`].
-    pub fn machine_entry(
+    /// `MLST [path]` over the control connection. Yields [`Outcome::Entry`].
+    pub fn machine_entry<'a>(
         &mut self,
-        path: Option<Pathname<'_>>,
+        path: impl ListingPath<'a>,
         now: Instant,
     ) -> Result<OperationId, Error> {
+        let path = path.into_listing_path();
         let kind = OperationKind::MachineEntry;
         self.require(kind, "MLST", Features::machine_listing)?;
         let operation =
@@ -697,7 +589,7 @@ impl Session {
         self.submit(operation, now)
     }
 
-    /// `RETR path`: download a file. Yields [`Output::Transferred`]; the file's bytes
+    /// `RETR path`: download a file. Yields [`Outcome::Transferred`]; the file's bytes
     /// go from the data connection to the application, not through the session.
     pub fn retrieve<'a>(
         &mut self,
@@ -752,7 +644,7 @@ impl Session {
     }
 
     /// `STOR path`: upload a file, replacing any existing one. Yields
-    /// [`Output::Transferred`].
+    /// [`Outcome::Transferred`].
     pub fn store<'a>(
         &mut self,
         path: impl Into<Pathname<'a>>,
@@ -777,7 +669,7 @@ impl Session {
         self.submit(operation, now)
     }
 
-    /// `APPE path`: upload, appending to the file. Yields [`Output::Transferred`].
+    /// `APPE path`: upload, appending to the file. Yields [`Outcome::Transferred`].
     pub fn append<'a>(
         &mut self,
         path: impl Into<Pathname<'a>>,
@@ -787,36 +679,102 @@ impl Session {
         self.transfer(OperationKind::Append, command, None, now)
     }
 
-    /// `STOU`: upload under a name the server picks. Yields [`Output::Transferred`]
+    /// `STOU`: upload under a name the server picks. Yields [`Outcome::Transferred`]
     /// with the name when the server gave it.
     pub fn store_unique(&mut self, now: Instant) -> Result<OperationId, Error> {
         self.transfer(OperationKind::StoreUnique, Command::Stou(None), None, now)
     }
 
-    /// `LIST [path]`. Yields [`Output::Listing`] with the raw bytes.
-    pub fn list(&mut self, path: Option<Pathname<'_>>, now: Instant) -> Result<OperationId, Error> {
+    /// `LIST [path]` (`None` for the current directory, see [`ListingPath`]). Yields [`Outcome::Listing`] with the raw bytes.
+    pub fn list<'a>(
+        &mut self,
+        path: impl ListingPath<'a>,
+        now: Instant,
+    ) -> Result<OperationId, Error> {
+        let path = path.into_listing_path();
         self.transfer(OperationKind::List, Command::List(path), None, now)
     }
 
-    /// `NLST [path]`. Yields [`Output::Listing`] with the raw bytes (one name a line).
-    pub fn name_list(
+    /// `NLST [path]`. Yields [`Outcome::Listing`] with the raw bytes (one name a line).
+    pub fn name_list<'a>(
         &mut self,
-        path: Option<Pathname<'_>>,
+        path: impl ListingPath<'a>,
         now: Instant,
     ) -> Result<OperationId, Error> {
+        let path = path.into_listing_path();
         self.transfer(OperationKind::NameList, Command::Nlst(path), None, now)
     }
 
-    /// `MLSD [path]`. Yields [`Output::Listing`] with the raw bytes (RFC 3659 entries).
-    pub fn machine_list(
+    /// `MLSD [path]`. Yields [`Outcome::Listing`] with the raw bytes (RFC 3659 entries).
+    pub fn machine_list<'a>(
         &mut self,
-        path: Option<Pathname<'_>>,
+        path: impl ListingPath<'a>,
         now: Instant,
     ) -> Result<OperationId, Error> {
+        let path = path.into_listing_path();
         let kind = OperationKind::MachineList;
         self.require(kind, "MLST", Features::machine_listing)?;
         let operation =
             Operation::transfer(kind, Command::Mlsd(path), None, None).needs(Verb::Mlsd, "MLST");
+        self.submit(operation, now)
+    }
+
+    /// Lists a directory as entries, choosing the command itself: `MLSD` when the
+    /// server's `FEAT` answer lists `MLST`, else `LIST`. Without a `FEAT` answer yet, it
+    /// asks `FEAT` first (and `OPTS UTF8 ON`, as [`features`](Self::features) does); a
+    /// server that refuses `FEAT` gets `LIST`. Yields [`Outcome::Entries`]: the
+    /// directory itself and its parent (`cdir`/`pdir` facts, or `.` and `..`
+    /// directories) are left out, and so are lines no parser understands.
+    ///
+    /// `wall_clock` is today's date (`SystemTime::now()`), which `LIST` lines without a
+    /// year need; the session reads no clock itself. `path` `None` lists the current
+    /// directory.
+    pub fn list_entries<'a>(
+        &mut self,
+        path: impl ListingPath<'a>,
+        wall_clock: SystemTime,
+        now: Instant,
+    ) -> Result<OperationId, Error> {
+        let path = path.into_listing_path();
+        self.submit(Operation::entries(path, wall_clock), now)
+    }
+
+    /// Runs any command that needs a data connection (a `SITE` command that lists, a
+    /// vendor verb), without a dedicated method: the session sets the type (`TYPE A`
+    /// for a [`TransferKind::Listing`], else [`Config::file_type`]), opens the data
+    /// connection as for any transfer, sends `command` and reads its replies. Yields
+    /// [`Outcome::Listing`] for a listing, [`Outcome::Transferred`] otherwise; the
+    /// adapter moves the bytes as the [`TransferKind`] says.
+    ///
+    /// Commands that change what the session tracks, other than the transfer itself,
+    /// are refused with [`Error::RawRefused`] as by [`raw`](Self::raw): `TYPE`,
+    /// `MODE`, `STRU`, the TLS and login commands, `PASV`/`EPSV`/`PORT`/`EPRT`, `REST`
+    /// and `QUIT`.
+    pub fn raw_transfer(
+        &mut self,
+        command: Command<'_>,
+        kind: TransferKind,
+        now: Instant,
+    ) -> Result<OperationId, Error> {
+        if let Some(error) = &self.core.ended {
+            return Err(error.clone());
+        }
+        if let Some(verb) = command.verb() {
+            let transfer_verb = matches!(
+                verb,
+                Verb::Retr
+                    | Verb::Stor
+                    | Verb::Stou
+                    | Verb::Appe
+                    | Verb::List
+                    | Verb::Nlst
+                    | Verb::Mlsd
+            );
+            if let Some(instead) = raw_refusal(verb).filter(|_| !transfer_verb) {
+                return Err(Error::RawRefused { verb, instead });
+            }
+        }
+        let operation = Operation::raw_transfer(command, kind);
         self.submit(operation, now)
     }
 
@@ -830,7 +788,7 @@ impl Session {
         }
         if let Some(index) = self.queued.iter().position(|operation| operation.id == id) {
             if let Some(operation) = self.queued.remove(index) {
-                self.core.events.push_back(Event::Completed {
+                self.core.push_event(Event::Completed {
                     id,
                     result: Err(Error::Aborted {
                         operation: operation.kind,
@@ -952,7 +910,7 @@ impl Session {
             let pipelined = next.is_pipelinable()
                 && !self.active.is_empty()
                 && self.active.iter().all(Operation::is_pipelinable)
-                && self.core.output.len() < self.core.config.max_pending_output;
+                && self.core.pending_output() < self.core.config.max_pending_output;
             if !idle && !pipelined {
                 return;
             }
@@ -990,7 +948,7 @@ impl Session {
                 Some(now + self.core.config.reply_timeout)
             };
             self.with_operation(id, |operation, core| {
-                operation.on_preliminary_reply(core, &reply);
+                operation.on_preliminary_reply(core, &reply, now);
                 Step::Pending
             });
             return;
@@ -1042,10 +1000,10 @@ impl Session {
         self.active.remove(index);
         let ends_session = match &result {
             Err(error) if error.is_fatal() => Some(Some(error.clone())),
-            Ok(Output::Closed { .. }) => Some(None),
+            Ok(Outcome::Closed { .. }) => Some(None),
             _ => None,
         };
-        self.core.events.push_back(Event::Completed { id, result });
+        self.core.push_event(Event::Completed { id, result });
         if let Some(error) = ends_session {
             self.end(error);
         }
@@ -1063,18 +1021,38 @@ impl Session {
         }
         let sticky = error.clone().unwrap_or(Error::Closed);
         for operation in self.active.drain(..).chain(self.queued.drain(..)) {
-            self.core.events.push_back(Event::Completed {
+            self.core.push_event(Event::Completed {
                 id: operation.id,
                 result: Err(sticky.clone()),
             });
         }
         self.core.in_flight.clear();
         self.core.input = Vec::new();
-        self.core.output = Vec::new();
-        self.core.urgent = None;
+        self.core.drop_pending_output();
         self.core.ended = Some(sticky);
-        self.core.actions.push_back(Action::CloseControl);
-        self.core.events.push_back(Event::Closed { error });
+        self.core.push_action(Action::CloseControl);
+        self.core.push_event(Event::Closed { error });
+    }
+}
+
+/// The optional path of a listing or status operation (`LIST`, `NLST`, `MLSD`, `STAT`,
+/// `MLST`, [`Session::list_entries`]): a path as the other operations take it (`"dir"`,
+/// a `String`, a [`Pathname`]), or an `Option<Pathname>`, `None` for the current
+/// directory.
+pub trait ListingPath<'a> {
+    /// The path, or `None` for the current directory.
+    fn into_listing_path(self) -> Option<Pathname<'a>>;
+}
+
+impl<'a, P: Into<Pathname<'a>>> ListingPath<'a> for P {
+    fn into_listing_path(self) -> Option<Pathname<'a>> {
+        Some(self.into())
+    }
+}
+
+impl<'a> ListingPath<'a> for Option<Pathname<'a>> {
+    fn into_listing_path(self) -> Option<Pathname<'a>> {
+        self
     }
 }
 

@@ -2,11 +2,15 @@
 //! `AsyncRead + AsyncWrite` control stream, opening the data connections the session
 //! asks for.
 //!
-//! This file owns the run loop (drain the session after every input, then wait for
-//! control bytes, a data connection or a deadline), the data sockets and the typed
-//! operation methods. It never decides anything about the protocol: command order,
-//! EPSV/PASV fallback, which reply means what and every deadline on the control
-//! connection are the session's.
+//! This file owns the run loop (drain the session's one output queue after every
+//! input, then wait for control bytes, a data connection or the session's next
+//! deadline), the data sockets and the typed operation methods. It is a thin executor
+//! of the session's outputs, following the adapter contract in [`crate::client`]: it
+//! decides nothing about the protocol. Command order, EPSV/PASV fallback, which reply
+//! means what, the choice of `MLSD` or `LIST`, who may connect in active mode, when an
+//! upload may write, what a TLS end without close_notify means, and every deadline
+//! (replies, data connections, data TLS handshakes, stalled transfers) are the
+//! session's.
 //!
 //! With feature `tls` and [`ClientConfig::tls`] set, the client speaks FTPS (RFC 4217):
 //! explicit (`AUTH TLS` before login, then `PBSZ 0` and `PROT P`, all sent by the
@@ -43,7 +47,7 @@
 mod transfer;
 mod tree;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -57,8 +61,10 @@ use ::tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use super::stream::{ControlStream, MaybeTls};
 #[cfg(feature = "tls")]
 use super::tls::{ClientTls, TlsConnection};
-use crate::client::{self, Action, Event, Features, OperationId, Output, Session, TransferKind};
-use crate::listing::{self, Entry, EntryKind, ListLine};
+use crate::client::{
+    self, Action, Event, Features, OperationId, Outcome, Output, Session, TransferKind,
+};
+use crate::listing::Entry;
 use crate::reply::Reply;
 use crate::text::{Pathname, Text};
 
@@ -75,9 +81,6 @@ pub struct ClientConfig {
     /// How long [`Client::connect`] may take to open the control connection (default
     /// 30 s).
     pub connect_timeout: Duration,
-    /// How long a data connection may go without moving a byte before the transfer is
-    /// given up and aborted (default 60 s).
-    pub data_timeout: Duration,
     /// The size of the copy buffer of [`Client::download_to`] and
     /// [`Client::upload_from`] (default 256 KiB).
     pub buffer_size: usize,
@@ -97,7 +100,6 @@ impl Default for ClientConfig {
         ClientConfig {
             session: client::Config::default(),
             connect_timeout: Duration::from_secs(30),
-            data_timeout: Duration::from_secs(60),
             buffer_size: 256 * 1024,
             active_address: None,
             #[cfg(feature = "tls")]
@@ -200,7 +202,7 @@ impl ClientError {
     pub(crate) fn to_io(&self) -> io::Error {
         match self {
             ClientError::Io { source, .. } => io::Error::new(source.kind(), self.to_string()),
-            ClientError::Timeout { .. } => {
+            ClientError::Timeout { .. } | ClientError::Protocol(client::Error::Timeout { .. }) => {
                 io::Error::new(io::ErrorKind::TimedOut, self.to_string())
             }
             _ => io::Error::other(self.to_string()),
@@ -246,9 +248,12 @@ enum Input {
 
 enum DataReady {
     Connected(TcpStream),
-    Accepted(TcpStream),
+    Accepted(TcpStream, SocketAddr),
     Secured(MaybeTls),
     Bytes(usize),
+    /// A protected listing ended without TLS close_notify; the session decides what
+    /// that means.
+    EndWithoutCloseNotify,
 }
 
 /// How the data connections' TLS handshakes went in one session (feature `tls`): a
@@ -284,9 +289,17 @@ pub struct Client<S> {
     /// that byte goes with `MSG_OOB`; without it, the byte goes in the stream.
     urgent_socket: Option<socket2::Socket>,
     control_open: bool,
-    results: HashMap<OperationId, Result<Output, client::Error>>,
+    results: HashMap<OperationId, Result<Outcome, client::Error>>,
     /// Transfers that got their `1yz`, with the size the server announced.
     started: HashMap<OperationId, Option<u64>>,
+    /// Uploads the session allowed to write ([`Action::SendData`]).
+    may_send: HashSet<OperationId>,
+    /// Transfers whose data connection, held by a transfer handle, the session asked
+    /// to close ([`Action::CloseData`]); the handle closes it.
+    closing: HashSet<OperationId>,
+    /// The listener of an active-mode data connection just accepted, kept until the
+    /// session has judged the peer ([`Action::RefuseDataPeer`] puts it back).
+    accepted_from: Option<(OperationId, TcpListener)>,
     data: Option<DataSlot>,
     listing: Vec<u8>,
     orphan: Option<Orphan>,
@@ -384,6 +397,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
             control_open: true,
             results: HashMap::new(),
             started: HashMap::new(),
+            may_send: HashSet::new(),
+            closing: HashSet::new(),
+            accepted_from: None,
             data: None,
             listing: Vec::new(),
             orphan: None,
@@ -438,7 +454,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
 
     async fn wait_for_greeting(&mut self) -> Result<()> {
         match self.wait(OperationId::GREETING).await? {
-            Output::Greeting(reply) => {
+            Outcome::Greeting(reply) => {
                 self.greeting = Some(reply);
                 Ok(())
             }
@@ -498,7 +514,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         self.prepare().await?;
         let id = self.session.login(user, password, Instant::now())?;
         match self.wait(id).await? {
-            Output::LoggedIn(reply) => Ok(reply),
+            Outcome::LoggedIn(reply) => Ok(reply),
             _ => Err(ClientError::UnexpectedOutput("login")),
         }
     }
@@ -509,7 +525,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         self.prepare().await?;
         let id = self.session.features(Instant::now())?;
         match self.wait(id).await? {
-            Output::Features(features) => Ok(features),
+            Outcome::Features(features) => Ok(features),
             _ => Err(ClientError::UnexpectedOutput("FEAT")),
         }
     }
@@ -533,7 +549,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         self.prepare().await?;
         let id = self.session.print_directory(Instant::now())?;
         match self.wait(id).await? {
-            Output::Directory(path) => Ok(path),
+            Outcome::Directory(path) => Ok(path),
             _ => Err(ClientError::UnexpectedOutput("PWD")),
         }
     }
@@ -546,8 +562,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         self.prepare().await?;
         let id = self.session.make_directory(path, Instant::now())?;
         match self.wait(id).await? {
-            Output::Directory(path) => Ok(Some(path)),
-            Output::Done(_) => Ok(None),
+            Outcome::Directory(path) => Ok(Some(path)),
+            Outcome::Done(_) => Ok(None),
             _ => Err(ClientError::UnexpectedOutput("MKD")),
         }
     }
@@ -582,7 +598,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         self.prepare().await?;
         let id = self.session.size(path, Instant::now())?;
         match self.wait(id).await? {
-            Output::Size(size) => Ok(size),
+            Outcome::Size(size) => Ok(size),
             _ => Err(ClientError::UnexpectedOutput("SIZE")),
         }
     }
@@ -592,7 +608,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         self.prepare().await?;
         let id = self.session.modification_time(path, Instant::now())?;
         match self.wait(id).await? {
-            Output::ModificationTime(time) => Ok(time),
+            Outcome::ModificationTime(time) => Ok(time),
             _ => Err(ClientError::UnexpectedOutput("MDTM")),
         }
     }
@@ -675,56 +691,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     /// [`list`](Self::list) for a path that may not be UTF-8.
     pub async fn list_path(&mut self, path: Option<Pathname<'_>>) -> Result<Vec<Entry>> {
         self.prepare().await?;
-        if self.session.server_features().is_none() {
-            // A server without FEAT simply gets LIST.
-            match self.features().await {
-                Ok(_) | Err(ClientError::Protocol(client::Error::Refused { .. })) => {}
-                Err(error) => return Err(error),
-            }
-        }
-        let machine = self
+        let id = self
             .session
-            .server_features()
-            .is_some_and(Features::machine_listing);
-        let mut entries = Vec::new();
-        if machine {
-            let bytes = self
-                .listing_of(|session, now| session.machine_list(path, now))
-                .await?;
-            for entry in listing::mlsx_lines(&bytes) {
-                match entry {
-                    Ok(entry) => {
-                        if !matches!(
-                            entry.kind,
-                            EntryKind::CurrentDirectory | EntryKind::ParentDirectory
-                        ) {
-                            entries.push(entry);
-                        }
-                    }
-                    Err(error) => tracing::debug!(%error, "unreadable MLSD line skipped"),
-                }
-            }
-        } else {
-            let bytes = self
-                .listing_of(|session, now| session.list(path, now))
-                .await?;
-            for line in listing::list_lines(&bytes, SystemTime::now()) {
-                match line {
-                    ListLine::Entry(entry) => {
-                        let self_or_parent = entry.kind == EntryKind::Directory
-                            && (entry.name == *"." || entry.name == *"..");
-                        if !self_or_parent {
-                            entries.push(entry);
-                        }
-                    }
-                    ListLine::Unrecognised { raw, error } => {
-                        tracing::debug!(?raw, %error, "unreadable LIST line skipped")
-                    }
-                    ListLine::Total(_) | ListLine::Blank => {}
-                }
-            }
+            .list_entries(path, SystemTime::now(), Instant::now())?;
+        match self.wait(id).await? {
+            Outcome::Entries(entries) => Ok(entries),
+            _ => Err(ClientError::UnexpectedOutput("listing")),
         }
-        Ok(entries)
     }
 
     /// `LIST [path]`: the raw bytes, for listings the parsers do not know.
@@ -732,6 +705,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         self.prepare().await?;
         let path = path.map(Pathname::from);
         self.listing_of(|session, now| session.list(path, now))
+            .await
+    }
+
+    /// Sends one command line that answers over a data connection (a `SITE` command
+    /// that lists, a vendor verb) and returns the bytes it carried, once the server's
+    /// final reply confirmed them. The session opens the data connection as for
+    /// `LIST` ([`client::Session::raw_transfer`]); commands that change what the
+    /// session tracks are refused as by [`raw`](Self::raw).
+    pub async fn raw_listing(&mut self, line: &str) -> Result<Vec<u8>> {
+        let command = crate::parse_command(line.as_bytes())?.into_owned();
+        self.prepare().await?;
+        self.listing_of(|session, now| session.raw_transfer(command, TransferKind::Listing, now))
             .await
     }
 
@@ -882,7 +867,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     ) -> Result<Vec<u8>> {
         let id = start(&mut self.session, Instant::now())?;
         match self.wait(id).await? {
-            Output::Listing(bytes) => Ok(bytes),
+            Outcome::Listing(bytes) => Ok(bytes),
             _ => Err(ClientError::UnexpectedOutput("listing")),
         }
     }
@@ -908,10 +893,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         let opened = self
             .run_until(|client| {
                 client.results.contains_key(&id)
-                    || (client.started.contains_key(&id)
-                        && client.data.as_ref().is_some_and(|slot| {
-                            slot.id == id && matches!(slot.state, DataState::Open(_))
-                        }))
+                    || client.data.as_ref().is_some_and(|slot| {
+                        slot.id == id
+                            && matches!(slot.state, DataState::Open(_))
+                            && match slot.kind {
+                                // The session says when an upload may write.
+                                TransferKind::Upload => client.may_send.contains(&id),
+                                // A download is handed over once the 1yz is in, for
+                                // the size it announces.
+                                _ => client.started.contains_key(&id),
+                            }
+                    })
             })
             .await;
         if let Err(error) = opened {
@@ -926,6 +918,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
             return Err(ClientError::UnexpectedOutput("transfer without data"));
         }
         let size_hint = self.started.remove(&id).flatten();
+        self.may_send.remove(&id);
         match self.data.take() {
             Some(DataSlot {
                 state: DataState::Open(stream),
@@ -952,13 +945,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     }
 
     /// Runs the loop until operation `id` completes and returns its result.
-    pub(crate) async fn wait(&mut self, id: OperationId) -> Result<Output> {
+    pub(crate) async fn wait(&mut self, id: OperationId) -> Result<Outcome> {
         self.run_until(|client| client.results.contains_key(&id))
             .await?;
         if self.orphan.is_some_and(|orphan| orphan.id == id) {
             self.orphan = None;
         }
         self.started.remove(&id);
+        self.may_send.remove(&id);
+        self.closing.remove(&id);
         let failure = self
             .data_tls_failure
             .take_if(|(failed, _)| *failed == id)
@@ -979,7 +974,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
 
     async fn wait_done(&mut self, id: OperationId, what: &'static str) -> Result<Reply<'static>> {
         match self.wait(id).await? {
-            Output::Done(reply) => Ok(reply),
+            Outcome::Done(reply) => Ok(reply),
             _ => Err(ClientError::UnexpectedOutput(what)),
         }
     }
@@ -989,6 +984,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     async fn run_until(&mut self, done: impl Fn(&Self) -> bool) -> Result<()> {
         loop {
             self.pump()?;
+            // The peer of an accepted data connection has been judged by now.
+            self.accepted_from = None;
             self.flush().await?;
             if std::mem::take(&mut self.upgrade_control) {
                 self.upgrade_control_stream().await?;
@@ -1055,6 +1052,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     /// Returns whether transfer `id` has its result. Bytes to send wait for the next
     /// flush.
     pub(crate) fn poll_control(&mut self, cx: &mut Context<'_>, id: OperationId) -> bool {
+        let _ = self.pump();
         while self.control_open && !self.results.contains_key(&id) {
             let mut buffer = ReadBuf::new(&mut self.read_buffer);
             let polled = Pin::new(&mut self.control).poll_read(cx, &mut buffer);
@@ -1079,43 +1077,40 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         self.results.contains_key(&id)
     }
 
-    /// Takes every output of the session: actions, bytes to send, events.
+    /// Takes every output of the session, in order: bytes to send, actions, events.
     fn pump(&mut self) -> Result<()> {
-        loop {
-            let mut progressed = false;
-            while let Some(action) = self.session.poll_action() {
-                tracing::trace!(?action, "session action");
-                progressed = true;
-                self.act(action)?;
-            }
-            if let Some(offset) = self.session.urgent_offset() {
-                self.output_urgent = Some(self.output.len() + offset);
-            }
-            while let Some(bytes) = self.session.poll_transmit() {
-                tracing::trace!(sent = ?bytes.escape_ascii().to_string(), "control");
-                self.output.extend_from_slice(&bytes);
-            }
-            while let Some(event) = self.session.poll_event() {
-                tracing::trace!(?event, "session event");
-                progressed = true;
-                match event {
-                    Event::Completed { id, result } => {
-                        self.results.insert(id, result);
+        while let Some(output) = self.session.poll_output() {
+            match output {
+                Output::Transmit(bytes) => {
+                    if let Some(offset) = self.session.urgent_offset() {
+                        self.output_urgent = Some(self.output.len() + offset);
                     }
-                    Event::TransferStarted { id, size_hint } => {
-                        self.started.insert(id, size_hint);
-                    }
-                    Event::Closed { error } => {
-                        if let Some(error) = error {
-                            tracing::debug!(%error, "FTP session ended");
+                    tracing::trace!(sent = ?bytes.escape_ascii().to_string(), "control");
+                    self.output.extend_from_slice(&bytes);
+                }
+                Output::Action(action) => {
+                    tracing::trace!(?action, "session action");
+                    self.act(action)?;
+                }
+                Output::Event(event) => {
+                    tracing::trace!(?event, "session event");
+                    match event {
+                        Event::Completed { id, result } => {
+                            self.results.insert(id, result);
+                        }
+                        Event::TransferStarted { id, size_hint } => {
+                            self.started.insert(id, size_hint);
+                        }
+                        Event::Closed { error } => {
+                            if let Some(error) = error {
+                                tracing::debug!(%error, "FTP session ended");
+                            }
                         }
                     }
                 }
             }
-            if !progressed {
-                return Ok(());
-            }
         }
+        Ok(())
     }
 
     fn act(&mut self, action: Action) -> Result<()> {
@@ -1152,9 +1147,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
                     Err(error) => self.session.handle_data_failed(id, error.kind(), now),
                 }
             }
+            Action::RefuseDataPeer { id, from } => {
+                tracing::warn!(%from, "data connection from a stranger refused");
+                if let (Some((listening, listener)), Some(slot)) =
+                    (self.accepted_from.take(), self.data.as_mut())
+                {
+                    if listening == id && slot.id == id {
+                        slot.state = DataState::Listening(listener);
+                    }
+                }
+            }
+            Action::SendData { id } => {
+                self.may_send.insert(id);
+            }
             Action::CloseData { id } => {
                 if self.data.as_ref().is_some_and(|slot| slot.id == id) {
                     self.data = None;
+                } else {
+                    // The stream is out with a transfer handle, which closes it.
+                    self.closing.insert(id);
                 }
             }
             // The 234 reply is read; the handshake runs before anything else is sent.
@@ -1174,13 +1185,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         };
         #[cfg(feature = "tls")]
         if let (Some(tls), DataState::Open(MaybeTls::Plain(tcp))) = (&self.tls, slot.state) {
-            let timeout = self.config.data_timeout;
+            // The session keeps the handshake's deadline and closes the data
+            // connection when it passes.
             let handshake = tls.connect_data(tcp);
-            let handshake = async move {
-                ::tokio::time::timeout(timeout, handshake)
-                    .await
-                    .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
-            };
             self.data = Some(DataSlot {
                 id,
                 kind: slot.kind,
@@ -1289,13 +1296,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
             }
         };
         let control_open = self.control_open;
-        let peer_ip = self.session.peer().ip();
         let data = &mut self.data;
         let listing = &mut self.listing;
         let input = ::tokio::select! {
             read = self.control.read(&mut self.read_buffer), if control_open => Input::Control(read),
             () = sleep => Input::Timeout,
-            ready = data_ready(data, listing, peer_ip), if waiting_on_data => Input::Data(ready),
+            ready = data_ready(data, listing), if waiting_on_data => Input::Data(ready),
         };
         Ok(input)
     }
@@ -1310,10 +1316,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
                 slot.state = DataState::Open(MaybeTls::Plain(stream));
                 self.session.handle_data_connected(id, now);
             }
-            Ok(DataReady::Accepted(stream)) => {
+            Ok(DataReady::Accepted(stream, from)) => {
                 let _ = stream.set_nodelay(true);
-                slot.state = DataState::Open(MaybeTls::Plain(stream));
-                self.session.handle_data_connected(id, now);
+                let listening =
+                    std::mem::replace(&mut slot.state, DataState::Open(MaybeTls::Plain(stream)));
+                if let DataState::Listening(listener) = listening {
+                    self.accepted_from = Some((id, listener));
+                }
+                // The session keeps the connection if it comes from the server, and
+                // otherwise asks for the listener back (`RefuseDataPeer`).
+                self.session.handle_data_accepted(id, from, now);
+            }
+            Ok(DataReady::EndWithoutCloseNotify) => {
+                self.data = None;
+                self.session.handle_data_end_without_close_notify(id, now);
             }
             Ok(DataReady::Secured(stream)) => {
                 if stream.resumed() {
@@ -1363,34 +1379,24 @@ fn tls_fault(error: &io::Error) -> bool {
     false
 }
 
-/// Waits for the data slot's next event: connected, accepted (from the control
-/// connection's peer only: anyone else is turned away, against port stealing), or
-/// listing bytes (appended to `listing`).
-async fn data_ready(
-    data: &mut Option<DataSlot>,
-    listing: &mut Vec<u8>,
-    peer_ip: IpAddr,
-) -> io::Result<DataReady> {
+/// Waits for the data slot's next event: connected, accepted (with the peer's address,
+/// for the session to judge), secured, or listing bytes (appended to `listing`).
+async fn data_ready(data: &mut Option<DataSlot>, listing: &mut Vec<u8>) -> io::Result<DataReady> {
     let Some(slot) = data.as_mut() else {
         return std::future::pending().await;
     };
     match &mut slot.state {
         DataState::Connecting(connect) => connect.as_mut().await.map(DataReady::Connected),
-        DataState::Listening(listener) => loop {
+        DataState::Listening(listener) => {
             let (stream, from) = listener.accept().await?;
-            if from.ip() == peer_ip || peer_ip.to_canonical() == from.ip().to_canonical() {
-                return Ok(DataReady::Accepted(stream));
-            }
-            tracing::warn!(%from, "data connection from a stranger refused");
-        },
+            Ok(DataReady::Accepted(stream, from))
+        }
         DataState::Securing(handshake) => handshake.as_mut().await.map(DataReady::Secured),
         DataState::Open(stream) => {
             listing.reserve(64 * 1024);
             match stream.read_buf(listing).await {
-                // The server closed without close_notify: the end of the listing, which
-                // only the final reply on the protected control connection confirms.
                 Err(error) if error.kind() == io::ErrorKind::UnexpectedEof && stream.is_tls() => {
-                    Ok(DataReady::Bytes(0))
+                    Ok(DataReady::EndWithoutCloseNotify)
                 }
                 read => read.map(DataReady::Bytes),
             }

@@ -278,6 +278,6 @@ pub fn quick_client() -> ClientConfig {
     config.session.reply_timeout = Duration::from_secs(20);
     config.session.data_connect_timeout = Duration::from_secs(20);
     config.connect_timeout = Duration::from_secs(20);
-    config.data_timeout = Duration::from_secs(20);
+    config.session.data_timeout = Duration::from_secs(20);
     config
 }

@@ -29,7 +29,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use ftp_proto::client::{self, Action, OperationId, Output, TransferKind};
+use ftp_proto::client::{self, Action, OperationId, Outcome, TransferKind};
 use ftp_proto::server::{
     self, DataEvent, DataFailure, Direction, FileKind, ListingFormat, Metadata, Request, RequestId,
     Response, StorageError, Transfer, TransferContent, VirtualPath, WriteMode,
@@ -124,7 +124,7 @@ pub struct Pair {
 
     // ----- What happened -----
     /// Results of completed operations not yet taken.
-    pub results: BTreeMap<OperationId, Result<Output, client::Error>>,
+    pub results: BTreeMap<OperationId, Result<Outcome, client::Error>>,
     /// Every completed operation, in completion order.
     pub completed: Vec<OperationId>,
     /// `TransferStarted` events: operation and size hint.
@@ -228,7 +228,7 @@ impl Pair {
         pair.run_until_quiet();
         let greeting = pair.take(OperationId::GREETING);
         assert!(
-            matches!(greeting, Some(Ok(Output::Greeting(_)))),
+            matches!(greeting, Some(Ok(Outcome::Greeting(_)))),
             "{greeting:?}"
         );
         pair
@@ -265,7 +265,7 @@ impl Pair {
     pub fn run(
         &mut self,
         operation: impl FnOnce(&mut client::Session, Instant) -> Result<OperationId, client::Error>,
-    ) -> Result<Output, client::Error> {
+    ) -> Result<Outcome, client::Error> {
         let id = operation(&mut self.client, self.now)?;
         self.run_until_quiet();
         self.take(id)
@@ -296,7 +296,7 @@ impl Pair {
         &mut self,
         data: &[u8],
         operation: impl FnOnce(&mut client::Session, Instant) -> Result<OperationId, client::Error>,
-    ) -> Result<Output, client::Error> {
+    ) -> Result<Outcome, client::Error> {
         let id = operation(&mut self.client, self.now)?;
         self.uploads.insert(id, data.to_vec());
         self.run_until_quiet();
@@ -308,7 +308,7 @@ impl Pair {
     pub fn download(
         &mut self,
         operation: impl FnOnce(&mut client::Session, Instant) -> Result<OperationId, client::Error>,
-    ) -> (Result<Output, client::Error>, Vec<u8>) {
+    ) -> (Result<Outcome, client::Error>, Vec<u8>) {
         let id = operation(&mut self.client, self.now).expect("download refused up front");
         self.run_until_quiet();
         let result = self
@@ -317,7 +317,7 @@ impl Pair {
         (result, self.downloads.remove(&id).unwrap_or_default())
     }
 
-    pub fn login(&mut self, user: &str, password: &str) -> Result<Output, client::Error> {
+    pub fn login(&mut self, user: &str, password: &str) -> Result<Outcome, client::Error> {
         self.run(|c, now| c.login(user, password, now))
     }
 
@@ -327,13 +327,13 @@ impl Pair {
         operation: impl FnOnce(&mut client::Session, Instant) -> Result<OperationId, client::Error>,
     ) -> Result<Vec<u8>, client::Error> {
         match self.run(operation)? {
-            Output::Listing(bytes) => Ok(bytes),
+            Outcome::Listing(bytes) => Ok(bytes),
             other => panic!("not a listing: {other:?}"),
         }
     }
 
     /// Takes the result of a completed operation.
-    pub fn take(&mut self, id: OperationId) -> Option<Result<Output, client::Error>> {
+    pub fn take(&mut self, id: OperationId) -> Option<Result<Outcome, client::Error>> {
         self.results.remove(&id)
     }
 
@@ -452,21 +452,21 @@ impl Pair {
         let mut progressed = false;
         loop {
             let mut any = false;
-            while let Some(action) = self.client.poll_action() {
+            while let Some(output) = self.client.poll_output() {
                 any = true;
-                self.client_actions.push(action.clone());
-                self.on_client_action(action);
-            }
-            while let Some(bytes) = self.client.poll_transmit() {
-                any = true;
-                if !self.client_closed_control {
-                    self.client_sent.push(bytes.clone());
-                    self.to_server.extend_from_slice(&bytes);
+                match output {
+                    client::Output::Transmit(bytes) => {
+                        if !self.client_closed_control {
+                            self.client_sent.push(bytes.to_vec());
+                            self.to_server.extend_from_slice(&bytes);
+                        }
+                    }
+                    client::Output::Action(action) => {
+                        self.client_actions.push(action.clone());
+                        self.on_client_action(action);
+                    }
+                    client::Output::Event(event) => self.on_client_event(event),
                 }
-            }
-            while let Some(event) = self.client.poll_event() {
-                any = true;
-                self.on_client_event(event);
             }
             if !any {
                 return progressed;
@@ -591,7 +591,12 @@ impl Pair {
                 }
             }
             Action::StartControlTls => panic!("the pair does not simulate TLS"),
-            other => panic!("unknown client action {other:?}"),
+            // The upload's bytes move when the server starts the transfer, which is
+            // after its 150: the session's permission always comes first.
+            Action::SendData { .. } => {}
+            Action::RefuseDataPeer { from, .. } => {
+                panic!("the pair's data connections come from the server, not {from}")
+            }
         }
     }
 
@@ -945,13 +950,13 @@ pub fn path(bytes: &[u8]) -> Pathname<'static> {
 }
 
 /// The reply code behind a result, if any.
-pub fn code(result: &Result<Output, client::Error>) -> Option<u16> {
+pub fn code(result: &Result<Outcome, client::Error>) -> Option<u16> {
     match result {
-        Ok(Output::Done(reply) | Output::LoggedIn(reply) | Output::Greeting(reply)) => {
+        Ok(Outcome::Done(reply) | Outcome::LoggedIn(reply) | Outcome::Greeting(reply)) => {
             Some(reply.code().as_u16())
         }
-        Ok(Output::Transferred { reply, .. }) => Some(reply.code().as_u16()),
-        Ok(Output::Closed { reply }) => reply.as_ref().map(|reply| reply.code().as_u16()),
+        Ok(Outcome::Transferred { reply, .. }) => Some(reply.code().as_u16()),
+        Ok(Outcome::Closed { reply }) => reply.as_ref().map(|reply| reply.code().as_u16()),
         Ok(_) => None,
         Err(error) => error.reply().map(|reply| reply.code().as_u16()),
     }

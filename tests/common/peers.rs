@@ -573,7 +573,7 @@ pub fn client_config(mode: &str) -> ftp_proto::tokio::ClientConfig {
     let mut config = ftp_proto::tokio::ClientConfig::default();
     config.session.reply_timeout = Duration::from_secs(10);
     config.session.data_connect_timeout = Duration::from_secs(10);
-    config.data_timeout = Duration::from_secs(10);
+    config.session.data_timeout = Duration::from_secs(10);
     match mode {
         "epsv" => {}
         "pasv" => config.session.prefer_extended_passive = false,

@@ -20,7 +20,7 @@ use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use ::tokio::time::Sleep;
 
 use super::{Client, ClientError, Orphan, Result};
-use crate::client::{OperationId, Output};
+use crate::client::{OperationId, Outcome};
 use crate::reply::Reply;
 use crate::tokio::stream::{MaybeTls, set_receive_low_water};
 
@@ -55,19 +55,19 @@ impl Progress {
     }
 }
 
-/// What [`Transfer::poll_idle`] found.
+/// How the data connection of a transfer ended, as reported to the session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Idle {
-    /// Data may still come; a wake-up is registered.
-    Waiting,
-    /// The low-water mark was lowered: read again.
-    Lowered,
-    /// Nothing came within the data timeout.
-    TimedOut,
+enum DataEnd {
+    /// The peer closed it after the last byte, or we did after an upload.
+    Clean,
+    /// A protected connection ended without TLS close_notify: the session decides.
+    WithoutCloseNotify,
+    /// Reading or writing failed.
+    Failed(io::ErrorKind),
 }
 
 type Finishing<'a, S> =
-    Pin<Box<dyn Future<Output = (&'a mut Client<S>, Result<Output>)> + Send + 'a>>;
+    Pin<Box<dyn Future<Output = (&'a mut Client<S>, Result<Outcome>)> + Send + 'a>>;
 
 /// Where a transfer handle is in its life.
 enum State<'a, S> {
@@ -96,7 +96,7 @@ const DOWNLOAD_LOW_WATER: usize = 256 * 1024;
 
 /// How long a download waits for its low-water mark before it takes what trickles in:
 /// a sender slower than 256 KiB in this time (2.5 MB/s) is read byte by byte again, so
-/// that its progress shows and the data timeout sees what it sends.
+/// that its progress shows and the session's stall deadline sees what it sends.
 const LOW_WATER_PATIENCE: Duration = Duration::from_millis(100);
 
 /// The part shared by both directions.
@@ -104,7 +104,6 @@ struct Transfer<'a, S> {
     id: OperationId,
     state: State<'a, S>,
     progress: Progress,
-    data_timeout: Duration,
     last_progress: Instant,
     idle: Pin<Box<Sleep>>,
     /// The data connection's low-water mark is raised (a plain download).
@@ -119,7 +118,6 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin + Send> Transfer<'a, S> {
         offset: u64,
         total: Option<u64>,
     ) -> Self {
-        let data_timeout = client.config.data_timeout;
         Transfer {
             id,
             state: State::Moving { client, stream },
@@ -128,9 +126,8 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin + Send> Transfer<'a, S> {
                 offset,
                 total,
             },
-            data_timeout,
             last_progress: Instant::now(),
-            idle: Box::pin(::tokio::time::sleep(data_timeout)),
+            idle: Box::pin(::tokio::time::sleep(LOW_WATER_PATIENCE)),
             low_water: false,
         }
     }
@@ -166,98 +163,94 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin + Send> Transfer<'a, S> {
 
     fn moved(&mut self, bytes: usize) {
         self.progress.add(bytes);
-        self.last_progress = Instant::now();
+        let now = Instant::now();
+        self.last_progress = now;
+        if let State::Moving { client, .. } = &mut self.state {
+            // The session keeps the stall deadline.
+            client.session.handle_data_progress(self.id, now);
+        }
     }
 
-    /// Whether the data connection has been idle past the data timeout; otherwise
-    /// registers a wake-up for when it would be. A raised low-water mark that waited
-    /// [`LOW_WATER_PATIENCE`] without a wake-up is lowered (`Idle::Lowered`): the caller
-    /// reads again.
-    fn poll_idle(&mut self, cx: &mut Context<'_>) -> Idle {
+    /// The data stream is not ready. `Ready`: look at the state again (the session
+    /// settled the transfer or asked to close its data connection, or the low-water
+    /// mark was lowered); `Pending`: wait, a wake-up is registered (control bytes, the
+    /// session's next deadline, the low-water patience).
+    fn poll_stalled(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         loop {
-            let wait = if self.low_water {
-                LOW_WATER_PATIENCE
-            } else {
-                self.data_timeout
+            if self.settled_by_session(cx) {
+                return Poll::Ready(());
+            }
+            let State::Moving { client, .. } = &mut self.state else {
+                return Poll::Ready(());
             };
-            let deadline = self.last_progress + wait;
-            if self.idle.as_mut().poll(cx).is_pending() {
-                return Idle::Waiting;
-            }
-            if deadline <= Instant::now() {
-                if self.low_water {
-                    self.lower_low_water();
-                    let deadline = self.last_progress + self.data_timeout;
-                    self.idle.as_mut().reset(deadline.into());
-                    return Idle::Lowered;
-                }
-                return Idle::TimedOut;
-            }
-            // Progress since the timer was set: move it rather than reset it per read.
+            let patience = self
+                .low_water
+                .then_some(self.last_progress + LOW_WATER_PATIENCE);
+            let deadline = match (client.session.poll_timeout(), patience) {
+                (Some(session), Some(patience)) => session.min(patience),
+                (session, patience) => match session.or(patience) {
+                    Some(deadline) => deadline,
+                    None => return Poll::Pending,
+                },
+            };
             self.idle.as_mut().reset(deadline.into());
-        }
-    }
-
-    /// The data stream is not ready. `Ready(None)`: move data again (the control
-    /// connection settled the transfer, or the low-water mark was lowered);
-    /// `Ready(Some(error))`: the data timeout passed and the abort is under way;
-    /// `Pending`: wait, a wake-up is registered.
-    fn poll_stalled(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Error>> {
-        if self.settled_by_control(cx) {
-            return Poll::Ready(None);
-        }
-        match self.poll_idle(cx) {
-            Idle::Waiting => Poll::Pending,
-            Idle::Lowered => Poll::Ready(None),
-            Idle::TimedOut => {
-                let error = self.timed_out();
-                self.finish_data(None, true, false);
-                // Settle the abort in the background of later polls.
-                let _ = self.poll_finishing(cx);
-                Poll::Ready(Some(error))
+            if self.idle.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let now = Instant::now();
+            if patience.is_some_and(|patience| patience <= now) {
+                self.lower_low_water();
+                return Poll::Ready(());
+            }
+            // A deadline of the session passed (a stalled data connection, say): it
+            // decides, and the loop sees what it asked for.
+            if let State::Moving { client, .. } = &mut self.state {
+                client.session.handle_timeout(now);
             }
         }
     }
 
-    /// Whether the session settled the transfer from control replies read while data
-    /// was pending (the server failed it); if so, stops moving data.
-    fn settled_by_control(&mut self, cx: &mut Context<'_>) -> bool {
+    /// Whether the session settled the transfer (a final reply read while data was
+    /// pending) or asked to close its data connection (a stall, a failed transfer); if
+    /// so, stops moving data: the bytes the session queued (an `ABOR`) go out first,
+    /// then the data connection closes, then the final result is awaited.
+    fn settled_by_session(&mut self, cx: &mut Context<'_>) -> bool {
         let State::Moving { client, .. } = &mut self.state else {
             return false;
         };
-        if !client.poll_control(cx, self.id) {
+        let settled = client.poll_control(cx, self.id);
+        if !settled && !client.closing.remove(&self.id) {
             return false;
         }
         let State::Moving { client, stream } = std::mem::replace(&mut self.state, State::Moved)
         else {
             return false;
         };
-        drop(stream);
         let id = self.id;
+        client.orphan = Some(Orphan { id, abort: false });
         self.state = State::Finishing(Box::pin(async move {
+            let _ = client.run_until(|_| true).await;
+            drop(stream);
             let result = client.wait(id).await;
             (client, result)
         }));
         true
     }
 
-    /// Reports the end of data (`failure` is `None`) or its failure to the session and
-    /// starts waiting for the final reply. `shut` says the upload's sending side is
-    /// closed: a TLS stream is then read until the server closes it (see
-    /// [`wait_draining`]).
-    fn finish_data(&mut self, failure: Option<io::ErrorKind>, abort: bool, shut: bool) {
+    /// Reports the end of data or its failure to the session and starts waiting for
+    /// the final reply. `shut` says the upload's sending side is closed: a TLS stream
+    /// is then read until the server closes it (see [`wait_draining`]).
+    fn finish_data(&mut self, end: DataEnd, abort: bool, shut: bool) {
         let State::Moving { client, stream } = std::mem::replace(&mut self.state, State::Moved)
         else {
             return;
         };
-        // RFC 959's order for an abort: the Telnet IP and Synch and `ABOR` go out first,
-        // then the data connection closes. A server that learns of the abort only
-        // from its failing data connection has ended the transfer before the urgent
-        // signal comes, and answers `ABOR` as "no transfer" (vsftpd's 225).
+        // The session queues an abort's bytes before its `CloseData`: the stream
+        // closes once they are out.
         let (linger, abort_stream) = if abort {
             (None, Some(stream))
         } else {
-            let linger = shut && failure.is_none() && stream.is_tls();
+            let linger = shut && end == DataEnd::Clean && stream.is_tls();
             (linger.then_some(stream), None)
         };
         let id = self.id;
@@ -265,9 +258,12 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin + Send> Transfer<'a, S> {
         if abort {
             client.session.abort(id, now);
         } else {
-            match failure {
-                None => client.session.handle_data_end(id, now),
-                Some(kind) => client.session.handle_data_failed(id, kind, now),
+            match end {
+                DataEnd::Clean => client.session.handle_data_end(id, now),
+                DataEnd::WithoutCloseNotify => {
+                    client.session.handle_data_end_without_close_notify(id, now)
+                }
+                DataEnd::Failed(kind) => client.session.handle_data_failed(id, kind, now),
             }
         }
         // If this handle goes away before the final reply, the client waits for it.
@@ -290,7 +286,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin + Send> Transfer<'a, S> {
         if let State::Finishing(future) = &mut self.state {
             let (client, result) = ready!(future.as_mut().poll(cx));
             let result = result.and_then(|output| match output {
-                Output::Transferred { reply, .. } => Ok(reply),
+                Outcome::Transferred { reply, .. } => Ok(reply),
                 _ => Err(ClientError::UnexpectedOutput("transfer")),
             });
             let failed = result.as_ref().err().map(ToString::to_string);
@@ -335,20 +331,13 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin + Send> Transfer<'a, S> {
         }
     }
 
-    fn timed_out(&self) -> io::Error {
-        io::Error::new(
-            io::ErrorKind::TimedOut,
-            format!("no data moved for {:?}", self.data_timeout),
-        )
-    }
-
     async fn finish(&mut self) -> Result<Reply<'static>> {
         std::future::poll_fn(|cx| self.poll_finishing(cx)).await;
         self.take_result()
     }
 
     async fn abort(&mut self) -> Result<()> {
-        self.finish_data(None, true, false);
+        self.finish_data(DataEnd::Clean, true, false);
         std::future::poll_fn(|cx| self.poll_finishing(cx)).await;
         match self.take_result() {
             Ok(_) => Ok(()),
@@ -455,25 +444,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> AsyncRead for DownloadStream<'_, 
                             if buf.remaining() == 0 {
                                 return Poll::Ready(Ok(()));
                             }
-                            transfer.finish_data(None, false, false);
+                            transfer.finish_data(DataEnd::Clean, false, false);
                         }
-                        // The server closed without TLS close_notify: taken as the end
-                        // of the data, which the final reply must confirm (see `tls`).
+                        // The server closed without TLS close_notify: the session
+                        // decides what that means.
                         Poll::Ready(Err(error))
                             if error.kind() == io::ErrorKind::UnexpectedEof
                                 && matches!(&transfer.state, State::Moving { stream, .. } if stream.is_tls()) =>
                         {
                             tracing::debug!("protected download ended without close_notify");
-                            transfer.finish_data(None, false, false);
+                            transfer.finish_data(DataEnd::WithoutCloseNotify, false, false);
                         }
                         Poll::Ready(Err(error)) => {
-                            transfer.finish_data(Some(error.kind()), false, false);
+                            transfer.finish_data(DataEnd::Failed(error.kind()), false, false);
                         }
-                        Poll::Pending => {
-                            if let Some(error) = ready!(transfer.poll_stalled(cx)) {
-                                return Poll::Ready(Err(error));
-                            }
-                        }
+                        Poll::Pending => ready!(transfer.poll_stalled(cx)),
                     }
                 }
                 State::Finishing(_) => ready!(transfer.poll_finishing(cx)),
@@ -533,8 +518,10 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin + Send> UploadStream<'a, S> {
     pub async fn finish(mut self) -> Result<Reply<'static>> {
         if let State::Moving { stream, .. } = &mut self.inner.state {
             match stream.shutdown().await {
-                Ok(()) => self.inner.finish_data(None, false, true),
-                Err(error) => self.inner.finish_data(Some(error.kind()), false, true),
+                Ok(()) => self.inner.finish_data(DataEnd::Clean, false, true),
+                Err(error) => self
+                    .inner
+                    .finish_data(DataEnd::Failed(error.kind()), false, true),
             }
         }
         self.inner.finish().await
@@ -563,13 +550,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> AsyncWrite for UploadStream<'_, S
                     }
                     Poll::Ready(Err(error)) => {
                         // The server closed the data connection: its reply says why.
-                        transfer.finish_data(Some(error.kind()), false, false);
+                        transfer.finish_data(DataEnd::Failed(error.kind()), false, false);
                     }
-                    Poll::Pending => {
-                        if let Some(error) = ready!(transfer.poll_stalled(cx)) {
-                            return Poll::Ready(Err(error));
-                        }
-                    }
+                    Poll::Pending => ready!(transfer.poll_stalled(cx)),
                 },
                 State::Finishing(_) => ready!(transfer.poll_finishing(cx)),
                 State::Done { .. } => {
@@ -595,7 +578,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> AsyncWrite for UploadStream<'_, S
             match &mut transfer.state {
                 State::Moving { stream, .. } => {
                     let shut = ready!(Pin::new(stream).poll_shutdown(cx));
-                    transfer.finish_data(shut.err().map(|error| error.kind()), false, true);
+                    let end = match shut {
+                        Ok(()) => DataEnd::Clean,
+                        Err(error) => DataEnd::Failed(error.kind()),
+                    };
+                    transfer.finish_data(end, false, true);
                 }
                 State::Finishing(_) => ready!(transfer.poll_finishing(cx)),
                 State::Done { .. } => {
@@ -620,7 +607,7 @@ async fn wait_draining<S: AsyncRead + AsyncWrite + Unpin + Send>(
     client: &mut Client<S>,
     id: OperationId,
     mut stream: MaybeTls,
-) -> Result<Output> {
+) -> Result<Outcome> {
     let drain = async move {
         let mut sink = [0u8; 4096];
         while let Ok(read) = stream.read(&mut sink).await {
