@@ -107,7 +107,8 @@ pub struct Session {
     rename_from: Option<VirtualPath>,
     epsv_all: bool,
     data: DataChannel,
-    transfer: Option<RunningTransfer>,
+    /// Boxed: it holds the transfer to start, and most sessions are between transfers.
+    transfer: Option<Box<RunningTransfer>>,
     control_tls: ControlTls,
     protection_buffer_set: bool,
     protect_data: bool,
@@ -1558,7 +1559,7 @@ impl Session {
             // Listings are written with CRLF already.
             TransferContentKind::Listing(format) => (TransferContent::Listing(format), false),
         };
-        self.transfer = Some(RunningTransfer {
+        self.transfer = Some(Box::new(RunningTransfer {
             id,
             bytes: 0,
             stage: Stage::Connecting,
@@ -1570,7 +1571,7 @@ impl Session {
                 ascii,
                 tls: self.protect_data,
             }),
-        });
+        }));
         if connected {
             self.data_ready();
         } else if let DataChannel::Active { address } = self.data {
