@@ -189,11 +189,12 @@ fn idle_timer_does_not_run_during_a_transfer() {
     server.accept(CLIENT);
     assert_eq!(server.command("RETR /readme"), [227, 125]);
     let id = server.transfer_id().unwrap();
-    // The only deadline while data flows is the stall deadline, which progress moves.
+    // The only wake-ups while data flows are the stall deadline's progress samples,
+    // an eighth of the data timeout apart.
     assert_eq!(
         server.session.poll_timeout(),
-        Some(server.now + Duration::from_secs(300)),
-        "only the stall deadline while data flows"
+        Some(server.now + Duration::from_millis(37_500)),
+        "only progress samples while data flows"
     );
     for second in 1..=12u64 {
         server.now += Duration::from_secs(299);
@@ -644,8 +645,8 @@ fn a_transfer_longer_than_the_idle_timeout_is_not_followed_by_an_idle_421() {
         .unwrap();
     assert_eq!(
         server.session.poll_timeout(),
-        Some(server.now + Duration::from_secs(7200)),
-        "only the stall deadline is due mid-transfer"
+        Some(server.now + Duration::from_secs(900)),
+        "only the stall deadline's progress samples are due mid-transfer"
     );
     server.now += Duration::from_secs(3600);
     server.data_event(DataEvent::Finished { id, bytes: 7 });

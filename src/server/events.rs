@@ -584,6 +584,10 @@ pub enum DataEvent {
     /// the session takes growth as progress for its stall deadline
     /// ([`Config::data_timeout`](super::Config::data_timeout)) and shows the figure in
     /// STAT. A counter the copy loop bumps (an atomic) is enough: no message per read.
+    /// While a transfer runs the session asks for a wake-up ([`poll_timeout`]) every
+    /// eighth of `data_timeout`, so that these samples come often enough.
+    ///
+    /// [`poll_timeout`]: super::Session::poll_timeout
     Progress {
         /// The transfer.
         id: RequestId,

@@ -21,7 +21,8 @@
 //!    moves); [`Output::Request`] goes to the application, whose answer comes back with
 //!    [`Session::handle_response`] (keep reading the control connection meanwhile: the
 //!    session answers QUIT, STAT and ABOR while it waits, and enforces the answer's
-//!    deadline); [`Output::Action`] is carried out as its variant says; an
+//!    deadline; stop reading while [`Session::wants_control_input`] says no);
+//!    [`Output::Action`] is carried out as its variant says; an
 //!    [`Output::Event`] is for logs and may be ignored.
 //! 3. Then ask [`Session::poll_timeout`], and call [`Session::handle_timeout`] when that
 //!    time comes. Every deadline (login, idle, failed-login delay, storage answer, data

@@ -220,6 +220,10 @@ struct RunningTransfer {
     /// When the current stage fails: 425 while connecting, 522 while securing, 426 when
     /// a running transfer made no progress (moved on by each progress report).
     deadline: Instant,
+    /// Running: when to wake up to take a progress sample. The adapter reports progress
+    /// only before an input, so without these wake-ups a stall would be noticed up to a
+    /// whole `data_timeout` late; with them, at most an eighth of it.
+    sample_at: Instant,
     /// The transfer to hand to the adapter once its data connection is ready.
     start: Option<Transfer>,
 }
@@ -511,6 +515,15 @@ impl Session {
             }
             _ => {}
         }
+        let data_timeout = self.config.data_timeout;
+        if let Some(transfer) = self
+            .transfer
+            .as_mut()
+            .filter(|t| t.stage == Stage::Running && now >= t.sample_at)
+        {
+            // The adapter reported the progress made so far just before this.
+            transfer.sample_at = now + sample_interval(data_timeout);
+        }
         if let Some(transfer) = self.transfer.as_ref().filter(|t| now >= t.deadline) {
             match transfer.stage {
                 Stage::Connecting => self.fail_transfer(
@@ -635,13 +648,25 @@ impl Session {
         [
             self.login_deadline,
             pending,
-            self.transfer.as_ref().map(|t| t.deadline),
+            self.transfer.as_ref().map(|t| match t.stage {
+                Stage::Running => t.deadline.min(t.sample_at),
+                _ => t.deadline,
+            }),
             idle,
             send,
         ]
         .into_iter()
         .flatten()
         .min()
+    }
+
+    /// Whether the adapter should read more control input now. False while the
+    /// unprocessed input (commands waiting behind a slow answer or a transfer) fills
+    /// half of [`Config::max_pending_input`]: the adapter then leaves the rest in the
+    /// socket, and TCP holds the client back, rather than the session closing with 421.
+    /// True again as soon as the session works through its input.
+    pub fn wants_control_input(&self) -> bool {
+        !self.closed && self.input.len() < self.config.max_pending_input / 2
     }
 
     /// Whether the session has ended (after [`Action::Close`]).
@@ -1564,6 +1589,7 @@ impl Session {
             bytes: 0,
             stage: Stage::Connecting,
             deadline: self.now + self.config.data_connection_timeout,
+            sample_at: self.now,
             start: Some(Transfer {
                 id,
                 direction,
@@ -1619,6 +1645,7 @@ impl Session {
         };
         transfer.stage = Stage::Running;
         transfer.deadline = now + data_timeout;
+        transfer.sample_at = now + sample_interval(data_timeout);
         self.push(Output::Action(Action::StartTransfer(start)));
     }
 
@@ -2004,6 +2031,12 @@ fn allowed_before_login(command: &Command<'_>) -> bool {
             | Command::Stat(None)
             | Command::Unknown { .. }
     )
+}
+
+/// How often a running transfer's progress is sampled: an eighth of the stall
+/// deadline, so that a stall is noticed at most that late (and never in a busy loop).
+fn sample_interval(data_timeout: std::time::Duration) -> std::time::Duration {
+    (data_timeout / 8).max(std::time::Duration::from_millis(1))
 }
 
 /// A storage error during a transfer: a full disk or quota keeps its code, anything

@@ -398,6 +398,7 @@ impl Waits {
         stream: &mut MaybeTls,
         answering: &mut Option<Answering<S>>,
         data: &mut Option<&mut DataPlane<S>>,
+        read_control: bool,
     ) -> Poll<Wake<S>> {
         if let Some(stop) = &mut self.stop {
             if stop.as_mut().poll(cx).is_ready() {
@@ -457,6 +458,8 @@ impl Waits {
             }
         }
         match stream {
+            // The session has enough input waiting: leave the rest in the socket.
+            _ if !read_control => {}
             MaybeTls::Plain(tcp) => match tcp.poll_read_ready(cx) {
                 Poll::Ready(Ok(())) => return Poll::Ready(Wake::ControlReadable),
                 Poll::Ready(Err(_)) => return Poll::Ready(Wake::ControlClosed),
@@ -707,10 +710,12 @@ impl<A: Authenticator> Connection<A> {
                 break Ok(());
             }
             waits.set_deadline(self.session.poll_timeout());
+            let read_control = self.session.wants_control_input();
             let answering = &mut self.answering;
             let mut data = self.data.as_deref_mut();
-            let woken =
-                std::future::poll_fn(|cx| waits.poll(cx, &mut stream, answering, &mut data));
+            let woken = std::future::poll_fn(|cx| {
+                waits.poll(cx, &mut stream, answering, &mut data, read_control)
+            });
             let woken = woken.await;
             // Progress first: the session judges stalls and answers STAT by it.
             self.report_progress();
