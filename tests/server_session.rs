@@ -1664,3 +1664,196 @@ fn every_verb_has_a_success_and_a_failure() {
         assert!(covered.contains(verb), "{verb} has no row");
     }
 }
+
+#[test]
+fn a_storage_answer_that_never_comes_fails_the_command_and_the_late_answer_is_ignored() {
+    let mut config = Config::default();
+    config.storage_timeout = Duration::from_secs(5);
+    let mut server = ServerDriver::logged_in(config, "anonymous", "x");
+    server.hold_requests = true;
+    server.send("SIZE /readme\r\nPWD\r\n");
+    let (id, request) = server.held.pop_front().unwrap();
+    assert_eq!(server.codes(), Vec::<u16>::new(), "PWD waits in order");
+    assert_eq!(
+        server.session.poll_timeout(),
+        Some(server.now + Duration::from_secs(5))
+    );
+    server.advance(Duration::from_secs(5));
+    assert_eq!(server.codes(), [451, 257]);
+    assert!(server.actions.contains(&Action::CancelRequest { id }));
+    let late = server.fs.answer(&request);
+    server.respond(id, late);
+    assert_eq!(server.codes(), Vec::<u16>::new(), "the late answer is ignored");
+    assert_eq!(server.command("NOOP"), [200]);
+}
+
+#[test]
+fn an_authenticator_that_never_answers_fails_the_login() {
+    let mut config = Config::default();
+    config.storage_timeout = Duration::from_secs(5);
+    let mut server = ServerDriver::new(config, MemoryFs::new());
+    server.take_replies();
+    server.hold_requests = true;
+    server.send("USER alice\r\nPASS secret\r\n");
+    assert_eq!(server.codes(), [331]);
+    let (id, _) = server.held.pop_front().unwrap();
+    server.advance(Duration::from_secs(5));
+    assert!(server.actions.contains(&Action::CancelRequest { id }));
+    assert!(
+        server
+            .events
+            .iter()
+            .any(|event| matches!(event, Event::LoginFailed { user } if user == "alice"))
+    );
+    // The failed-login delay, then 530.
+    server.advance(Duration::from_secs(1));
+    assert_eq!(server.codes(), [530]);
+    server.respond(id, Response::LoggedIn { writable: true });
+    assert!(!server.session.is_logged_in(), "the late answer is ignored");
+}
+
+#[test]
+fn quit_stat_and_abor_overtake_a_slow_answer() {
+    // STAT and QUIT while a SIZE waits.
+    let mut server = anonymous();
+    server.hold_requests = true;
+    server.send("SIZE /readme\r\nSTAT\r\n");
+    assert_eq!(server.codes(), [211], "STAT answered while SIZE waits");
+    let (id, _) = server.held.pop_front().unwrap();
+    server.send("QUIT\r\n");
+    assert_eq!(server.codes(), [221]);
+    assert!(server.session.is_closed());
+    assert!(server.actions.contains(&Action::CancelRequest { id }));
+    assert!(server.events.contains(&Event::Closed {
+        reason: CloseReason::Quit
+    }));
+
+    // ABOR of a transfer whose file is being opened.
+    let mut server = anonymous();
+    server.data_mode = DataMode::Manual;
+    server.send("PASV\r\n");
+    server.listening();
+    server.take_replies();
+    server.hold_requests = true;
+    server.send("RETR /readme\r\nABOR\r\n");
+    assert_eq!(server.codes(), [426, 226]);
+    let (id, request) = server.held.pop_front().unwrap();
+    assert!(server.actions.contains(&Action::CancelRequest { id }));
+    let late = server.fs.answer(&request);
+    server.respond(id, late);
+    assert_eq!(server.codes(), Vec::<u16>::new());
+    assert!(server.started_transfer().is_none());
+    assert_eq!(server.command("NOOP"), [200]);
+
+    // Ordinary commands stay in order behind the answer, and so does an ABOR that
+    // is not about a transfer.
+    let mut server = anonymous();
+    server.hold_requests = true;
+    server.send("SIZE /readme\r\nNOOP\r\nABOR\r\n");
+    assert_eq!(server.codes(), Vec::<u16>::new());
+    let (id, request) = server.held.pop_front().unwrap();
+    let answer = server.fs.answer(&request);
+    server.respond(id, answer);
+    assert_eq!(server.codes(), [213, 200, 225]);
+}
+
+#[test]
+fn a_client_that_does_not_read_is_closed_by_the_send_timeout() {
+    let mut config = Config::default();
+    config.send_timeout = Duration::from_secs(10);
+    let mut server = ServerDriver::logged_in(config, "anonymous", "x");
+    server.session.handle_send_blocked(server.now);
+    server.advance(Duration::from_secs(6));
+    // Progress restarts the bound.
+    server.session.handle_send_progress(server.now);
+    server.session.handle_send_blocked(server.now);
+    server.advance(Duration::from_secs(6));
+    assert!(!server.session.is_closed());
+    assert_eq!(
+        server.session.poll_timeout(),
+        Some(server.now + Duration::from_secs(4))
+    );
+    server.advance(Duration::from_secs(4));
+    assert!(server.session.is_closed());
+    assert_eq!(server.codes(), Vec::<u16>::new(), "no reply to a client that does not read");
+    assert!(server.events.contains(&Event::Closed {
+        reason: CloseReason::SendStalled
+    }));
+    assert_eq!(server.actions.last(), Some(&Action::Close));
+}
+
+#[test]
+fn outputs_come_in_the_order_things_happened() {
+    use ftp_proto::server::{Output, Session};
+    let now = std::time::Instant::now();
+    let mut session = Session::new(
+        Config::default(),
+        CLIENT.parse().unwrap(),
+        common::SERVER.parse().unwrap(),
+        now,
+    );
+    session.handle_control_input(b"USER a\r\nPASS b\r\n", now);
+    let mut outputs = Vec::new();
+    while let Some(output) = session.poll_output() {
+        outputs.push(output);
+    }
+    // The greeting and 331 leave together, before the request they came before.
+    assert!(
+        matches!(&outputs[..], [Output::Transmit(bytes), Output::Request { .. }]
+            if bytes.as_ref() == b"220 ftp-proto ready\r\n331 Please specify the password.\r\n"),
+        "{outputs:?}"
+    );
+    let Output::Request { id, .. } = &outputs[1] else {
+        unreachable!()
+    };
+    session.handle_response(*id, Response::LoggedIn { writable: false }, now);
+    session.handle_control_input(b"NOOP\r\nPASV\r\nQUIT\r\n", now);
+    let mut outputs = Vec::new();
+    while let Some(output) = session.poll_output() {
+        outputs.push(output);
+    }
+    assert!(
+        matches!(
+            &outputs[..],
+            [
+                Output::Event(Event::LoggedIn { .. }),
+                Output::Transmit(_),
+                Output::Action(ftp_proto::server::Action::ListenPassive { .. }),
+            ]
+        ),
+        "{outputs:?}"
+    );
+    let Output::Transmit(bytes) = &outputs[1] else {
+        unreachable!()
+    };
+    assert_eq!(bytes.as_ref(), b"230 Login successful.\r\n200 NOOP ok.\r\n");
+}
+
+#[test]
+fn the_listing_reply_has_one_period() {
+    let mut server = anonymous();
+    server.send("PASV\r\nLIST /pub\r\n");
+    let replies = server.take_replies();
+    assert_eq!(replies[1].code().as_u16(), 150);
+    assert_eq!(replies[1].text().to_string(), "Here comes the directory listing.");
+}
+
+#[test]
+fn a_connection_accepted_on_a_replaced_listener_is_ignored() {
+    let mut server = anonymous();
+    server.data_mode = DataMode::Manual;
+    server.send("PASV\r\n");
+    server.listening();
+    let old = server.channel.unwrap();
+    server.send("PASV\r\n");
+    assert!(server.actions.contains(&Action::CloseData), "the old listener is closed");
+    server.listening();
+    assert_ne!(server.channel, Some(old));
+    server.take_replies();
+    assert_eq!(server.command("RETR /readme"), [150]);
+    let peer = CLIENT.parse().unwrap();
+    server.data_event(DataEvent::Accepted { channel: old, peer });
+    assert!(server.started_transfer().is_none(), "a stale accept is ignored");
+    server.accept(CLIENT);
+    assert!(server.started_transfer().is_some());
+}
