@@ -151,10 +151,12 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Option<Option
                     seconds("--login-timeout", &value("--login-timeout")?)?
             }
             "--send-timeout" => {
-                options.config.session.send_timeout = seconds("--send-timeout", &value("--send-timeout")?)?
+                options.config.session.send_timeout =
+                    seconds("--send-timeout", &value("--send-timeout")?)?
             }
             "--data-timeout" => {
-                options.config.session.data_timeout = seconds("--data-timeout", &value("--data-timeout")?)?
+                options.config.session.data_timeout =
+                    seconds("--data-timeout", &value("--data-timeout")?)?
             }
             "--failed-login-delay" => {
                 options.config.session.failed_login_delay =

@@ -35,7 +35,10 @@ impl Storage for Hung {
         pending()
     }
 
-    fn list(&self, _: &VirtualPath) -> impl Future<Output = Result<Self::Lister, StorageError>> + Send {
+    fn list(
+        &self,
+        _: &VirtualPath,
+    ) -> impl Future<Output = Result<Self::Lister, StorageError>> + Send {
         pending()
     }
 

@@ -226,9 +226,7 @@ fn a_stalled_transfer_is_aborted_with_426() {
     server.advance(Duration::from_secs(100));
     assert_eq!(server.codes(), [426]);
     assert!(
-        server
-            .actions
-            .contains(&Action::AbortTransfer { id }),
+        server.actions.contains(&Action::AbortTransfer { id }),
         "the adapter is told to stop the copy"
     );
     // A late end of the aborted transfer changes nothing.
@@ -455,7 +453,10 @@ fn active_transfer_connects_when_the_transfer_starts() {
     let mut server = anonymous();
     server.data_mode = DataMode::Manual;
     assert_eq!(server.command("EPRT |1|127.0.0.1|5000|"), [200]);
-    assert!(server.transfer_id().is_none(), "no connect before a transfer");
+    assert!(
+        server.transfer_id().is_none(),
+        "no connect before a transfer"
+    );
     assert_eq!(server.command("RETR /readme"), [150]);
     let address: SocketAddr = "127.0.0.1:5000".parse().unwrap();
     let id = match server.actions.last() {
@@ -1683,7 +1684,11 @@ fn a_storage_answer_that_never_comes_fails_the_command_and_the_late_answer_is_ig
     assert!(server.actions.contains(&Action::CancelRequest { id }));
     let late = server.fs.answer(&request);
     server.respond(id, late);
-    assert_eq!(server.codes(), Vec::<u16>::new(), "the late answer is ignored");
+    assert_eq!(
+        server.codes(),
+        Vec::<u16>::new(),
+        "the late answer is ignored"
+    );
     assert_eq!(server.command("NOOP"), [200]);
 }
 
@@ -1775,7 +1780,11 @@ fn a_client_that_does_not_read_is_closed_by_the_send_timeout() {
     );
     server.advance(Duration::from_secs(4));
     assert!(server.session.is_closed());
-    assert_eq!(server.codes(), Vec::<u16>::new(), "no reply to a client that does not read");
+    assert_eq!(
+        server.codes(),
+        Vec::<u16>::new(),
+        "no reply to a client that does not read"
+    );
     assert!(server.events.contains(&Event::Closed {
         reason: CloseReason::SendStalled
     }));
@@ -1835,7 +1844,10 @@ fn the_listing_reply_has_one_period() {
     server.send("PASV\r\nLIST /pub\r\n");
     let replies = server.take_replies();
     assert_eq!(replies[1].code().as_u16(), 150);
-    assert_eq!(replies[1].text().to_string(), "Here comes the directory listing.");
+    assert_eq!(
+        replies[1].text().to_string(),
+        "Here comes the directory listing."
+    );
 }
 
 #[test]
@@ -1846,14 +1858,20 @@ fn a_connection_accepted_on_a_replaced_listener_is_ignored() {
     server.listening();
     let old = server.channel.unwrap();
     server.send("PASV\r\n");
-    assert!(server.actions.contains(&Action::CloseData), "the old listener is closed");
+    assert!(
+        server.actions.contains(&Action::CloseData),
+        "the old listener is closed"
+    );
     server.listening();
     assert_ne!(server.channel, Some(old));
     server.take_replies();
     assert_eq!(server.command("RETR /readme"), [150]);
     let peer = CLIENT.parse().unwrap();
     server.data_event(DataEvent::Accepted { channel: old, peer });
-    assert!(server.started_transfer().is_none(), "a stale accept is ignored");
+    assert!(
+        server.started_transfer().is_none(),
+        "a stale accept is ignored"
+    );
     server.accept(CLIENT);
     assert!(server.started_transfer().is_some());
 }

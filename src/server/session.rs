@@ -205,9 +205,14 @@ enum DataChannel {
     None,
     /// A passive listener was asked for (or is open); `connected` once it accepted a
     /// connection from the control connection's peer.
-    Passive { channel: ChannelId, connected: bool },
+    Passive {
+        channel: ChannelId,
+        connected: bool,
+    },
     /// PORT or EPRT gave this address: the connect is made when a transfer is ready.
-    Active { address: SocketAddr },
+    Active {
+        address: SocketAddr,
+    },
 }
 
 /// A transfer from its 1yz reply to its final reply.
@@ -485,7 +490,10 @@ impl Session {
         if self.closed {
             return;
         }
-        if self.send_blocked_since.is_some_and(|since| now >= since + self.config.send_timeout) {
+        if self
+            .send_blocked_since
+            .is_some_and(|since| now >= since + self.config.send_timeout)
+        {
             // Its last words could not reach a client that does not read.
             return self.close_silently(CloseReason::SendStalled);
         }

@@ -657,9 +657,8 @@ impl<A: Authenticator> Connection<A> {
         if let (Some((config, _)), MaybeTls::Plain(tcp)) = (&self.tls, stream) {
             let mut handshake = Box::pin(super::tls::accept(config, tcp));
             loop {
-                let Some(deadline) = self.session.poll_timeout() else {
-                    return None;
-                };
+                // The handshake's own deadline is always set: `None` means closed.
+                let deadline = self.session.poll_timeout()?;
                 match ::tokio::time::timeout_at(deadline.into(), &mut handshake).await {
                     Ok(Ok(upgraded)) => {
                         self.session.handle_control_tls_established(Instant::now());
@@ -786,10 +785,8 @@ impl<A: Authenticator> Connection<A> {
         if moved > running.reported {
             running.reported = moved;
             let id = running.id;
-            self.session.handle_data_event(
-                DataEvent::Progress { id, bytes: moved },
-                Instant::now(),
-            );
+            self.session
+                .handle_data_event(DataEvent::Progress { id, bytes: moved }, Instant::now());
         }
     }
 
@@ -879,9 +876,7 @@ impl<A: Authenticator> Connection<A> {
 
     async fn act(&mut self, action: Action) {
         match action {
-            Action::ListenPassive { channel, family } => {
-                self.listen_passive(channel, family).await
-            }
+            Action::ListenPassive { channel, family } => self.listen_passive(channel, family).await,
             Action::ConnectActive { id, address } => {
                 let data = self.data();
                 data.close();
@@ -976,7 +971,11 @@ impl<A: Authenticator> Connection<A> {
         if let (Some(data), DataEvent::Finished { id, .. } | DataEvent::Failed { id, .. }) =
             (&mut self.data, &event)
         {
-            if data.running.as_ref().is_some_and(|running| running.id == *id) {
+            if data
+                .running
+                .as_ref()
+                .is_some_and(|running| running.id == *id)
+            {
                 data.running = None;
             }
         }
@@ -1004,8 +1003,8 @@ impl<A: Authenticator> Connection<A> {
         } else {
             None
         };
-        let bound = listener
-            .and_then(|listener| listener.local_addr().ok().map(|bound| (listener, bound)));
+        let bound =
+            listener.and_then(|listener| listener.local_addr().ok().map(|bound| (listener, bound)));
         let Some((listener, bound)) = bound else {
             self.session
                 .handle_data_event(DataEvent::ListenFailed { channel }, Instant::now());

@@ -540,9 +540,9 @@ impl Pair {
         match action {
             Action::ConnectData { id, address, kind } => {
                 let listening = self.data.server_listener;
-                let Some((channel, _)) = listening
-                    .filter(|(_, listening)| *listening == address && !self.refuse_data_connections)
-                else {
+                let Some((channel, _)) = listening.filter(|(_, listening)| {
+                    *listening == address && !self.refuse_data_connections
+                }) else {
                     self.client
                         .handle_data_failed(id, io::ErrorKind::ConnectionRefused, self.now);
                     return;
