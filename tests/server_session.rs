@@ -1875,3 +1875,55 @@ fn a_connection_accepted_on_a_replaced_listener_is_ignored() {
     server.accept(CLIENT);
     assert!(server.started_transfer().is_some());
 }
+
+#[test]
+fn an_upload_without_close_notify_is_decided_by_the_session() {
+    // Accepted by default (as vsftpd): the session asks the adapter to commit.
+    let mut server = alice();
+    server.data_mode = DataMode::Manual;
+    server.send("PASV\r\n");
+    server.listening();
+    server.accept(CLIENT);
+    assert_eq!(server.command("STOR /new"), [227, 125]);
+    let id = server.transfer_id().unwrap();
+    server.data_event(DataEvent::Received {
+        id,
+        bytes: 5,
+        clean: false,
+    });
+    assert_eq!(server.actions.last(), Some(&Action::CommitUpload { id }));
+    assert_eq!(server.codes(), Vec::<u16>::new(), "226 only once committed");
+    server.data_event(DataEvent::Finished { id, bytes: 5 });
+    assert_eq!(server.codes(), [226]);
+
+    // Refused when configured: no commit, 426.
+    let mut config = Config::default();
+    config.accept_upload_without_close_notify = false;
+    let mut strict = ServerDriver::logged_in(config, "alice", "secret");
+    strict.data_mode = DataMode::Manual;
+    strict.send("PASV\r\n");
+    strict.listening();
+    strict.accept(CLIENT);
+    assert_eq!(strict.command("STOR /new"), [227, 125]);
+    let id = strict.transfer_id().unwrap();
+    strict.data_event(DataEvent::Received {
+        id,
+        bytes: 5,
+        clean: false,
+    });
+    assert_eq!(strict.codes(), [426]);
+    assert!(!strict.actions.contains(&Action::CommitUpload { id }));
+    assert!(strict.actions.contains(&Action::AbortTransfer { id }));
+    // A clean end is committed under the strict rule too.
+    strict.send("PASV\r\n");
+    strict.listening();
+    strict.accept(CLIENT);
+    assert_eq!(strict.command("STOR /new"), [227, 125]);
+    let id = strict.transfer_id().unwrap();
+    strict.data_event(DataEvent::Received {
+        id,
+        bytes: 5,
+        clean: true,
+    });
+    assert_eq!(strict.actions.last(), Some(&Action::CommitUpload { id }));
+}

@@ -59,6 +59,11 @@ pub struct Config {
     /// control connection's session, as vsftpd's `require_ssl_reuse` does. Off by
     /// default: Python's ftplib, among others, does not resume.
     pub require_tls_session_reuse: bool,
+    /// Take an upload whose TLS data connection ended without close_notify (the client
+    /// closed the socket without ending TLS) as complete. On by default, as vsftpd
+    /// (`strict_ssl_read_eof=NO`): many clients do it. Off, such an upload is discarded
+    /// and answered 426, since a truncation by a third party looks the same.
+    pub accept_upload_without_close_notify: bool,
     /// Allow PORT and EPRT to an address other than the control connection's peer
     /// (server-to-server "FXP" transfers). Off by default: the bounce attack.
     pub allow_foreign_active_address: bool,
@@ -181,6 +186,7 @@ impl Default for Config {
             storage_timeout: Duration::from_secs(120),
             send_timeout: Duration::from_secs(60),
             require_tls_session_reuse: false,
+            accept_upload_without_close_notify: true,
             allow_foreign_active_address: false,
             allow_privileged_active_port: false,
             allow_foreign_passive_peer: false,

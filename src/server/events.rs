@@ -111,6 +111,12 @@ pub enum Action {
     /// PROT P) secured. Report [`DataEvent::Progress`] now and then (see there), and
     /// [`DataEvent::Finished`] or [`DataEvent::Failed`] at the end.
     StartTransfer(Transfer),
+    /// The upload `id` reported [`DataEvent::Received`] and is complete: commit it (make
+    /// the file visible), then report [`DataEvent::Finished`] or [`DataEvent::Failed`].
+    CommitUpload {
+        /// The upload.
+        id: RequestId,
+    },
     /// Forget transfer `id` and everything held for it: the file or listing opened for
     /// it, a connect or handshake in flight, its data connection, the running copy.
     /// Report nothing more about it.
@@ -594,8 +600,22 @@ pub enum DataEvent {
         /// Bytes moved so far.
         bytes: u64,
     },
+    /// An upload's data connection ended (the client's end of data) and every byte is
+    /// written but not committed. Report it before committing anything: the session
+    /// decides whether the upload is complete (see
+    /// [`Config::accept_upload_without_close_notify`](super::Config::accept_upload_without_close_notify))
+    /// and answers [`Action::CommitUpload`] or [`Action::AbortTransfer`].
+    Received {
+        /// The upload.
+        id: RequestId,
+        /// Bytes received.
+        bytes: u64,
+        /// Whether the end was clean: a plain connection's end of stream, or TLS
+        /// close_notify. False when a TLS connection ended without close_notify.
+        clean: bool,
+    },
     /// The transfer completed: every byte sent and the connection closed cleanly, or
-    /// every byte received up to the client's end of data and stored.
+    /// (after [`Action::CommitUpload`]) every byte received and stored.
     Finished {
         /// The transfer.
         id: RequestId,

@@ -26,6 +26,7 @@ pub fn fuzz_server(data: &[u8]) {
         require_tls_for_login: flags & 2 != 0,
         require_tls_for_data: flags & 4 != 0,
         allow_foreign_active_address: flags & 8 != 0,
+        accept_upload_without_close_notify: flags & 64 == 0,
         ..Config::default()
     };
     if flags & 16 != 0 {
@@ -112,6 +113,11 @@ pub fn fuzz_server(data: &[u8]) {
                         resumed: argument & 4 == 0,
                     },
                     9 => DataEvent::TlsFailed { id },
+                    10 if argument & 4 == 0 => DataEvent::Received {
+                        id,
+                        bytes: u64::from(argument),
+                        clean: argument & 8 == 0,
+                    },
                     10 => DataEvent::Failed {
                         id,
                         reason: DataFailure::Storage(StorageError::NotFound),

@@ -41,7 +41,9 @@
 //!    - [`Action::StartTransfer`]: the data connection is up, checked and secured: copy.
 //!      Keep a byte counter and, whenever it grew, report [`DataEvent::Progress`] right
 //!      before handing the session any other input (the stall deadline and STAT use
-//!      it); at the end report [`DataEvent::Finished`] or [`DataEvent::Failed`].
+//!      it); at the end report [`DataEvent::Finished`] or [`DataEvent::Failed`]. An
+//!      upload first reports [`DataEvent::Received`] (saying whether the connection
+//!      ended cleanly) and commits only on [`Action::CommitUpload`].
 //!    - [`Action::AbortTransfer`]: drop everything held for that transfer (opened file,
 //!      connect or handshake in flight, data connection, copy).
 //!      [`Action::CloseData`]: drop the listener and any data connection not handed to a

@@ -418,6 +418,21 @@ impl Session {
                     }
                 }
             }
+            DataEvent::Received { id, bytes, clean } => {
+                if self.transfer_in(id, Stage::Running) {
+                    if let Some(transfer) = self.transfer.as_mut() {
+                        transfer.bytes = bytes;
+                    }
+                    if clean || self.config.accept_upload_without_close_notify {
+                        self.push(Output::Action(Action::CommitUpload { id }));
+                    } else {
+                        self.fail_transfer(
+                            ReplyCode::CONNECTION_CLOSED_TRANSFER_ABORTED,
+                            "Upload ended without TLS close_notify; transfer aborted.",
+                        );
+                    }
+                }
+            }
             DataEvent::Finished { id, bytes } => {
                 if self.transfer_in(id, Stage::Running) {
                     self.end_transfer();

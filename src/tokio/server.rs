@@ -523,6 +523,8 @@ struct Running {
     moved: Arc<AtomicU64>,
     /// The figure last reported to the session.
     reported: u64,
+    /// An upload waits on this for the session's `CommitUpload`.
+    commit: Option<::tokio::sync::oneshot::Sender<()>>,
 }
 
 impl<S: Storage> DataPlane<S> {
@@ -885,6 +887,14 @@ impl<A: Authenticator> Connection<A> {
                 data.connecting = Some((id, Box::pin(TcpStream::connect(address))));
             }
             Action::SecureData { id } => self.secure_data(id),
+            Action::CommitUpload { id } => {
+                let running = self.data.as_mut().and_then(|data| data.running.as_mut());
+                if let Some(running) = running.filter(|running| running.id == id) {
+                    if let Some(commit) = running.commit.take() {
+                        let _ = commit.send(());
+                    }
+                }
+            }
             Action::StartTransfer(transfer) => self.start_transfer(transfer),
             Action::AbortTransfer { id } => {
                 let Some(data) = &mut self.data else { return };
@@ -1064,9 +1074,21 @@ impl<A: Authenticator> Connection<A> {
         let sender = data.sender.clone();
         let moved = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&moved);
+        let (commit, committed) = ::tokio::sync::oneshot::channel();
         let task = ::tokio::spawn(tracing::Instrument::in_current_span(async move {
-            let event =
-                run_transfer::<A::Storage>(transfer, opened, stream, buffer_size, &counter).await;
+            let upload_end = UploadEnd {
+                events: &sender,
+                commit: committed,
+            };
+            let event = run_transfer::<A::Storage>(
+                transfer,
+                opened,
+                stream,
+                buffer_size,
+                &counter,
+                upload_end,
+            )
+            .await;
             let _ = sender.send(event).await;
         }));
         data.running = Some(Running {
@@ -1074,6 +1096,7 @@ impl<A: Authenticator> Connection<A> {
             task,
             moved,
             reported: 0,
+            commit: Some(commit),
         });
     }
 }
@@ -1266,6 +1289,12 @@ async fn list_all<S: Storage>(
     Ok(entries)
 }
 
+/// How an upload asks the session whether it is complete before committing it.
+struct UploadEnd<'a> {
+    events: &'a mpsc::Sender<DataEvent>,
+    commit: ::tokio::sync::oneshot::Receiver<()>,
+}
+
 /// Runs one transfer to its end and says how it ended.
 async fn run_transfer<S: Storage>(
     transfer: Transfer,
@@ -1273,6 +1302,7 @@ async fn run_transfer<S: Storage>(
     mut stream: MaybeTls,
     buffer_size: usize,
     moved: &AtomicU64,
+    upload_end: UploadEnd<'_>,
 ) -> DataEvent {
     let id = transfer.id;
     let started = Instant::now();
@@ -1288,7 +1318,13 @@ async fn run_transfer<S: Storage>(
             send_listing(lister, &mut stream, format, moved).await
         }
         (Direction::Receive, Opened::Upload(upload), TransferContent::File) => {
-            receive_file(upload, &mut stream, transfer.ascii, buffer_size, moved).await
+            let receive = Receive {
+                id,
+                ascii: transfer.ascii,
+                buffer_size,
+                moved,
+            };
+            receive_file(upload, &mut stream, receive, upload_end).await
         }
         _ => Err(DataFailure::Storage(StorageError::Other(
             "transfer mismatch".into(),
@@ -1439,20 +1475,45 @@ async fn send_listing(
     Ok(total)
 }
 
+/// What an upload's copy needs to know.
+struct Receive<'a> {
+    id: RequestId,
+    ascii: bool,
+    buffer_size: usize,
+    moved: &'a AtomicU64,
+}
+
 async fn receive_file(
     mut upload: impl Upload,
     stream: &mut MaybeTls,
-    ascii: bool,
-    buffer_size: usize,
-    moved: &AtomicU64,
+    receive: Receive<'_>,
+    end: UploadEnd<'_>,
 ) -> Result<u64, DataFailure> {
-    let total = match copy_upload(&mut upload, stream, ascii, buffer_size, moved).await {
-        Ok(total) => total,
+    let copied = copy_upload(
+        &mut upload,
+        stream,
+        receive.ascii,
+        receive.buffer_size,
+        receive.moved,
+    )
+    .await;
+    let (total, clean) = match copied {
+        Ok(copied) => copied,
         Err(failure) => {
             upload.abort().await;
             return Err(failure);
         }
     };
+    // Whether an upload that ended this way is complete is the session's decision.
+    let received = DataEvent::Received {
+        id: receive.id,
+        bytes: total,
+        clean,
+    };
+    if end.events.send(received).await.is_err() || end.commit.await.is_err() {
+        upload.abort().await;
+        return Err(DataFailure::ConnectionLost);
+    }
     upload.commit().await.map_err(DataFailure::Storage)?;
     // Our close_notify (with TLS) and FIN: clients that wait for them see a clean end.
     // Bounded: the upload is stored and its reply due; a client that does not read
@@ -1461,14 +1522,15 @@ async fn receive_file(
     Ok(total)
 }
 
-/// Copies the data connection into the upload, up to the client's end of data.
+/// Copies the data connection into the upload, up to the client's end of data; says
+/// how many bytes, and whether the end was clean (false: TLS without close_notify).
 async fn copy_upload(
     upload: &mut impl Upload,
     stream: &mut MaybeTls,
     ascii: bool,
     buffer_size: usize,
     moved: &AtomicU64,
-) -> Result<u64, DataFailure> {
+) -> Result<(u64, bool), DataFailure> {
     // The buffer starts small and doubles while reads fill it: a small file never pays
     // for zeroing (and faulting in) the whole `buffer_size`, a big one soon reads in
     // `buffer_size` steps.
@@ -1476,6 +1538,7 @@ async fn copy_upload(
     let mut converted = Vec::new();
     let mut converter = FromNetwork::new();
     let mut total = 0u64;
+    let mut clean = true;
     loop {
         let read = match stream.read(&mut buffer).await {
             Ok(0) => break,
@@ -1486,9 +1549,12 @@ async fn copy_upload(
                 }
                 read
             }
-            // A TLS client that closes without close_notify: taken as the end of the
-            // data, as vsftpd does by default (see `tls`).
-            Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => break,
+            // A TLS client that closes without close_notify: the end of the data, not
+            // clean; the session decides whether that completes the upload.
+            Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => {
+                clean = false;
+                break;
+            }
             Err(error) => return Err(connection_lost(error)),
         };
         total += read as u64;
@@ -1508,7 +1574,7 @@ async fn copy_upload(
         converter.finish(&mut converted);
         upload.write_all(&converted).await.map_err(storage_failed)?;
     }
-    Ok(total)
+    Ok((total, clean))
 }
 
 #[cfg(test)]

@@ -437,6 +437,11 @@ impl ServerDriver {
                             .handle_data_event(DataEvent::Connected { id: *id }, self.now);
                     }
                     Action::StartTransfer(transfer) if automatic => self.run_transfer(transfer),
+                    Action::CommitUpload { id } if automatic => {
+                        let bytes = self.upload.len() as u64;
+                        self.session
+                            .handle_data_event(DataEvent::Finished { id: *id, bytes }, self.now);
+                    }
                     _ => {}
                 }
                 self.actions.push(action);
@@ -446,17 +451,19 @@ impl ServerDriver {
 
     fn run_transfer(&mut self, transfer: &Transfer) {
         // Only uploads move bytes the test chose; a download's size is not checked here.
-        let bytes = match transfer.direction {
-            Direction::Receive => self.upload.len() as u64,
-            Direction::Send => 0,
-        };
-        self.session.handle_data_event(
-            DataEvent::Finished {
+        // An upload asks the session before it commits (`CommitUpload`, above).
+        let event = match transfer.direction {
+            Direction::Receive => DataEvent::Received {
                 id: transfer.id,
-                bytes,
+                bytes: self.upload.len() as u64,
+                clean: true,
             },
-            self.now,
-        );
+            Direction::Send => DataEvent::Finished {
+                id: transfer.id,
+                bytes: 0,
+            },
+        };
+        self.session.handle_data_event(event, self.now);
     }
 
     /// Replies received since the last call.

@@ -673,7 +673,8 @@ impl Pair {
             server::Action::CloseData => {
                 self.data.server_listener = None;
             }
-            server::Action::CancelRequest { .. } => {}
+            // The pair's storage is synchronous: an upload is committed with its end.
+            server::Action::CommitUpload { .. } | server::Action::CancelRequest { .. } => {}
             server::Action::Close => self.server_closed = true,
             server::Action::SecureData { .. } | server::Action::StartControlTls => {
                 panic!("the pair does not simulate TLS")
@@ -894,6 +895,18 @@ impl Pair {
             return;
         }
         let bytes = moved as u64;
+        if job.transfer.direction == Direction::Receive {
+            // The client's end of data was clean; the session asks for the commit, and
+            // the pair's storage has the bytes already.
+            self.server.handle_data_event(
+                DataEvent::Received {
+                    id,
+                    bytes,
+                    clean: true,
+                },
+                self.now,
+            );
+        }
         match self.order {
             FinalOrder::DataEndFirst => {
                 self.client.handle_data_end(op, self.now);
