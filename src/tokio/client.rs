@@ -12,7 +12,7 @@
 //! (replies, data connections, data TLS handshakes, stalled transfers) are the
 //! session's.
 //!
-//! With feature `tls` and [`ClientConfig::tls`] set, the client speaks FTPS (RFC 4217):
+//! With feature `tls` and [`ClientConfig::with_tls`] given, the client speaks FTPS (RFC 4217):
 //! explicit (`AUTH TLS` before login, then `PBSZ 0` and `PROT P`, all sent by the
 //! session) or implicit (TLS from the first byte). The adapter only runs the handshakes
 //! the session asks for; every data connection offers the control connection's TLS
@@ -87,10 +87,13 @@ pub struct ClientConfig {
     /// The address to listen on in active mode; default: the control connection's
     /// local address (known after [`Client::connect`]), else any address.
     pub active_address: Option<IpAddr>,
-    /// FTPS (feature `tls`): whom to trust, explicit or implicit TLS. When set, the
-    /// client sets the session's [`tls`](client::Config::tls) (explicit) or
-    /// [`implicit_tls`](client::Config::implicit_tls) to match; without it, asking the
-    /// session for TLS is refused with [`ClientError::TlsNotConfigured`].
+    /// FTPS (feature `tls`): whom to trust, explicit or implicit TLS. Set it with
+    /// [`ClientConfig::with_tls`], which also sets the session's
+    /// [`tls`](client::Config::tls) (explicit) or
+    /// [`implicit_tls`](client::Config::implicit_tls) to match. The client runs the
+    /// session configuration as given and changes none of it: TLS material that the
+    /// session flags contradict is refused with [`ClientError::TlsModeMismatch`], and
+    /// asking the session for TLS without it with [`ClientError::TlsNotConfigured`].
     #[cfg(feature = "tls")]
     pub tls: Option<ClientTls>,
 }
@@ -105,6 +108,39 @@ impl Default for ClientConfig {
             #[cfg(feature = "tls")]
             tls: None,
         }
+    }
+}
+
+impl ClientConfig {
+    /// Speaks FTPS with `tls` (feature `tls`): sets [`tls`](Self::tls) and the one
+    /// session flag that matches it, [`implicit_tls`](client::Config::implicit_tls)
+    /// for an implicit [`ClientTls`] and [`tls`](client::Config::tls) (`AUTH TLS`)
+    /// otherwise, clearing the other.
+    #[cfg(feature = "tls")]
+    #[must_use]
+    pub fn with_tls(mut self, tls: ClientTls) -> ClientConfig {
+        self.session.implicit_tls = tls.is_implicit();
+        self.session.tls = !tls.is_implicit();
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Refuses a contradiction between the session's TLS flags and the TLS material,
+    /// rather than resolve it behind the user's back.
+    fn check(&self) -> Result<()> {
+        let session = &self.session;
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            let implicit = tls.is_implicit();
+            if session.implicit_tls != implicit || session.tls == implicit {
+                return Err(ClientError::TlsModeMismatch { implicit });
+            }
+            return Ok(());
+        }
+        if session.tls || session.implicit_tls {
+            return Err(ClientError::TlsNotConfigured);
+        }
+        Ok(())
     }
 }
 
@@ -148,6 +184,18 @@ pub enum ClientError {
     /// (`ClientConfig::tls`, feature `tls`).
     #[error("FTPS needs a TLS configuration (ClientConfig::tls, feature `tls`)")]
     TlsNotConfigured,
+    /// `ClientConfig::tls` is set, but the session's flags do not ask for that kind of
+    /// TLS: an implicit configuration needs [`client::Config::implicit_tls`] alone, an
+    /// explicit one [`client::Config::tls`] alone. `ClientConfig::with_tls` sets both
+    /// sides at once.
+    #[error(
+        "ClientConfig::tls is for {} TLS but the session's tls/implicit_tls flags say otherwise (see ClientConfig::with_tls)",
+        if *.implicit { "implicit" } else { "explicit" }
+    )]
+    TlsModeMismatch {
+        /// Whether the TLS configuration is for implicit TLS.
+        implicit: bool,
+    },
     /// A TLS handshake failed, or TLS broke on the control connection: an untrusted
     /// or mismatched certificate, no common version or cipher suite, a server that
     /// does not speak TLS. [`ClientError::tls_error`] gives the rustls error.
@@ -367,24 +415,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         Ok(client)
     }
 
-    #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
-    fn build(control: S, peer: SocketAddr, mut config: ClientConfig) -> Result<Self> {
+    fn build(control: S, peer: SocketAddr, config: ClientConfig) -> Result<Self> {
+        config.check()?;
         #[cfg(feature = "tls")]
-        let tls = match &config.tls {
-            Some(tls) => {
-                config.session.implicit_tls = tls.is_implicit();
-                config.session.tls = !tls.is_implicit();
-                Some(tls.connection(peer.ip()))
-            }
-            None => None,
-        };
-        #[cfg(feature = "tls")]
-        let wants_tls = tls.is_none();
-        #[cfg(not(feature = "tls"))]
-        let wants_tls = true;
-        if wants_tls && (config.session.tls || config.session.implicit_tls) {
-            return Err(ClientError::TlsNotConfigured);
-        }
+        let tls = config.tls.as_ref().map(|tls| tls.connection(peer.ip()));
         Ok(Client {
             control: ControlStream::Plain(control),
             session: Session::new(config.session.clone(), peer, Instant::now()),
