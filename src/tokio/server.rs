@@ -23,7 +23,6 @@ use ::tokio::task::{AbortHandle, JoinHandle, JoinSet};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::log::Escaped;
-use super::storage::{Account, Authenticator, Lister, Storage, Upload};
 use super::stream::MaybeTls;
 use crate::ascii::{FromNetwork, ToNetwork};
 use crate::server::limits::{Admissions, Limits, Lockouts, Refusal};
@@ -32,6 +31,7 @@ use crate::server::{
     ListingFormat, MoreEntries, Output, Request, RequestId, Response, Session, StorageError,
     Transfer, TransferContent, format_entry,
 };
+use crate::storage::{Account, Authenticator, Lister, Storage, Upload};
 
 /// Settings of the tokio server beyond the protocol session's.
 #[derive(Clone, Debug)]
