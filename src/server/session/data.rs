@@ -1,7 +1,12 @@
 //! The data plane's connections: PASV/EPSV listeners, PORT/EPRT connects, which peer
 //! may connect (the port-stealing defence) and closing a data channel.
 
-use super::*;
+use std::net::{IpAddr, SocketAddr};
+
+use super::{DataChannel, Pending, Session, Stage};
+use crate::command::NetworkProtocol;
+use crate::reply::ReplyCode;
+use crate::server::events::{Action, AddressFamily, ChannelId, Output};
 
 impl Session {
     pub(super) fn passive(&mut self, extended: bool, protocol: Option<NetworkProtocol>) {

@@ -2,7 +2,14 @@
 //! commands may run before login or overtake a waiting one, and the dispatch of each
 //! verb to the concern that handles it.
 
-use super::*;
+use std::net::SocketAddr;
+
+use super::{ControlTls, Pending, Purpose, Session, TransferContentKind};
+use crate::command::{Command, ExtendedPassive, FileStructure, TransferMode};
+use crate::parse::CommandError;
+use crate::reply::{Reply, ReplyCode};
+use crate::server::events::{CloseReason, Direction, ListingFormat, Request};
+use crate::text::Pathname;
 
 impl Session {
     pub(super) fn idle_timer_runs(&self) -> bool {

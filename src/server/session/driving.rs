@@ -3,8 +3,15 @@
 //! and the `poll_*` outputs it drains after each. Deadlines are checked here, in
 //! `handle_timeout`; what a command does lives in the sibling modules.
 
+use std::collections::VecDeque;
+use std::time::Instant;
+
 use super::transfer::{sample_interval, storage_code_mid_transfer};
-use super::*;
+use super::{ControlTls, DataChannel, Pending, Session, Stage};
+use crate::reply::ReplyCode;
+use crate::server::events::{
+    Action, CloseReason, DataEvent, DataFailure, Event, Output, RequestId, Response,
+};
 
 impl Session {
     /// Bytes from the client, received at `now`, in any chunking.

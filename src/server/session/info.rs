@@ -1,7 +1,12 @@
 //! Informational commands and transfer settings that need no storage: FEAT, HELP,
 //! OPTS, STAT without a path, TYPE.
 
-use super::*;
+use super::Session;
+use crate::command::{CommandOptions, FormatControl, RepresentationType};
+use crate::listing::FactSet;
+use crate::reply::{Reply, ReplyCode};
+use crate::server::format::SUPPORTED_FACTS;
+use crate::text::Text;
 
 impl Session {
     pub(super) fn feat(&mut self) {

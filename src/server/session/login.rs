@@ -1,7 +1,13 @@
 //! Login: USER, PASS, HOST and REIN, the TLS-before-login rule and the failed-login
 //! count.
 
-use super::*;
+use super::{ControlTls, Login, Pending, Purpose, Session};
+use crate::command::Password;
+use crate::reply::ReplyCode;
+use crate::server::events::{Event, Output, Request};
+use crate::server::format::SUPPORTED_FACTS;
+use crate::server::path::VirtualPath;
+use crate::text::Text;
 
 impl Session {
     pub(super) fn user(&mut self, user: Text<'static>) {

@@ -25,29 +25,22 @@ mod tls;
 mod transfer;
 
 use std::collections::VecDeque;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::BytesMut;
 
 use super::config::Config;
-use super::events::MoreEntries;
 use super::events::{
-    Action, AddressFamily, ChannelId, CloseReason, DataEvent, DataFailure, Direction, Event,
-    FileKind, ListingFormat, Output, Request, RequestId, Response, StorageError, Transfer,
-    TransferContent, WriteMode,
+    ChannelId, CloseReason, Direction, ListingFormat, Output, RequestId, Transfer,
 };
-use super::format::{self, SUPPORTED_FACTS};
-use super::path::{PathError, VirtualPath};
-use crate::command::{
-    AuthMechanism, Command, CommandOptions, ExtendedPassive, FileStructure, FormatControl,
-    NetworkProtocol, Password, ProtectionLevel, RepresentationType, TransferMode,
-};
+use super::format::SUPPORTED_FACTS;
+use super::path::VirtualPath;
 use crate::listing::FactSet;
-use crate::parse::{CommandError, CommandParser};
-use crate::reply::{Reply, ReplyCode};
-use crate::text::{Pathname, Text};
+use crate::parse::CommandParser;
+use crate::reply::ReplyCode;
+use crate::text::Text;
 
 /// A server's side of one FTP control connection, as a pure state machine.
 ///

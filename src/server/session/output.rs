@@ -1,7 +1,12 @@
 //! The ordered output queue: replies, transmits and closing, with the pending-output
 //! bound that pauses command processing while the client does not read.
 
-use super::*;
+use bytes::BytesMut;
+
+use super::Session;
+use crate::reply::{Reply, ReplyCode};
+use crate::server::events::{Action, CloseReason, Event, Output};
+use crate::text::Text;
 
 impl Session {
     pub(super) fn close_with(&mut self, code: ReplyCode, text: &str, reason: CloseReason) {

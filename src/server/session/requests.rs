@@ -2,7 +2,14 @@
 //! deadline, and turning each [`Response`] into replies; the path and write-permission
 //! checks commands run before asking.
 
-use super::*;
+use super::{Login, Pending, Purpose, Session};
+use crate::reply::{Reply, ReplyCode};
+use crate::server::events::{
+    Action, Event, FileKind, MoreEntries, Output, Request, RequestId, Response,
+};
+use crate::server::format;
+use crate::server::path::{PathError, VirtualPath};
+use crate::text::{Pathname, Text};
 
 impl Session {
     pub(super) fn next_number(&mut self) -> u64 {

@@ -1,6 +1,9 @@
 //! TLS on the control and data connections: AUTH, PBSZ and PROT.
 
-use super::*;
+use super::{ControlTls, Pending, Session};
+use crate::command::{AuthMechanism, ProtectionLevel};
+use crate::reply::ReplyCode;
+use crate::server::events::{Action, Output};
 
 impl Session {
     pub(super) fn auth(&mut self, mechanism: AuthMechanism<'static>) {

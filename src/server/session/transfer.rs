@@ -1,7 +1,14 @@
 //! Transfers on a data connection: REST, listings, RETR/STOR/APPE/STOU, when a waiting
 //! transfer starts, its progress sampling, failures and ABOR.
 
-use super::*;
+use super::{DataChannel, Purpose, RunningTransfer, Session, Stage, TransferContentKind};
+use crate::reply::ReplyCode;
+use crate::server::events::{
+    Action, Direction, Event, ListingFormat, Output, Request, RequestId, StorageError, Transfer,
+    TransferContent, WriteMode,
+};
+use crate::server::path::{PathError, VirtualPath};
+use crate::text::Pathname;
 
 impl Session {
     pub(super) fn restart(&mut self, offset: u64) {
