@@ -297,7 +297,7 @@ impl Session {
 
     /// The adapter could not write all of the output at `now`: the client is not
     /// reading. The session closes the connection when the writes stay blocked for
-    /// [`Config::send_timeout`] (see [`poll_timeout`](Self::poll_timeout)); its other
+    /// [`Config::send_timeout`](crate::server::Config::send_timeout) (see [`poll_timeout`](Self::poll_timeout)); its other
     /// deadlines keep running meanwhile. Call it once when a write starts waiting.
     pub fn handle_send_blocked(&mut self, now: Instant) {
         self.now = now;

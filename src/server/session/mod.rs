@@ -48,7 +48,7 @@ use crate::text::Text;
 ///
 /// - inputs: [`handle_control_input`](Self::handle_control_input) (bytes from the
 ///   client, in any chunking), [`handle_response`](Self::handle_response) (the
-///   application's answer to a [`Request`]), [`handle_data_event`](Self::handle_data_event),
+///   application's answer to a [`Request`](crate::server::Request)), [`handle_data_event`](Self::handle_data_event),
 ///   [`handle_control_tls_established`](Self::handle_control_tls_established) and
 ///   [`handle_control_tls_failed`](Self::handle_control_tls_failed),
 ///   [`handle_send_blocked`](Self::handle_send_blocked) and
@@ -327,7 +327,7 @@ impl Session {
         !self.closed && self.input.len() < self.config.max_pending_input / 2
     }
 
-    /// Whether the session has ended (after [`Action::Close`]).
+    /// Whether the session has ended (after [`Action::Close`](crate::server::Action::Close)).
     pub fn is_closed(&self) -> bool {
         self.closed
     }

@@ -2,7 +2,16 @@
 //! SITE, NOOP, raw commands, TYPE and QUIT. Each queues the session's operation and
 //! runs the loop until its outcome.
 
-use super::*;
+use std::time::{Duration, Instant, SystemTime};
+
+use ::tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+use super::Client;
+use super::error::{ClientError, Result};
+use crate::client;
+use crate::client::{Features, Outcome};
+use crate::reply::Reply;
+use crate::text::{Pathname, Text};
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     /// Logs in with `USER`/`PASS` (use `anonymous` and any password for anonymous

@@ -1,8 +1,15 @@
 //! Data connections as the session asks for them: connect or listen, the data TLS
 //! handshake, and reporting each fact (connected, secured, bytes, end) to the session.
 
+use std::io;
+use std::time::Instant;
+
+use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+
 use super::error::tls_fault;
-use super::*;
+use super::{Client, DataReady, DataSlot, DataState};
+use crate::client::{OperationId, TransferKind};
+use crate::tokio::stream::MaybeTls;
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     /// Starts the TLS handshake on transfer `id`'s open data connection.

@@ -1,7 +1,12 @@
 //! Why a client operation fails: [`ClientError`], the crate's [`Result`] for the tokio
 //! client, and how an I/O error is told apart from a TLS fault.
 
-use super::*;
+use std::io;
+use std::time::Duration;
+
+use crate::client;
+use crate::reply::Reply;
+use crate::text::Pathname;
 
 /// Why a client operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +40,7 @@ pub enum ClientError {
         /// The name as listed.
         name: Pathname<'static>,
     },
-    /// A command line given to [`Client::raw`] could not be read.
+    /// A command line given to [`Client::raw`](super::Client::raw) could not be read.
     #[error("invalid command: {0}")]
     InvalidCommand(#[from] crate::CommandError),
     /// FTPS was asked for ([`client::Config::tls`] or

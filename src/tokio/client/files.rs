@@ -1,7 +1,17 @@
 //! File transfers: whole-file helpers (`download_to`, `upload_from`) and the streaming
 //! ones that hand a [`DownloadStream`] or [`UploadStream`] to the caller.
 
-use super::*;
+use std::time::Instant;
+
+use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::error::{ClientError, Result};
+use super::transfer;
+use super::transfer::{DownloadStream, UploadStream};
+use super::{Client, DataSlot, DataState, Orphan};
+use crate::client::{OperationId, TransferKind};
+use crate::text::Pathname;
+use crate::tokio::stream::MaybeTls;
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     /// `RETR path`: a download whose bytes are read from the returned [`DownloadStream`].

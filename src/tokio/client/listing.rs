@@ -1,7 +1,16 @@
 //! Directory listings: parsed (`MLSD` or `LIST`, as the session chose), raw, names
 //! only (`NLST`), read whole over the data connection the session asked for.
 
-use super::*;
+use std::time::{Instant, SystemTime};
+
+use ::tokio::io::{AsyncRead, AsyncWrite};
+
+use super::Client;
+use super::error::{ClientError, Result};
+use crate::client;
+use crate::client::{OperationId, Outcome, Session, TransferKind};
+use crate::listing::Entry;
+use crate::text::Pathname;
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     /// Lists a directory as parsed entries: `MLSD` when the server offers `MLST`, else

@@ -63,23 +63,17 @@ mod tree;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
-use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use ::tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use ::tokio::net::{TcpListener, TcpStream};
 
 use super::stream::{ControlStream, MaybeTls};
 #[cfg(feature = "tls")]
 use super::tls::{ClientTls, TlsConnection};
-use crate::client::{
-    self, Action, Event, Features, OperationId, Outcome, Output, Session, TransferKind,
-};
-use crate::listing::Entry;
+use crate::client::{self, OperationId, Outcome, Session, TransferKind};
 use crate::reply::Reply;
-use crate::text::{Pathname, Text};
 
 pub use error::{ClientError, Result};
 pub use transfer::{DownloadStream, Progress, UploadStream};

@@ -2,8 +2,22 @@
 //! session after every input and wait for control bytes, a data connection or the
 //! session's next deadline, until the operation's outcome.
 
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use ::tokio::net::{TcpListener, TcpStream};
+
 use super::data::data_ready;
-use super::*;
+use super::error::{ClientError, Result};
+use super::{Client, DataState, Input};
+use crate::client;
+use crate::client::{Action, Event, OperationId, Outcome, Output, TransferKind};
+use crate::reply::Reply;
+use crate::tokio::stream::ControlStream;
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     /// Settles a transfer whose handle went away, then fails fast if the session is over.

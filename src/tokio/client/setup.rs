@@ -1,14 +1,25 @@
 //! Opening a client: connecting, the implicit-TLS handshake and the greeting, the
 //! `AUTH TLS` upgrade of the control stream, and the client's state accessors.
 
-use super::*;
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use ::tokio::io::{AsyncRead, AsyncWrite};
+use ::tokio::net::{TcpStream, ToSocketAddrs};
+
+use super::error::{ClientError, Result};
+use super::{Client, ClientConfig, DataTlsHandshakes};
+use crate::client::{OperationId, Outcome, Session};
+use crate::reply::Reply;
+use crate::tokio::stream::ControlStream;
 
 impl Client<TcpStream> {
     /// Connects to `address` (within [`ClientConfig::connect_timeout`]), runs the TLS
     /// handshake first with implicit TLS, and waits for the greeting.
     ///
     /// With TLS, the server's certificate is checked against the name set with
-    /// [`ClientTls::with_server_name`], else against the IP address connected to.
+    /// [`ClientTls::with_server_name`](crate::tokio::tls::ClientTls::with_server_name), else against the IP address connected to.
     pub async fn connect(address: impl ToSocketAddrs, config: ClientConfig) -> Result<Self> {
         let timeout = config.connect_timeout;
         let stream = ::tokio::time::timeout(timeout, TcpStream::connect(address))

@@ -1,7 +1,16 @@
 //! The application's answers: each [`Request`] of the session carried out on the
 //! authenticator or the storage, off the connection's loop, as an [`Answer`].
 
-use super::*;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use super::{Opened, Shared};
+use crate::server;
+use crate::server::{MoreEntries, Request, RequestId, Response, StorageError};
+use crate::storage::{Account, Authenticator, Lister, Storage};
+use crate::tokio::log::Escaped;
 
 /// The application's answer to a request in flight, polled by the connection's loop
 /// (never awaited inline), so that a slow or hung back end cannot freeze the session:

@@ -2,10 +2,26 @@
 //! bytes, answers, data-connection facts, time, shutdown), drains its outputs after
 //! every input and carries out each [`Action`]; it decides nothing itself.
 
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use ::tokio::io::{AsyncWrite, AsyncWriteExt};
+use ::tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
 use super::answer::{Answer, answer};
 use super::data::DataPlane;
 use super::wait::{CONTROL_SCRATCH, Waits, Wake};
-use super::*;
+use super::{Connection, Shared};
+use crate::server::{Action, DataEvent, Event, Output, Request, RequestId, Session};
+use crate::storage::Authenticator;
+use crate::tokio::log::Escaped;
+use crate::tokio::stream::MaybeTls;
 
 impl<A: Authenticator> Connection<A> {
     /// The connection for a session from `peer` to our `local` address; it holds a place

@@ -2,8 +2,25 @@
 //! TLS handshake, the stream and opened resource waiting for their transfer, and the
 //! running copy task, each under the id the session gave it.
 
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::time::Instant;
+
+use ::tokio::net::{TcpListener, TcpStream};
+use ::tokio::sync::mpsc;
+use ::tokio::task::JoinHandle;
+
 use super::transfer::{UploadEnd, run_transfer};
-use super::*;
+use super::{Connection, Opened};
+use crate::server::{
+    AddressFamily, ChannelId, DataEvent, DataFailure, RequestId, StorageError, Transfer,
+};
+use crate::storage::{Authenticator, Storage};
+use crate::tokio::stream::MaybeTls;
 
 /// An active-mode connect in flight, polled by the connection's loop itself so that
 /// dropping it (ABOR, a new PORT, the session's end) closes its socket at once.

@@ -25,28 +25,18 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::AtomicU16;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use ::tokio::io::AsyncWriteExt;
 use ::tokio::net::{TcpListener, TcpStream};
-use ::tokio::sync::mpsc;
-use ::tokio::task::{AbortHandle, JoinHandle, JoinSet};
-use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use ::tokio::task::{AbortHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
 
-use super::log::Escaped;
-use super::stream::MaybeTls;
-use crate::ascii::{FromNetwork, ToNetwork};
 use crate::server::limits::{Admissions, Limits, Lockouts, Refusal};
-use crate::server::{
-    self, Action, AddressFamily, ChannelId, DataEvent, DataFailure, Direction, Event,
-    ListingFormat, MoreEntries, Output, Request, RequestId, Response, Session, StorageError,
-    Transfer, TransferContent, format_entry,
-};
-use crate::storage::{Account, Authenticator, Lister, Storage, Upload};
+use crate::server::{self, Session};
+use crate::storage::{Account, Authenticator, Storage};
 use answer::Answering;
 use data::DataPlane;
 

@@ -3,6 +3,7 @@
 
 use super::answer::list_all;
 use super::*;
+use crate::server::MoreEntries;
 
 use crate::tokio::{LocalFs, StaticUsers};
 

@@ -2,7 +2,22 @@
 //! listings, uploads and ASCII conversion, counting the bytes moved for the session's
 //! progress and stall checks.
 
-use super::*;
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use ::tokio::net::TcpStream;
+use ::tokio::sync::mpsc;
+
+use super::Opened;
+use crate::ascii::{FromNetwork, ToNetwork};
+use crate::server::{
+    DataEvent, DataFailure, Direction, ListingFormat, RequestId, StorageError, Transfer,
+    TransferContent, format_entry,
+};
+use crate::storage::{Lister, Storage, Upload};
+use crate::tokio::stream::MaybeTls;
 
 /// How an upload asks the session whether it is complete before committing it.
 pub(super) struct UploadEnd<'a> {

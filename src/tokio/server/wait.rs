@@ -1,9 +1,22 @@
 //! What a connection's loop waits on between two drains ([`Waits`]) and why it woke
 //! ([`Wake`]), polled by hand so that an idle session holds almost no state.
 
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+#[cfg(feature = "tls")]
+use ::tokio::io::AsyncRead;
+use ::tokio::net::TcpStream;
+use tokio_util::sync::WaitForCancellationFutureOwned;
+
 use super::answer::{Answer, Answering};
 use super::data::DataPlane;
-use super::*;
+use crate::server::{ChannelId, DataEvent, RequestId};
+use crate::storage::Storage;
+use crate::tokio::stream::MaybeTls;
 
 thread_local! {
     /// Where plain control connections read into: one buffer per worker thread instead
