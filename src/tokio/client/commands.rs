@@ -8,8 +8,7 @@ use ::tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::Client;
 use super::error::{ClientError, Result};
-use crate::client;
-use crate::client::{Features, Outcome};
+use crate::client::{self, Features, Outcome};
 use crate::reply::Reply;
 use crate::text::{Pathname, Text};
 

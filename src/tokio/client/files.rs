@@ -6,8 +6,7 @@ use std::time::Instant;
 use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::error::{ClientError, Result};
-use super::transfer;
-use super::transfer::{DownloadStream, UploadStream};
+use super::transfer::{self, DownloadStream, UploadStream};
 use super::{Client, DataSlot, DataState, Orphan};
 use crate::client::{OperationId, TransferKind};
 use crate::text::Pathname;

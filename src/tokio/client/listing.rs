@@ -7,8 +7,7 @@ use ::tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Client;
 use super::error::{ClientError, Result};
-use crate::client;
-use crate::client::{OperationId, Outcome, Session, TransferKind};
+use crate::client::{self, OperationId, Outcome, Session, TransferKind};
 use crate::listing::Entry;
 use crate::text::Pathname;
 

@@ -14,8 +14,7 @@ use ::tokio::net::{TcpListener, TcpStream};
 use super::data::data_ready;
 use super::error::{ClientError, Result};
 use super::{Client, DataState, Input};
-use crate::client;
-use crate::client::{Action, Event, OperationId, Outcome, Output, TransferKind};
+use crate::client::{self, Action, Event, OperationId, Outcome, Output, TransferKind};
 use crate::reply::Reply;
 use crate::tokio::stream::ControlStream;
 
