@@ -339,11 +339,12 @@ fn configure_tls(config: &mut ClientConfig, url: &Url, options: &Options) -> Res
         .build()
         .and_then(|tls| tls.with_server_name(&url.host))
         .map_err(|e| format!("TLS: {e}"))?;
-    config.tls = Some(if url.implicit_tls {
+    let tls = if url.implicit_tls {
         tls.implicit()
     } else {
         tls
-    });
+    };
+    *config = std::mem::take(config).with_tls(tls);
     Ok(())
 }
 

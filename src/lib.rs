@@ -144,6 +144,9 @@ pub mod listing;
 mod parse;
 mod reply;
 pub mod server;
+// The tokio server's storage back ends; public through `tokio`'s re-exports.
+#[cfg(all(feature = "server", unix))]
+mod storage;
 mod text;
 pub mod time;
 #[cfg(all(any(feature = "client", feature = "server"), unix))]

@@ -28,16 +28,21 @@ fn tls_config(
     versions: &[&'static SupportedProtocolVersion],
     mode: &str,
 ) -> ClientConfig {
-    let mut config = client_config(mode);
-    config.tls = Some(
+    client_config(mode).with_tls(
         ClientTls::builder()
             .ca_file(&files.ca)
             .unwrap()
             .protocol_versions(versions)
             .build()
             .unwrap(),
-    );
-    config
+    )
+}
+
+/// `config` with its TLS configuration changed by `change` (and the session's TLS flag
+/// set to match, as `ClientConfig::with_tls` does).
+fn map_tls(config: ClientConfig, change: impl FnOnce(ClientTls) -> ClientTls) -> ClientConfig {
+    let tls = config.tls.clone().expect("a TLS configuration");
+    config.with_tls(change(tls))
 }
 
 /// Every data connection so far resumed the control connection's session.
@@ -201,7 +206,7 @@ async fn our_server_resumes_every_data_connection(
     let server = our_server(&files, implicit);
     let mut config = tls_config(&files, versions, mode);
     if implicit {
-        config.tls = config.tls.map(ClientTls::implicit);
+        config = map_tls(config, ClientTls::implicit);
     }
     let mut client = Client::connect(server.address, config).await.unwrap();
     assert_eq!(
@@ -362,7 +367,7 @@ async fn scripted_server(
 
 fn implicit_config(files: &TlsFiles) -> ClientConfig {
     let mut config = tls_config(files, &[&TLS13], "epsv");
-    config.tls = config.tls.map(ClientTls::implicit);
+    config = map_tls(config, ClientTls::implicit);
     config
 }
 
@@ -476,7 +481,7 @@ async fn an_untrusted_certificate_fails_with_a_certificate_error() {
     // Implicit TLS fails the same way, at connect.
     let implicit_server = our_server(&files, true);
     let mut config = tls_config(&other, &[&TLS12], "epsv");
-    config.tls = config.tls.map(ClientTls::implicit);
+    config = map_tls(config, ClientTls::implicit);
     let error = Client::connect(implicit_server.address, config)
         .await
         .unwrap_err();
@@ -499,8 +504,7 @@ async fn an_untrusted_certificate_fails_with_a_certificate_error() {
     client.quit().await.unwrap();
 
     // Trusting anything (tests only) works too.
-    let mut config = client_config("epsv");
-    config.tls = Some(
+    let config = client_config("epsv").with_tls(
         ClientTls::builder()
             .insecure_accept_any_certificate()
             .build()
@@ -541,9 +545,9 @@ async fn a_certificate_for_another_name_is_refused() {
     let files = TlsFiles::new();
     let server = our_server(&files, false);
     let mut config = tls_config(&files, &[&TLS13], "epsv");
-    config.tls = config
-        .tls
-        .map(|tls| tls.with_server_name("ftp.example.org").unwrap());
+    config = map_tls(config, |tls| {
+        tls.with_server_name("ftp.example.org").unwrap()
+    });
     let mut client = Client::connect(server.address, config).await.unwrap();
     let error = client.login("alice", "secret").await.unwrap_err();
     assert!(
@@ -558,9 +562,7 @@ async fn a_certificate_for_another_name_is_refused() {
     );
     // By the name it carries: trusted.
     let mut config = tls_config(&files, &[&TLS13], "epsv");
-    config.tls = config
-        .tls
-        .map(|tls| tls.with_server_name("localhost").unwrap());
+    config = map_tls(config, |tls| tls.with_server_name("localhost").unwrap());
     let mut client = Client::connect(server.address, config).await.unwrap();
     client.login("alice", "secret").await.unwrap();
     client.quit().await.unwrap();
@@ -573,6 +575,54 @@ async fn asking_for_tls_without_a_tls_configuration_is_refused() {
     config.session.tls = true;
     let error = Client::connect(server.address, config).await.unwrap_err();
     assert!(matches!(error, ClientError::TlsNotConfigured), "{error:?}");
+}
+
+#[tokio::test]
+async fn tls_material_the_session_flags_contradict_is_refused() {
+    let tls = || {
+        ClientTls::builder()
+            .insecure_accept_any_certificate()
+            .build()
+            .unwrap()
+    };
+    let peer = "127.0.0.1:21".parse().unwrap();
+    let refused = |config: ClientConfig| async move {
+        let (control, _server) = tokio::io::duplex(64);
+        match Client::new(control, peer, config).await {
+            Err(error) => error,
+            Ok(_) => panic!("a contradictory configuration was accepted"),
+        }
+    };
+    // TLS material set directly, with no session flag asking for TLS.
+    let mut config = client_config("epsv");
+    config.tls = Some(tls());
+    let error = refused(config).await;
+    assert!(
+        matches!(error, ClientError::TlsModeMismatch { implicit: false }),
+        "{error:?}"
+    );
+    // Implicit material, but the session asks for AUTH TLS.
+    let mut config = client_config("epsv");
+    config.tls = Some(tls().implicit());
+    config.session.tls = true;
+    let error = refused(config).await;
+    assert!(
+        matches!(error, ClientError::TlsModeMismatch { implicit: true }),
+        "{error:?}"
+    );
+    // Explicit material, but the session also claims implicit TLS.
+    let mut config = client_config("epsv").with_tls(tls());
+    config.session.implicit_tls = true;
+    let error = refused(config).await;
+    assert!(
+        matches!(error, ClientError::TlsModeMismatch { implicit: false }),
+        "{error:?}"
+    );
+    // with_tls sets the matching flag, and only it.
+    let config = client_config("epsv").with_tls(tls().implicit());
+    assert!(config.session.implicit_tls && !config.session.tls);
+    let config = client_config("epsv").with_tls(tls());
+    assert!(config.session.tls && !config.session.implicit_tls);
 }
 
 // ----- The example client -----

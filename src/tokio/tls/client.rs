@@ -24,7 +24,7 @@ use crate::tokio::stream::MaybeTls;
 
 /// How the client runs FTPS (RFC 4217): the rustls configuration, explicit or implicit
 /// TLS, and the name the server's certificate must carry. Set it as
-/// [`ClientConfig::tls`](crate::tokio::ClientConfig::tls).
+/// [`ClientConfig::with_tls`](crate::tokio::ClientConfig::with_tls).
 ///
 /// ```no_run
 /// use ftp_proto::tokio::tls::ClientTls;

@@ -1,9 +1,22 @@
+//! Storage back ends of the tokio server, in one place: the [`Storage`], [`Upload`],
+//! [`Lister`] and [`Authenticator`] traits the server serves from (this file),
+//! [`StaticUsers`](auth::StaticUsers) (`auth`), the local file system (`local`, feature
+//! `local-fs`) and the object store (`object`, feature `object-store`). Everything here
+//! is re-exported from [`crate::tokio`], which stays the public path.
+//!
 //! What the tokio server needs from a storage back end and an authenticator.
 //!
 //! Storage is streaming: reads, uploads and listings flow through `AsyncRead`,
 //! `AsyncWrite` and a pull-based lister, so no whole file or listing is held in memory.
 //! Optional abilities are declared in [`Capabilities`] and answered honestly by the
 //! session (left out of FEAT, refused with 502).
+
+#[cfg(feature = "server")]
+pub(crate) mod auth;
+#[cfg(feature = "local-fs")]
+pub(crate) mod local;
+#[cfg(feature = "object-store")]
+pub(crate) mod object;
 
 use std::future::Future;
 use std::sync::Arc;

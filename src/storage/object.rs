@@ -62,7 +62,7 @@ use object_store::{
     ObjectStoreExt, PutMultipartOptions, PutPayload, PutResult, UploadPart,
 };
 
-use super::storage::{Lister, Storage, Upload};
+use super::{Lister, Storage, Upload};
 use crate::server::{Capabilities, Metadata, StorageError, VirtualPath, WriteMode};
 use crate::text::Text;
 
@@ -117,7 +117,7 @@ const OBJECT_CAPABILITIES: Capabilities = {
 /// ```
 ///
 /// For S3, build the store with `object_store`'s `AmazonS3Builder` (re-exported as
-/// [`object_store`](super::object_store)) and pass it to [`paginated`](Self::paginated),
+/// [`object_store`](crate::tokio::object_store)) and pass it to [`paginated`](Self::paginated),
 /// so that listings stream a page at a time.
 #[derive(Clone)]
 pub struct ObjectStorage {

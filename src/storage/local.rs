@@ -39,7 +39,7 @@ use cap_std::fs::{Dir, MetadataExt, OpenOptions, OpenOptionsExt as _};
 use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
-use super::storage::{Lister, Storage, Upload};
+use super::{Lister, Storage, Upload};
 use crate::server::{Capabilities, FileKind, Metadata, StorageError, VirtualPath, WriteMode};
 use crate::text::Text;
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 #[cfg(feature = "local-fs")]
 use super::local::LocalFs;
-use super::storage::{Account, Authenticator, Storage};
+use super::{Account, Authenticator, Storage};
 use crate::command::Password;
 use crate::server::Capabilities;
 use crate::text::Text;
