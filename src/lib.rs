@@ -65,6 +65,7 @@
 //! | `tokio` | all of `client`, `server`, `local-fs` and `codec` |
 //! | `tls` | FTPS with rustls for whichever of the tokio client and server is enabled ([`tokio::tls`]) |
 //! | `log` | the tokio adapters' `tracing` events also reach the `log` crate when no `tracing` subscriber is installed |
+//! | `test-util` | [`test_util`]: both sessions wired in memory, with a manual clock, storage in memory and simulated TLS, to test an embedding without sockets |
 //!
 //! The tokio adapters exist on Unix only (they set socket options that need it).
 //!
@@ -96,6 +97,9 @@ pub mod listing;
 mod parse;
 mod reply;
 pub mod server;
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub mod test_util;
 mod text;
 pub mod time;
 #[cfg(all(any(feature = "client", feature = "server"), unix))]

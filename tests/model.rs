@@ -4,19 +4,18 @@
 //! its payload, or the refusal's reply code) and the whole tree must agree.
 //!
 //! The model encodes what a correct FTP server over `MemoryFs` (with the pair's rename
-//! semantics, see `tests/common/pair.rs`) must answer; data-connection mode, the order
+//! semantics, see `ftp_proto::test_util::MemoryFs`) must answer; data-connection mode, the order
 //! of the final reply and the end of data, and the chunking of listings vary per case
 //! and must change nothing.
 
-mod common;
+#![cfg(feature = "test-util")]
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::pair::{FinalOrder, Pair, wall_clock};
-use common::{MemoryFs, Node};
 use ftp_proto::client::{self, DataConnectionMode, Error, Outcome as Output};
 use ftp_proto::listing::{self, ListLine};
 use ftp_proto::server;
+use ftp_proto::test_util::{FinalOrder, MemoryFs, Node, Pair, wall_clock};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
 
@@ -247,7 +246,7 @@ fn entry(name: &str, node: &MNode) -> (Vec<u8>, bool, u64) {
 }
 
 fn tree_of(fs: &MemoryFs) -> BTreeMap<Vec<u8>, MNode> {
-    fs.nodes
+    fs.nodes()
         .iter()
         .map(|(key, node)| {
             let node = match node {

@@ -2,20 +2,35 @@
 //! `client::Session` against a real `server::Session` and a `MemoryFs`), on its success
 //! and failure paths, with faults injected on the data and control paths.
 
-mod common;
+#![cfg(feature = "test-util")]
 
 use std::collections::BTreeSet;
 use std::time::{Duration, UNIX_EPOCH};
 
-use common::MemoryFs;
-use common::pair::{FinalOrder, Pair, code, path, wall_clock};
+use ftp_proto::Pathname;
 use ftp_proto::client::{self, DataConnectionMode, Error, OperationKind, Outcome, Waiting};
 use ftp_proto::listing::{self, EntryKind, ListLine};
 use ftp_proto::server;
+use ftp_proto::test_util::{
+    FinalOrder, MemoryFs, Node, Pair, default_modified, reply_code as code, wall_clock,
+};
 use ftp_proto::{Command, FormatControl, RepresentationType};
 
 fn logged_in() -> Pair {
-    Pair::logged_in(Pair::default_fs())
+    Pair::logged_in(default_fs())
+}
+
+/// The tree most tests start from.
+fn default_fs() -> MemoryFs {
+    MemoryFs::new()
+        .with_dir("/pub")
+        .with_file("/pub/hello.txt", b"hello\nworld\n")
+        .with_file("/readme", b"read me")
+}
+
+/// A path argument from raw bytes (for names that are not UTF-8).
+fn path(bytes: &[u8]) -> Pathname<'static> {
+    Pathname::from(bytes.to_vec())
 }
 
 fn refused_code(result: &Result<Outcome, Error>) -> u16 {
@@ -29,7 +44,7 @@ fn refused_code(result: &Result<Outcome, Error>) -> u16 {
 
 #[test]
 fn login_succeeds() {
-    let mut pair = Pair::new(Pair::default_fs());
+    let mut pair = Pair::new(default_fs());
     let result = pair.login("alice", "secret");
     assert!(matches!(&result, Ok(Outcome::LoggedIn(_))), "{result:?}");
     assert_eq!(code(&result), Some(230));
@@ -43,16 +58,16 @@ fn login_succeeds() {
 
 #[test]
 fn anonymous_login_cannot_write() {
-    let mut pair = Pair::new(Pair::default_fs());
+    let mut pair = Pair::new(default_fs());
     pair.login("anonymous", "guest@").unwrap();
     let result = pair.run(|c, now| c.make_directory("new", now));
     assert_eq!(refused_code(&result), 550);
-    assert!(!pair.fs.nodes.contains_key(b"/new".as_slice()));
+    assert!(!pair.fs.nodes().contains_key(b"/new".as_slice()));
 }
 
 #[test]
 fn bad_password_is_answered_after_the_servers_delay() {
-    let mut pair = Pair::new(Pair::default_fs());
+    let mut pair = Pair::new(default_fs());
     let id = pair.start(|c, now| c.login("alice", "wrong", now));
     pair.run_until_quiet();
     assert!(!pair.is_complete(id), "answered before the delay");
@@ -76,7 +91,7 @@ fn bad_password_is_answered_after_the_servers_delay() {
 
 #[test]
 fn third_bad_password_locks_the_session_out() {
-    let mut pair = Pair::new(Pair::default_fs());
+    let mut pair = Pair::new(default_fs());
     for delay in [1, 2] {
         let id = pair.start(|c, now| c.login("alice", "wrong", now));
         pair.run_until_quiet();
@@ -105,7 +120,7 @@ fn third_bad_password_locks_the_session_out() {
 
 #[test]
 fn features_are_read_and_kept() {
-    let mut pair = Pair::new(Pair::default_fs());
+    let mut pair = Pair::new(default_fs());
     pair.login("alice", "secret").unwrap();
     let Outcome::Features(features) = pair.run(|c, now| c.features(now)).unwrap() else {
         panic!("not features");
@@ -126,7 +141,7 @@ fn features_are_read_and_kept() {
 fn missing_features_refuse_operations_before_sending() {
     let mut config = server::Config::default();
     config.capabilities = server::Capabilities::READ_ONLY;
-    let mut pair = Pair::logged_in_with(client::Config::default(), config, Pair::default_fs());
+    let mut pair = Pair::logged_in_with(client::Config::default(), config, default_fs());
     let sent = pair.client_sent.len();
     let result = pair.run(|c, now| c.set_modification_time("/readme", UNIX_EPOCH, now));
     assert!(
@@ -143,7 +158,7 @@ fn missing_features_refuse_operations_before_sending() {
     // Without FEAT, the client tries and the server says 502.
     let mut config = server::Config::default();
     config.capabilities = server::Capabilities::READ_ONLY;
-    let mut pair = Pair::with_configs(client::Config::default(), config, Pair::default_fs());
+    let mut pair = Pair::with_configs(client::Config::default(), config, default_fs());
     pair.login("alice", "secret").unwrap();
     let result = pair.run(|c, now| c.set_modification_time("/readme", UNIX_EPOCH, now));
     assert!(
@@ -216,8 +231,8 @@ fn mkdir_rmdir_delete_rename() {
         other => panic!("{other:?}"),
     }
     assert_eq!(
-        pair.fs.nodes.get(b"/new dir".as_slice()),
-        Some(&common::Node::Directory)
+        pair.fs.nodes().get(b"/new dir".as_slice()),
+        Some(&Node::Directory)
     );
     assert_eq!(
         refused_code(&pair.run(|c, now| c.make_directory("new dir", now))),
@@ -244,7 +259,7 @@ fn mkdir_rmdir_delete_rename() {
         code(&pair.run(|c, now| c.remove_directory("new dir", now))),
         Some(250)
     );
-    assert!(!pair.fs.nodes.contains_key(b"/new dir".as_slice()));
+    assert!(!pair.fs.nodes().contains_key(b"/new dir".as_slice()));
     // DELE: a directory, missing, then fine.
     assert_eq!(refused_code(&pair.run(|c, now| c.delete("pub", now))), 550);
     assert_eq!(refused_code(&pair.run(|c, now| c.delete("gone", now))), 550);
@@ -259,7 +274,7 @@ fn mkdir_rmdir_delete_rename() {
     pair.upload(b"x", |c, now| c.store("/pub/x", now)).unwrap();
     pair.run(|c, now| c.rename("pub", "public", now)).unwrap();
     assert_eq!(pair.fs.file("/public/x"), Some(b"x".as_slice()));
-    assert!(!pair.fs.nodes.contains_key(b"/pub".as_slice()));
+    assert!(!pair.fs.nodes().contains_key(b"/pub".as_slice()));
     let missing = pair.run(|c, now| c.rename("nothing", "something", now));
     assert_eq!(refused_code(&missing), 550);
     assert!(
@@ -280,7 +295,7 @@ fn size_mdtm_mfmt() {
         refused_code(&pair.run(|c, now| c.size("/missing", now))),
         550
     );
-    let modified = UNIX_EPOCH + Duration::from_secs(common::MODIFIED);
+    let modified = default_modified();
     assert_eq!(
         pair.run(|c, now| c.modification_time("/readme", now)),
         Ok(Outcome::ModificationTime(modified))
@@ -306,7 +321,7 @@ fn size_mdtm_mfmt() {
 fn site_noop_status_raw() {
     let mut config = server::Config::default();
     config.enable_site = true;
-    let mut pair = Pair::logged_in_with(client::Config::default(), config, Pair::default_fs());
+    let mut pair = Pair::logged_in_with(client::Config::default(), config, default_fs());
     let Outcome::Done(reply) = pair.run(|c, now| c.site("CHMOD 644 readme", now)).unwrap() else {
         panic!()
     };
@@ -397,7 +412,7 @@ fn children(fs: &MemoryFs, dir: impl AsRef<[u8]>) -> BTreeSet<(Vec<u8>, bool, u6
     } else {
         [dir, b"/"].concat()
     };
-    fs.nodes
+    fs.nodes()
         .iter()
         .filter_map(|(key, node)| {
             let name = key.strip_prefix(prefix.as_slice())?;
@@ -405,8 +420,8 @@ fn children(fs: &MemoryFs, dir: impl AsRef<[u8]>) -> BTreeSet<(Vec<u8>, bool, u6
                 return None;
             }
             Some(match node {
-                common::Node::Directory => (name.to_vec(), true, 0),
-                common::Node::File { data, .. } => (name.to_vec(), false, data.len() as u64),
+                Node::Directory => (name.to_vec(), true, 0),
+                Node::File { data, .. } => (name.to_vec(), false, data.len() as u64),
             })
         })
         .collect()
@@ -456,7 +471,7 @@ fn names(entries: &BTreeSet<(Vec<u8>, bool, u64)>) -> BTreeSet<Vec<u8>> {
 }
 
 fn rich_fs() -> MemoryFs {
-    Pair::default_fs()
+    default_fs()
         .with_dir("/pub/sub")
         .with_file("/pub/big", &[7; 5000])
         .with_file("/pub/empty", b"")
@@ -574,7 +589,7 @@ fn retrieve_failures() {
     let (result, _) = pair.download(|c, now| c.retrieve("/pub", now));
     assert_eq!(refused_code(&result), 550);
     // Not logged in: 530 before any data connection.
-    let mut pair = Pair::new(Pair::default_fs());
+    let mut pair = Pair::new(default_fs());
     let (result, _) = pair.download(|c, now| c.retrieve("/readme", now));
     assert_eq!(refused_code(&result), 530);
 }
@@ -628,7 +643,7 @@ fn store_failures() {
     let result = pair.upload(b"x", |c, now| c.store("/pub", now));
     assert_eq!(refused_code(&result), 550);
     // Anonymous users cannot upload at all.
-    let mut pair = Pair::new(Pair::default_fs());
+    let mut pair = Pair::new(default_fs());
     pair.login("anonymous", "x").unwrap();
     let result = pair.upload(b"x", |c, now| c.store("/new", now));
     assert_eq!(refused_code(&result), 550);
@@ -639,7 +654,7 @@ fn store_failures() {
     let mut config = server::Config::default();
     config.capabilities.append = false;
     config.capabilities.write_at_offset = false;
-    let mut pair = Pair::with_configs(client::Config::default(), config, Pair::default_fs());
+    let mut pair = Pair::with_configs(client::Config::default(), config, default_fs());
     pair.login("alice", "secret").unwrap();
     let result = pair.upload(b"x", |c, now| c.append("/readme", now));
     assert_eq!(refused_code(&result), 502);
@@ -670,7 +685,7 @@ fn abort_during_a_download() {
     pair.run_until_quiet();
     assert!(pair.transfer_held(), "the transfer did not start");
     assert!(!pair.is_complete(id));
-    pair.client.abort(id, pair.now);
+    pair.client.abort(id, pair.now());
     pair.run_until_quiet();
     assert_eq!(
         pair.take(id),
@@ -707,7 +722,7 @@ fn abort_when_the_server_sees_the_data_connection_break_first() {
     let id = pair.start_upload(&[1; 100], |c, now| c.store("/up", now));
     pair.run_until_quiet();
     assert!(pair.transfer_held());
-    pair.client.abort(id, pair.now);
+    pair.client.abort(id, pair.now());
     pair.run_until_quiet();
     assert_eq!(
         pair.take(id),
@@ -730,7 +745,7 @@ fn abort_a_queued_operation_and_a_finished_one() {
     let running = pair.start(|c, now| c.list(None, now));
     let queued = pair.start(|c, now| c.retrieve("/readme", now));
     pair.run_until_quiet();
-    pair.client.abort(queued, pair.now);
+    pair.client.abort(queued, pair.now());
     pair.run_until_quiet();
     assert_eq!(
         pair.take(queued),
@@ -743,7 +758,7 @@ fn abort_a_queued_operation_and_a_finished_one() {
     pair.run_transfer();
     assert!(matches!(pair.take(running), Some(Ok(Outcome::Listing(_)))));
     // Aborting what already finished changes nothing.
-    pair.client.abort(running, pair.now);
+    pair.client.abort(running, pair.now());
     pair.run_until_quiet();
     assert_eq!(code(&pair.run(|c, now| c.noop(now))), Some(200));
 }
@@ -783,7 +798,7 @@ fn epsv_refused_falls_back_to_pasv_for_the_rest_of_the_session() {
 fn pasv_only_when_the_client_prefers_it() {
     let mut config = client::Config::default();
     config.prefer_extended_passive = false;
-    let mut pair = Pair::logged_in_with(config, server::Config::default(), Pair::default_fs());
+    let mut pair = Pair::logged_in_with(config, server::Config::default(), default_fs());
     let (result, bytes) = pair.download(|c, now| c.retrieve("/readme", now));
     result.unwrap();
     assert_eq!(bytes, b"read me");
@@ -796,7 +811,7 @@ fn ipv6_passive_is_epsv_only() {
     let mut pair = Pair::ipv6(
         client::Config::default(),
         server::Config::default(),
-        Pair::default_fs(),
+        default_fs(),
     );
     pair.login("alice", "secret").unwrap();
     let list = pair.listing(|c, now| c.list(None, now)).unwrap();
@@ -846,7 +861,7 @@ fn active_mode_with_port() {
 
 #[test]
 fn active_mode_with_eprt_over_ipv6() {
-    let mut pair = Pair::ipv6(active(), server::Config::default(), Pair::default_fs());
+    let mut pair = Pair::ipv6(active(), server::Config::default(), default_fs());
     pair.login("alice", "secret").unwrap();
     let (result, bytes) = pair.download(|c, now| c.retrieve("/readme", now));
     result.unwrap();
@@ -864,7 +879,7 @@ fn active_mode_with_eprt_over_ipv6() {
 fn active_mode_refused_by_the_server() {
     let mut config = server::Config::default();
     config.enable_active_mode = false;
-    let mut pair = Pair::with_configs(active(), config, Pair::default_fs());
+    let mut pair = Pair::with_configs(active(), config, default_fs());
     pair.login("alice", "secret").unwrap();
     let (result, _) = pair.download(|c, now| c.retrieve("/readme", now));
     assert_eq!(refused_code(&result), 502);
@@ -1049,8 +1064,8 @@ fn names_with_spaces_utf8_and_latin1_survive_the_round_trip() {
             .unwrap();
         let full = [b"/dir \xe9 x/".as_slice(), name].concat();
         assert_eq!(
-            pair.fs.nodes.get(&full),
-            Some(&common::Node::File {
+            pair.fs.nodes().get(&full),
+            Some(&Node::File {
                 data: content.clone(),
                 modified: pair.wall()
             }),
@@ -1088,7 +1103,7 @@ fn names_with_spaces_utf8_and_latin1_survive_the_round_trip() {
         .unwrap();
     assert!(
         pair.fs
-            .nodes
+            .nodes()
             .contains_key(b"/dir \xe9 x/\xfe renamed \xe0".as_slice())
     );
     for name in [b"\xfe renamed \xe0".as_slice(), b"with space"] {
@@ -1105,7 +1120,7 @@ fn a_name_with_byte_0xff_names_the_same_file_on_both_sides() {
     // This server decodes Telnet, so the client doubles 0xFF (IAC IAC) when told to.
     let mut config = client::Config::default();
     config.iac_escaping = ftp_proto::IacEscaping::Double;
-    let mut pair = Pair::logged_in_with(config, server::Config::default(), Pair::default_fs());
+    let mut pair = Pair::logged_in_with(config, server::Config::default(), default_fs());
     let result = pair.run(|c, now| c.delete(path(b"\xff\xfe readme"), now));
     // There is no file named "\xff\xfe readme": the delete must fail and /readme stay.
     assert_eq!(pair.fs.file("/readme"), Some(b"read me".as_slice()));
@@ -1217,7 +1232,7 @@ fn data_connections_that_cannot_be_opened() {
     result.unwrap();
     assert_eq!(bytes, b"read me");
     // Active: the server cannot connect and says 425.
-    let mut pair = Pair::logged_in_with(active(), server::Config::default(), Pair::default_fs());
+    let mut pair = Pair::logged_in_with(active(), server::Config::default(), default_fs());
     pair.refuse_data_connections = true;
     let (result, _) = pair.download(|c, now| c.retrieve("/readme", now));
     assert!(
