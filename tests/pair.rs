@@ -12,7 +12,8 @@ use ftp_proto::client::{self, DataConnectionMode, Error, OperationKind, Outcome,
 use ftp_proto::listing::{self, EntryKind, ListLine};
 use ftp_proto::server;
 use ftp_proto::test_util::{
-    FinalOrder, MemoryFs, Node, Pair, default_modified, reply_code as code, wall_clock,
+    ControlTls, DataTls, FinalOrder, MemoryFs, Node, Pair, TlsHandshake, default_modified,
+    reply_code as code, wall_clock,
 };
 use ftp_proto::{Command, FormatControl, RepresentationType};
 
@@ -1243,4 +1244,239 @@ fn data_connections_that_cannot_be_opened() {
     let (result, bytes) = pair.download(|c, now| c.retrieve("/readme", now));
     result.unwrap();
     assert_eq!(bytes, b"read me");
+}
+
+// ----- Simulated TLS -----
+
+/// Configurations for `AUTH TLS`: the client asks for it, the server offers it.
+fn tls_configs() -> (client::Config, server::Config) {
+    let mut client_config = client::Config::default();
+    client_config.tls = true;
+    let mut server_config = server::Config::default();
+    server_config.enable_tls = true;
+    (client_config, server_config)
+}
+
+/// The transfers the server started, with whether each ran under TLS.
+fn transfers_tls(pair: &Pair) -> Vec<bool> {
+    pair.server_actions
+        .iter()
+        .filter_map(|action| match action {
+            server::Action::StartTransfer(transfer) => Some(transfer.tls),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn auth_tls_prot_p_then_a_download_an_upload_and_a_listing() {
+    let (client_config, server_config) = tls_configs();
+    let mut pair = Pair::logged_in_with(client_config, server_config, default_fs());
+    assert!(pair.client.is_control_secure());
+    assert!(pair.client.is_data_protected());
+    let wire = pair.client_wire();
+    let auth = wire.find("AUTH TLS\r\n").expect("no AUTH TLS");
+    let user = wire.find("USER alice\r\n").expect("no USER");
+    assert!(auth < user, "credentials went out before TLS: {wire}");
+    assert_eq!(
+        pair.tls_handshakes,
+        [TlsHandshake::Control(ControlTls::Succeed)]
+    );
+    // The download's data connection is secured before a byte moves.
+    let (result, bytes) = pair.download(|c, now| c.retrieve("/readme", now));
+    assert_eq!(code(&result), Some(226));
+    assert_eq!(bytes, b"read me");
+    let wire = pair.client_wire();
+    assert!(
+        wire.contains("PBSZ 0\r\n") && wire.contains("PROT P\r\n"),
+        "{wire}"
+    );
+    assert!(matches!(
+        pair.tls_handshakes.last(),
+        Some(TlsHandshake::Data {
+            outcome: DataTls::Resumed,
+            ..
+        })
+    ));
+    let secure = pair
+        .server_actions
+        .iter()
+        .position(|action| matches!(action, server::Action::SecureData { .. }))
+        .expect("the server never secured the data connection");
+    let start = pair
+        .server_actions
+        .iter()
+        .position(|action| matches!(action, server::Action::StartTransfer(_)))
+        .unwrap();
+    assert!(secure < start);
+    // An upload and a listing, each on its own secured connection.
+    let result = pair.upload(b"sealed", |c, now| c.store("/sealed", now));
+    assert_eq!(code(&result), Some(226));
+    assert_eq!(pair.fs.file("/sealed"), Some(b"sealed".as_slice()));
+    let names = pair.listing(|c, now| c.name_list("/pub", now)).unwrap();
+    assert_eq!(names, b"hello.txt\r\n");
+    assert_eq!(transfers_tls(&pair), [true, true, true]);
+    let data_handshakes = pair
+        .tls_handshakes
+        .iter()
+        .filter(|handshake| matches!(handshake, TlsHandshake::Data { .. }))
+        .count();
+    assert_eq!(data_handshakes, 3);
+}
+
+#[test]
+fn auth_tls_in_active_mode() {
+    let (mut client_config, server_config) = tls_configs();
+    client_config.data_connection_mode = DataConnectionMode::Active;
+    let mut pair = Pair::logged_in_with(client_config, server_config, default_fs());
+    let (result, bytes) = pair.download(|c, now| c.retrieve("/pub/hello.txt", now));
+    assert_eq!(code(&result), Some(226));
+    assert_eq!(bytes, b"hello\nworld\n");
+    assert!(pair.client_wire().contains("PORT "));
+    assert_eq!(transfers_tls(&pair), [true]);
+}
+
+#[test]
+fn a_data_handshake_that_does_not_resume_is_refused_with_522_when_reuse_is_required() {
+    let (client_config, mut server_config) = tls_configs();
+    server_config.require_tls_session_reuse = true;
+    let mut pair = Pair::logged_in_with(client_config, server_config, default_fs());
+    pair.data_tls = DataTls::NotResumed;
+    let (result, bytes) = pair.download(|c, now| c.retrieve("/readme", now));
+    assert_eq!(refused_code(&result), 522);
+    assert!(bytes.is_empty());
+    // The server never started the transfer, and let go of it.
+    assert!(transfers_tls(&pair).is_empty());
+    assert!(
+        pair.server_actions
+            .iter()
+            .any(|action| matches!(action, server::Action::AbortTransfer { .. }))
+    );
+    // The session goes on: a resumed handshake is accepted.
+    pair.data_tls = DataTls::Resumed;
+    let (result, bytes) = pair.download(|c, now| c.retrieve("/readme", now));
+    assert_eq!(code(&result), Some(226));
+    assert_eq!(bytes, b"read me");
+}
+
+#[test]
+fn a_data_handshake_that_does_not_resume_is_accepted_when_reuse_is_not_required() {
+    let (client_config, server_config) = tls_configs();
+    let mut pair = Pair::logged_in_with(client_config, server_config, default_fs());
+    pair.data_tls = DataTls::NotResumed;
+    let (result, bytes) = pair.download(|c, now| c.retrieve("/readme", now));
+    assert_eq!(code(&result), Some(226));
+    assert_eq!(bytes, b"read me");
+}
+
+#[test]
+fn a_failed_data_handshake_fails_the_transfer_and_the_session_goes_on() {
+    let (client_config, server_config) = tls_configs();
+    let mut pair = Pair::logged_in_with(client_config, server_config, default_fs());
+    pair.data_tls = DataTls::Fail;
+    let (result, bytes) = pair.download(|c, now| c.retrieve("/readme", now));
+    assert_eq!(code(&result), Some(522), "{result:?}");
+    assert!(bytes.is_empty());
+    assert!(
+        pair.server_wire().contains("\r\n522 "),
+        "{}",
+        pair.server_wire()
+    );
+    assert!(transfers_tls(&pair).is_empty());
+    pair.data_tls = DataTls::Resumed;
+    let (result, bytes) = pair.download(|c, now| c.retrieve("/readme", now));
+    assert_eq!(code(&result), Some(226));
+    assert_eq!(bytes, b"read me");
+}
+
+#[test]
+fn a_failed_control_handshake_ends_both_sides_before_any_credential() {
+    let (client_config, server_config) = tls_configs();
+    let mut pair = Pair::with_configs(client_config, server_config, default_fs());
+    pair.control_tls = ControlTls::Fail;
+    let result = pair.login("alice", "secret");
+    assert_eq!(result, Err(Error::ControlClosed));
+    assert!(pair.server_is_closed());
+    assert!(matches!(pair.client_closed, Some(Some(_))));
+    assert!(!pair.client_wire().contains("USER"));
+    assert_eq!(
+        pair.tls_handshakes,
+        [TlsHandshake::Control(ControlTls::Fail)]
+    );
+}
+
+#[test]
+fn a_server_that_requires_prot_p_refuses_a_clear_transfer() {
+    let (_, mut server_config) = tls_configs();
+    server_config.require_tls_for_data = true;
+    let mut pair = Pair::logged_in_with(client::Config::default(), server_config, default_fs());
+    let (result, _) = pair.download(|c, now| c.retrieve("/readme", now));
+    assert_eq!(refused_code(&result), 522);
+    assert!(pair.tls_handshakes.is_empty());
+}
+
+// ----- Deadlines on the manual clock -----
+
+#[test]
+fn a_stalled_download_ends_at_the_clients_data_timeout_and_the_session_goes_on() {
+    let mut pair = logged_in();
+    pair.hold_transfers = true;
+    let id = pair.start(|c, now| c.retrieve("/readme", now));
+    pair.run_until_quiet();
+    assert!(pair.transfer_held());
+    // Nothing fires a moment before the client's stall deadline...
+    let data_timeout = client::Config::default().data_timeout;
+    pair.advance(data_timeout - Duration::from_millis(1));
+    assert!(!pair.is_complete(id));
+    // ...and at it, the client gives up and aborts.
+    pair.advance(Duration::from_millis(1));
+    assert_eq!(
+        pair.take(id),
+        Some(Err(Error::Timeout {
+            operation: OperationKind::Retrieve,
+            waiting_for: Waiting::Data,
+        }))
+    );
+    assert!(pair.client_wire().contains("ABOR\r\n"));
+    pair.hold_transfers = false;
+    assert_eq!(code(&pair.run(|c, now| c.noop(now))), Some(200));
+}
+
+#[test]
+fn a_stalled_transfer_ends_at_the_servers_data_timeout_with_426() {
+    // The client waits longer than the server: the server's deadline fires first.
+    let mut client_config = client::Config::default();
+    client_config.data_timeout = Duration::from_secs(3600);
+    let mut server_config = server::Config::default();
+    server_config.data_timeout = Duration::from_secs(10);
+    let mut pair = Pair::logged_in_with(client_config, server_config, default_fs());
+    pair.hold_transfers = true;
+    let id = pair.start_upload(b"never sent", |c, now| c.store("/stuck", now));
+    pair.run_until_quiet();
+    assert!(pair.transfer_held());
+    let mut waited = Duration::ZERO;
+    while !pair.is_complete(id) && waited < Duration::from_secs(60) {
+        waited += pair.advance_to_next_deadline().expect("no deadline");
+    }
+    assert!(waited >= Duration::from_secs(10), "{waited:?}");
+    let result = pair.take(id).unwrap();
+    assert!(
+        matches!(&result, Err(Error::TransferAborted { reply, .. })
+            if reply.code().as_u16() == 426
+                && reply.text() == "Data connection stalled; transfer aborted."),
+        "{result:?}"
+    );
+    assert_eq!(pair.fs.file("/stuck"), None);
+    pair.hold_transfers = false;
+    assert_eq!(code(&pair.run(|c, now| c.noop(now))), Some(200));
+}
+
+#[test]
+fn the_idle_timeout_is_the_next_deadline_and_closes_with_421() {
+    let mut pair = logged_in();
+    let idle = server::Config::default().idle_timeout;
+    assert_eq!(pair.next_deadline(), Some(pair.now() + idle));
+    assert_eq!(pair.advance_to_next_deadline(), Some(idle));
+    assert!(pair.server_is_closed());
+    assert!(pair.server_wire().ends_with("421 Idle timeout.\r\n"));
 }

@@ -52,7 +52,8 @@ pub enum Node {
 /// What it decides, so that tests and models agree:
 /// - `STOR` (and `REST n` + `STOR`) write from byte `n`, keep what lies beyond the new
 ///   bytes, and pad with NUL when `n` is past the end (a sparse file); `APPE` appends;
-///   `STOU` picks the name asked for, or that name with `.1`, `.2`... appended;
+///   `STOU` picks the name asked for, or the first of that name with `.1`, `.2`...
+///   appended that names nothing yet;
 /// - a broken upload leaves the bytes received so far, as a disk would;
 /// - a rename moves the whole subtree and replaces an existing file; an existing
 ///   directory as the target is refused (550), moving `/` is refused (550), and moving
@@ -296,24 +297,27 @@ impl MemoryFs {
     }
 
     fn open_write(&self, path: &VirtualPath, mode: WriteMode) -> Result<Response, StorageError> {
+        let mut unique_name = None;
+        let mut path = path.clone();
+        if mode == WriteMode::Unique {
+            // The name asked for, else the first of `name.1`, `name.2`... that names
+            // nothing yet (neither file nor directory).
+            let base = path.as_bytes().to_vec();
+            let mut counter = 1;
+            while self.nodes.contains_key(path.as_bytes()) {
+                let name = [base.as_slice(), format!(".{counter}").as_bytes()].concat();
+                path = VirtualPath::root()
+                    .join(&Pathname::from(name))
+                    .map_err(|_| StorageError::InvalidName)?;
+                counter += 1;
+            }
+            unique_name = Some(path.clone());
+        }
         if !self.is_dir(path.parent().as_bytes()) {
             return Err(StorageError::NotFound);
         }
         if self.is_dir(path.as_bytes()) {
             return Err(StorageError::IsADirectory);
-        }
-        let mut unique_name = None;
-        if mode == WriteMode::Unique {
-            let mut candidate = path.clone();
-            let mut counter = 1;
-            while self.nodes.contains_key(candidate.as_bytes()) {
-                let name = [path.as_bytes(), format!(".{counter}").as_bytes()].concat();
-                candidate = VirtualPath::root()
-                    .join(&Pathname::from(name))
-                    .map_err(|_| StorageError::InvalidName)?;
-                counter += 1;
-            }
-            unique_name = Some(candidate);
         }
         Ok(Response::Opened {
             size: None,
