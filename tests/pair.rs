@@ -1480,3 +1480,80 @@ fn the_idle_timeout_is_the_next_deadline_and_closes_with_421() {
     assert!(pair.server_is_closed());
     assert!(pair.server_wire().ends_with("421 Idle timeout.\r\n"));
 }
+
+#[test]
+fn a_data_handshake_that_never_ends_fails_at_the_servers_deadline_with_522() {
+    let (mut client_config, mut server_config) = tls_configs();
+    client_config.data_tls_timeout = Duration::from_secs(60);
+    server_config.data_tls_timeout = Duration::from_secs(30);
+    let mut pair = Pair::logged_in_with(client_config, server_config, default_fs());
+    pair.data_tls = DataTls::Stall;
+    let id = pair.start(|c, now| c.retrieve("/readme", now));
+    pair.run_until_quiet();
+    pair.advance(Duration::from_secs(30) - Duration::from_millis(1));
+    assert!(!pair.is_complete(id));
+    pair.advance(Duration::from_millis(1));
+    let result = pair.take(id).expect("not ended at the server's deadline");
+    assert_eq!(code(&result), Some(522), "{result:?}");
+    assert!(
+        pair.server_wire()
+            .contains("522 TLS handshake on the data connection timed out.\r\n")
+    );
+    assert!(transfers_tls(&pair).is_empty());
+    pair.data_tls = DataTls::Resumed;
+    let (result, bytes) = pair.download(|c, now| c.retrieve("/readme", now));
+    assert_eq!(code(&result), Some(226));
+    assert_eq!(bytes, b"read me");
+}
+
+#[test]
+fn a_data_handshake_that_never_ends_fails_at_the_clients_deadline() {
+    let (mut client_config, mut server_config) = tls_configs();
+    client_config.data_tls_timeout = Duration::from_secs(10);
+    server_config.data_tls_timeout = Duration::from_secs(60);
+    let mut pair = Pair::logged_in_with(client_config, server_config, default_fs());
+    pair.data_tls = DataTls::Stall;
+    let id = pair.start(|c, now| c.retrieve("/readme", now));
+    pair.run_until_quiet();
+    assert_eq!(
+        pair.advance_to_next_deadline(),
+        Some(Duration::from_secs(10))
+    );
+    // The client gave up and closed the data connection; the server's handshake failed
+    // on it at once (long before the server's own deadline) and its 522 ends the
+    // operation.
+    let result = pair.take(id).expect("not ended at the client's deadline");
+    assert_eq!(code(&result), Some(522), "{result:?}");
+    assert!(
+        pair.client_actions
+            .iter()
+            .any(|action| matches!(action, client::Action::CloseData { .. }))
+    );
+    assert!(
+        pair.server_wire()
+            .contains("522 TLS handshake on the data connection failed")
+    );
+    // Both sides let go of the transfer: the session goes on.
+    pair.data_tls = DataTls::Resumed;
+    let (result, bytes) = pair.download(|c, now| c.retrieve("/readme", now));
+    assert_eq!(code(&result), Some(226));
+    assert_eq!(bytes, b"read me");
+}
+
+#[test]
+fn a_control_handshake_that_never_ends_closes_at_the_servers_deadline() {
+    let (client_config, server_config) = tls_configs();
+    let control_tls_timeout = server_config.control_tls_timeout;
+    let mut pair = Pair::with_configs(client_config, server_config, default_fs());
+    pair.control_tls = ControlTls::Stall;
+    let id = pair.start(|c, now| c.login("alice", "secret", now));
+    pair.run_until_quiet();
+    assert!(!pair.is_complete(id));
+    pair.advance(control_tls_timeout);
+    assert!(pair.server_is_closed());
+    assert!(pair.server_events.contains(&server::Event::Closed {
+        reason: server::CloseReason::ControlTlsTimeout
+    }));
+    assert!(matches!(pair.take(id), Some(Err(_))));
+    assert!(!pair.client_wire().contains("USER"));
+}

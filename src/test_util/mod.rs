@@ -13,10 +13,11 @@
 //!   [`Pair::advance_to_next_deadline`]; both sessions get `handle_timeout`, so their
 //!   deadlines (idle, reply, data stall, storage answer...) fire as they would.
 //! - **TLS** is an event: after `AUTH TLS` the pair tells both sessions the control
-//!   handshake succeeded (or failed, [`Pair::control_tls`]); under `PROT P` it tells
-//!   them each data handshake succeeded, resuming the control connection's TLS session
-//!   or not, or failed ([`Pair::data_tls`]). No certificate, no cipher: what is tested
-//!   is the protocol around the handshakes. [`Pair::tls_handshakes`] records them.
+//!   handshake succeeded (or failed, or lets it hang until a deadline:
+//!   [`Pair::control_tls`]); under `PROT P` it tells them each data handshake
+//!   succeeded, resuming the control connection's TLS session or not, or failed, or
+//!   lets it hang ([`Pair::data_tls`]). No certificate, no cipher: what is tested is
+//!   the protocol around the handshakes. [`Pair::tls_handshakes`] records them.
 //! - **Storage** is a [`MemoryFs`]: set up files and directories first, read what
 //!   uploads left after.
 //!

@@ -39,6 +39,9 @@ pub enum ControlTls {
     /// The server is told it failed (it closes the connection, and the client sees the
     /// control connection close).
     Fail,
+    /// It never ends: neither side is told anything, so their handshake deadlines
+    /// fire when the clock passes them.
+    Stall,
 }
 
 /// How a simulated TLS handshake on a data connection ends (under `PROT P`, once both
@@ -55,6 +58,9 @@ pub enum DataTls {
     /// It failed: the server is told [`DataEvent::TlsFailed`], the client that the data
     /// connection broke.
     Fail,
+    /// It never ends: neither side is told anything, so their handshake deadlines
+    /// fire when the clock passes them.
+    Stall,
 }
 
 /// A simulated TLS handshake, as recorded in [`Pair::tls_handshakes`].
@@ -659,6 +665,7 @@ impl Pair {
             }
             // The server closes; the client learns it from the closed connection.
             ControlTls::Fail => self.server.handle_control_tls_failed(self.now),
+            ControlTls::Stall => {}
         }
         true
     }
@@ -694,6 +701,9 @@ impl Pair {
                 self.server
                     .handle_data_event(DataEvent::TlsFailed { id: transfer }, self.now);
             }
+            // Still under way on the server's side: when the client gives up and
+            // closes its end, the server's handshake fails.
+            DataTls::Stall => self.data.server_tls = Some(transfer),
         }
     }
 
@@ -757,6 +767,11 @@ impl Pair {
                 }
                 if self.data.client_op.is_some_and(|(op, _)| op == id) {
                     self.data.client_op = None;
+                    // A server in the middle of its handshake sees it fail at once.
+                    if let Some(transfer) = self.data.server_tls.take() {
+                        self.server
+                            .handle_data_event(DataEvent::TlsFailed { id: transfer }, self.now);
+                    }
                     if self.server_notices_close {
                         if let Some(job) = self.data.job.take() {
                             self.server.handle_data_event(
@@ -835,6 +850,12 @@ impl Pair {
                 }
             },
             server::Action::SecureData { id } => {
+                if self.data.client_op.is_none() {
+                    // The client closed its end already: the handshake fails.
+                    self.server
+                        .handle_data_event(DataEvent::TlsFailed { id }, self.now);
+                    return;
+                }
                 self.data.server_tls = Some(id);
                 self.data_handshake();
             }
