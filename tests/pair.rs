@@ -696,9 +696,9 @@ fn abort_during_a_download() {
     );
     assert!(!pair.transfer_held());
     assert!(
-        pair.server_events
+        pair.server_actions
             .iter()
-            .any(|event| matches!(event, server::Event::AbortTransfer { .. }))
+            .any(|action| matches!(action, server::Action::AbortTransfer { .. }))
     );
     assert!(
         pair.client_sent
@@ -1556,4 +1556,65 @@ fn a_control_handshake_that_never_ends_closes_at_the_servers_deadline() {
     }));
     assert!(matches!(pair.take(id), Some(Err(_))));
     assert!(!pair.client_wire().contains("USER"));
+}
+
+#[test]
+fn an_upload_without_close_notify_is_committed_or_refused_as_the_server_says() {
+    // By default the server takes it as complete (as vsftpd does).
+    let (client_config, server_config) = tls_configs();
+    let mut pair = Pair::logged_in_with(client_config.clone(), server_config, default_fs());
+    pair.close_notify = false;
+    let result = pair.upload(b"new text", |c, now| c.store("/readme", now));
+    assert_eq!(code(&result), Some(226));
+    assert_eq!(pair.fs.file("/readme"), Some(b"new text".as_slice()));
+    let commits = |pair: &Pair| {
+        pair.server_actions
+            .iter()
+            .filter(|action| matches!(action, server::Action::CommitUpload { .. }))
+            .count()
+    };
+    assert_eq!(commits(&pair), 1);
+    // A strict server refuses it: 426, and the old file is untouched.
+    let (_, mut server_config) = tls_configs();
+    server_config.accept_upload_without_close_notify = false;
+    let mut pair = Pair::logged_in_with(client_config, server_config, default_fs());
+    pair.close_notify = false;
+    let result = pair.upload(b"new text", |c, now| c.store("/readme", now));
+    assert!(
+        matches!(&result, Err(Error::TransferAborted { reply, .. })
+            if reply.code().as_u16() == 426
+                && reply.text() == "Upload ended without TLS close_notify; transfer aborted."),
+        "{result:?}"
+    );
+    assert_eq!(pair.fs.file("/readme"), Some(b"read me".as_slice()));
+    assert_eq!(commits(&pair), 0);
+    // With close_notify the same server commits.
+    pair.close_notify = true;
+    let result = pair.upload(b"new text", |c, now| c.store("/readme", now));
+    assert_eq!(code(&result), Some(226));
+    assert_eq!(pair.fs.file("/readme"), Some(b"new text".as_slice()));
+}
+
+#[test]
+fn a_download_without_close_notify_is_complete_for_the_client() {
+    let (client_config, server_config) = tls_configs();
+    let mut pair = Pair::logged_in_with(client_config, server_config, default_fs());
+    pair.close_notify = false;
+    for order in [FinalOrder::DataEndFirst, FinalOrder::ReplyFirst] {
+        pair.order = order;
+        let (result, bytes) = pair.download(|c, now| c.retrieve("/readme", now));
+        assert_eq!(code(&result), Some(226), "{order:?}");
+        assert_eq!(bytes, b"read me");
+    }
+}
+
+#[test]
+fn close_notify_means_nothing_on_a_plain_data_connection() {
+    let mut server_config = server::Config::default();
+    server_config.accept_upload_without_close_notify = false;
+    let mut pair = Pair::logged_in_with(client::Config::default(), server_config, default_fs());
+    pair.close_notify = false;
+    let result = pair.upload(b"plain", |c, now| c.store("/plain", now));
+    assert_eq!(code(&result), Some(226));
+    assert_eq!(pair.fs.file("/plain"), Some(b"plain".as_slice()));
 }

@@ -19,7 +19,10 @@
 //!   lets it hang ([`Pair::data_tls`]). No certificate, no cipher: what is tested is
 //!   the protocol around the handshakes. [`Pair::tls_handshakes`] records them.
 //! - **Storage** is a [`MemoryFs`]: set up files and directories first, read what
-//!   uploads left after.
+//!   uploads left after. An upload reaches the tree when the server session commits it
+//!   (`CommitUpload`), so an upload the session refuses (an end without TLS
+//!   `close_notify` on a strict server, [`Pair::close_notify`]) leaves the tree as it
+//!   was; a data connection broken midway leaves what arrived, as a disk would.
 //!
 //! Log in, list, download:
 //!

@@ -87,6 +87,16 @@ struct Job {
     unique_name: Option<VirtualPath>,
 }
 
+/// An upload whose bytes all arrived, waiting for the server session's
+/// [`server::Action::CommitUpload`] (or its abort) before it reaches the tree.
+#[derive(Clone, Debug)]
+struct Staged {
+    id: RequestId,
+    path: VirtualPath,
+    mode: server::WriteMode,
+    data: Vec<u8>,
+}
+
 /// The fake data connection, as both adapters see it.
 #[derive(Debug, Default)]
 struct DataLink {
@@ -140,10 +150,13 @@ pub struct Pair {
     /// Client bytes not yet split into lines, when `refuse` is in use.
     partial_line: Vec<u8>,
     data: DataLink,
-    /// Client data ends to deliver after the control bytes now in flight.
-    deferred_ends: Vec<OperationId>,
+    /// Client data ends to deliver after the control bytes now in flight (operation,
+    /// kind, whether the end was clean).
+    deferred_ends: Vec<(OperationId, TransferKind, bool)>,
     /// Requests that opened a transfer, by id, with the STOU name chosen.
     opened: HashMap<RequestId, (Request, Option<VirtualPath>)>,
+    /// The upload received and not committed yet.
+    staged: Option<Staged>,
     server_closed: bool,
     client_told_closed: bool,
     client_closed_control: bool,
@@ -181,6 +194,12 @@ pub struct Pair {
     /// How the next data-connection TLS handshakes end (default: they succeed and
     /// resume the control connection's session).
     pub data_tls: DataTls,
+    /// Whether protected (TLS) data connections end with a TLS `close_notify` (default
+    /// `true`). When `false`, a download's end is reported to the client with
+    /// `handle_data_end_without_close_notify` and an upload's to the server as an
+    /// unclean end: each session decides what that means (see
+    /// [`server::Config::accept_upload_without_close_notify`]).
+    pub close_notify: bool,
 
     // ----- What happened -----
     /// Results of completed operations not yet taken.
@@ -282,6 +301,7 @@ impl Pair {
             data: DataLink::default(),
             deferred_ends: Vec::new(),
             opened: HashMap::new(),
+            staged: None,
             server_closed: false,
             client_told_closed: false,
             client_closed_control: false,
@@ -299,6 +319,7 @@ impl Pair {
             server_notices_close: false,
             control_tls: ControlTls::Succeed,
             data_tls: DataTls::Resumed,
+            close_notify: true,
             results: BTreeMap::new(),
             completed: Vec::new(),
             started: Vec::new(),
@@ -580,9 +601,9 @@ impl Pair {
             self.client.handle_control_input(&bytes, self.now);
         }
         if !self.hold_replies && self.to_client.is_empty() {
-            for id in std::mem::take(&mut self.deferred_ends) {
+            for (id, kind, clean) in std::mem::take(&mut self.deferred_ends) {
                 progressed = true;
-                self.client.handle_data_end(id, self.now);
+                self.client_data_end(id, kind, clean);
             }
             if self.server_closed && !self.client_told_closed {
                 progressed = true;
@@ -871,8 +892,26 @@ impl Pair {
                 });
                 self.run_job_if_ready();
             }
+            server::Action::CommitUpload { id } => {
+                let Some(staged) = self.staged.take().filter(|staged| staged.id == id) else {
+                    panic!("a commit for an upload the pair does not hold: {id:?}");
+                };
+                let bytes = staged.data.len() as u64;
+                let event = match self.fs.write(&staged.path, staged.mode, &staged.data) {
+                    Ok(()) => DataEvent::Finished { id, bytes },
+                    Err(error) => DataEvent::Failed {
+                        id,
+                        reason: DataFailure::Storage(error),
+                    },
+                };
+                self.server.handle_data_event(event, self.now);
+            }
             server::Action::AbortTransfer { id } => {
                 self.opened.remove(&id);
+                // An upload the session refused to commit never reaches the tree.
+                if self.staged.as_ref().is_some_and(|staged| staged.id == id) {
+                    self.staged = None;
+                }
                 if self.data.server_tls == Some(id) {
                     self.data.server_tls = None;
                 }
@@ -944,7 +983,6 @@ impl Pair {
         };
         let id = job.transfer.id;
         let drop_after = self.drop_data_after.take();
-        let mut storage_error = None;
         let (moved, total) = match job.transfer.direction {
             Direction::Send => {
                 let mut payload = match (&job.request, &job.transfer.content) {
@@ -989,13 +1027,25 @@ impl Pair {
                     panic!("a receive transfer for {:?}", job.request);
                 };
                 let path = job.unique_name.clone().unwrap_or_else(|| path.clone());
-                storage_error = self.fs.write(&path, *mode, &stored).err();
+                self.staged = Some(Staged {
+                    id,
+                    path,
+                    mode: *mode,
+                    data: stored,
+                });
                 (sent.len(), upload.len())
             }
         };
         self.data.client_op = None;
         self.data.server_listener = None;
+        let clean = !job.transfer.tls || self.close_notify;
         if drop_after.is_some_and(|after| after < total) {
+            // A broken upload leaves what arrived, as a disk would.
+            if let Some(staged) = self.staged.take() {
+                // The NUL padding bound is the only way a write fails: then nothing
+                // arrived worth keeping.
+                let _ = self.fs.write(&staged.path, staged.mode, &staged.data);
+            }
             self.client
                 .handle_data_failed(op, io::ErrorKind::ConnectionReset, self.now);
             self.server.handle_data_event(
@@ -1007,30 +1057,34 @@ impl Pair {
             );
             return;
         }
-        if let Some(error) = storage_error {
-            // The client sent everything; the server could not store it.
-            self.client.handle_data_end(op, self.now);
-            self.server.handle_data_event(
-                DataEvent::Failed {
-                    id,
-                    reason: DataFailure::Storage(error),
-                },
-                self.now,
-            );
-            return;
-        }
         let bytes = moved as u64;
+        // The server hears of the end of data: an upload's with `Received` (the session
+        // then asks for the commit, and `Finished` follows it), a download's with
+        // `Finished`.
+        let server_event = match job.transfer.direction {
+            Direction::Receive => DataEvent::Received { id, bytes, clean },
+            Direction::Send => DataEvent::Finished { id, bytes },
+        };
         match self.order {
             FinalOrder::DataEndFirst => {
-                self.client.handle_data_end(op, self.now);
-                self.server
-                    .handle_data_event(DataEvent::Finished { id, bytes }, self.now);
+                self.client_data_end(op, kind, clean);
+                self.server.handle_data_event(server_event, self.now);
             }
             FinalOrder::ReplyFirst => {
-                self.server
-                    .handle_data_event(DataEvent::Finished { id, bytes }, self.now);
-                self.deferred_ends.push(op);
+                self.server.handle_data_event(server_event, self.now);
+                self.deferred_ends.push((op, kind, clean));
             }
+        }
+    }
+
+    /// Tells the client its data connection ended; a download's end without
+    /// `close_notify` is reported as such (an upload's end is the client's own close).
+    fn client_data_end(&mut self, op: OperationId, kind: TransferKind, clean: bool) {
+        if !clean && kind != TransferKind::Upload {
+            self.client
+                .handle_data_end_without_close_notify(op, self.now);
+        } else {
+            self.client.handle_data_end(op, self.now);
         }
     }
 }
