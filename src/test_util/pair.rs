@@ -125,6 +125,18 @@ struct DataLink {
 /// pair's knobs (faults to inject) and its records (what each side did), for tests to
 /// set and read.
 ///
+/// What the pair decides as the adapters, so that tests and models agree:
+/// - [`downloads`](Self::downloads) and [`uploads`](Self::uploads) hold the bytes as the
+///   data connection carries them: the client side converts no line ends (the server
+///   does, in `TYPE A`);
+/// - a transfer's bytes move all at once when the server starts it (unless
+///   [`hold_transfers`](Self::hold_transfers)), so the sessions never see progress
+///   reports: a held transfer is a stalled one;
+/// - data connections come from the right peer (the server's address in active mode,
+///   the client's in passive mode);
+/// - the storage answers at once (unless [`hold_requests`](Self::hold_requests)), and
+///   drops a held request the server cancels.
+///
 /// # Panics
 ///
 /// The pair is a test harness: it panics when the sessions do something no adapter
