@@ -113,6 +113,7 @@
 //! | `tls` | FTPS with rustls for whichever of the tokio client and server is enabled ([`tokio::tls`]) |
 //! | `log` | the tokio adapters' `tracing` events also reach the `log` crate when no `tracing` subscriber is installed |
 //! | `fuzzing` | the session fuzz harnesses and `arbitrary::Arbitrary` for [`Command`] and [`Reply`] |
+//! | `test-util` | [`test_util`]: both sessions wired in memory, with a manual clock, storage in memory and simulated TLS, to test an embedding without sockets |
 //!
 //! The tokio adapters exist on Unix only (they set socket options that need it).
 //!
@@ -147,6 +148,9 @@ pub mod server;
 // The tokio server's storage back ends; public through `tokio`'s re-exports.
 #[cfg(all(feature = "server", unix))]
 mod storage;
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub mod test_util;
 mod text;
 pub mod time;
 #[cfg(all(any(feature = "client", feature = "server"), unix))]

@@ -3,20 +3,25 @@
 //! plain model of the tree (a BTreeMap). After every operation the result (success and
 //! its payload, or the refusal's reply code) and the whole tree must agree.
 //!
-//! The model encodes what a correct FTP server over `MemoryFs` (with the pair's rename
-//! semantics, see `tests/common/pair.rs`) must answer; data-connection mode, the order
-//! of the final reply and the end of data, and the chunking of listings vary per case
-//! and must change nothing.
+//! The model encodes what a correct FTP server over `MemoryFs` (with its rename, REST
+//! and STOU semantics, see `ftp_proto::test_util::MemoryFs`) must answer;
+//! data-connection mode, the order of the final reply and the end of data, and the
+//! chunking of listings vary per case and must change nothing. Besides the plain
+//! operations, the sequences hold transfers from an offset (REST), uploads under a
+//! unique name (STOU), transfers aborted midway (ABOR), transfers that stall until a
+//! deadline ends them, and idle waits on the pair's manual clock; every case ends with
+//! the server's idle timeout.
 
-mod common;
+#![cfg(feature = "test-util")]
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::pair::{FinalOrder, Pair, wall_clock};
-use common::{MemoryFs, Node};
-use ftp_proto::client::{self, DataConnectionMode, Error, Outcome as Output};
+use std::time::Duration;
+
+use ftp_proto::client::{self, DataConnectionMode, Error, Outcome as Output, Waiting};
 use ftp_proto::listing::{self, ListLine};
 use ftp_proto::server;
+use ftp_proto::test_util::{FinalOrder, MemoryFs, Node, Pair, wall_clock};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
 
@@ -37,6 +42,21 @@ enum Op {
     Size(&'static str),
     List(Option<&'static str>),
     Cwd(&'static str),
+    /// REST n + RETR.
+    RetrieveFrom(&'static str, u64),
+    /// REST n + STOR.
+    StoreFrom(&'static str, u64, Vec<u8>),
+    /// STOU in the current directory.
+    StoreUnique(Vec<u8>),
+    /// RETR, aborted while the transfer runs.
+    AbortRetrieve(&'static str),
+    /// STOR, aborted while the transfer runs.
+    AbortStore(&'static str, Vec<u8>),
+    /// RETR whose data connection moves nothing until a deadline ends it.
+    StallRetrieve(&'static str),
+    /// Seconds pass with nothing to do (less than the server's idle timeout), then a
+    /// NOOP finds the session still there.
+    Wait(u64),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +66,12 @@ enum Outcome {
     Size(u64),
     Listing(BTreeSet<(Vec<u8>, bool, u64)>),
     Refused(u16),
+    /// STOU stored the file under this name.
+    Unique(String),
+    /// The client aborted the transfer.
+    Aborted,
+    /// The client gave up on a data connection that moved nothing.
+    Stalled,
     Other(String),
 }
 
@@ -133,6 +159,29 @@ impl Model {
         };
         self.nodes
             .insert(path, MNode::File([old.as_slice(), data].concat()));
+        Outcome::Ok
+    }
+
+    /// Whether an upload to `path` (joined already) would be refused.
+    fn unwritable(&self, path: &str) -> bool {
+        !self.is_dir(&parent(path)) || self.is_dir(path)
+    }
+
+    fn write_at(&mut self, path: &str, offset: u64, data: &[u8]) -> Outcome {
+        let path = self.join(path);
+        if self.unwritable(&path) {
+            return Outcome::Refused(550);
+        }
+        let mut new = match self.nodes.get(&path) {
+            Some(MNode::File(old)) => old.clone(),
+            _ => Vec::new(),
+        };
+        let offset = offset as usize;
+        if new.len() < offset + data.len() {
+            new.resize(offset + data.len(), 0);
+        }
+        new[offset..offset + data.len()].copy_from_slice(data);
+        self.nodes.insert(path, MNode::File(new));
         Outcome::Ok
     }
 
@@ -228,6 +277,42 @@ impl Model {
                 self.cwd = path;
                 Ok
             }
+            Op::RetrieveFrom(path, offset) => match self.nodes.get(&self.join(path)) {
+                Some(MNode::File(data)) => {
+                    let offset = (*offset as usize).min(data.len());
+                    Outcome::Data(data[offset..].to_vec())
+                }
+                _ => Refused(550),
+            },
+            // REST 0 is no offset: STOR replaces the file.
+            Op::StoreFrom(path, 0, data) => self.write(path, data, false),
+            Op::StoreFrom(path, offset, data) => self.write_at(path, *offset, data),
+            Op::StoreUnique(data) => {
+                let base = self.join("upload");
+                let mut name = base.clone();
+                let mut counter = 1;
+                while self.nodes.contains_key(&name) {
+                    name = format!("{base}.{counter}");
+                    counter += 1;
+                }
+                if self.unwritable(&name) {
+                    return Refused(550);
+                }
+                self.nodes.insert(name.clone(), MNode::File(data.clone()));
+                Outcome::Unique(name)
+            }
+            Op::AbortRetrieve(path) => match self.nodes.get(&self.join(path)) {
+                Some(MNode::File(_)) => Outcome::Aborted,
+                _ => Refused(550),
+            },
+            // Nothing arrived before the abort: the tree does not change.
+            Op::AbortStore(path, _) if self.unwritable(&self.join(path)) => Refused(550),
+            Op::AbortStore(..) => Outcome::Aborted,
+            Op::StallRetrieve(path) => match self.nodes.get(&self.join(path)) {
+                Some(MNode::File(_)) => Outcome::Stalled,
+                _ => Refused(550),
+            },
+            Op::Wait(_) => Ok,
         }
     }
 
@@ -247,7 +332,7 @@ fn entry(name: &str, node: &MNode) -> (Vec<u8>, bool, u64) {
 }
 
 fn tree_of(fs: &MemoryFs) -> BTreeMap<Vec<u8>, MNode> {
-    fs.nodes
+    fs.nodes()
         .iter()
         .map(|(key, node)| {
             let node = match node {
@@ -276,6 +361,48 @@ fn parse_list(bytes: &[u8]) -> Outcome {
     Outcome::Listing(entries)
 }
 
+/// Starts a transfer with the data connection held (nothing moves), then either aborts
+/// it or lets time pass until a deadline ends it; returns its result.
+fn held_transfer(
+    pair: &mut Pair,
+    upload: Option<&[u8]>,
+    abort: bool,
+    operation: impl FnOnce(
+        &mut client::Session,
+        std::time::Instant,
+    ) -> Result<client::OperationId, Error>,
+) -> Result<Output, Error> {
+    pair.hold_transfers = true;
+    let id = match upload {
+        Some(data) => pair.start_upload(data, operation),
+        None => pair.start(operation),
+    };
+    pair.run_until_quiet();
+    if !pair.is_complete(id) {
+        assert!(
+            pair.transfer_held(),
+            "a transfer that neither ran nor ended"
+        );
+        if abort {
+            let now = pair.now();
+            pair.client.abort(id, now);
+            pair.run_until_quiet();
+        } else {
+            // The first deadline to pass is the client's stall deadline (its
+            // data_timeout, shorter than the server's).
+            for _ in 0..10 {
+                if pair.is_complete(id) {
+                    break;
+                }
+                pair.advance_to_next_deadline();
+            }
+        }
+    }
+    pair.hold_transfers = false;
+    pair.uploads.remove(&id);
+    pair.take(id).expect("the held transfer never completed")
+}
+
 /// Runs one operation through the pair and says what came of it.
 fn run(pair: &mut Pair, op: &Op) -> Outcome {
     let result = match op {
@@ -292,9 +419,51 @@ fn run(pair: &mut Pair, op: &Op) -> Outcome {
         Op::Size(path) => pair.run(|c, now| c.size(*path, now)),
         Op::List(path) => pair.run(|c, now| c.list(path.map(Into::into), now)),
         Op::Cwd(path) => pair.run(|c, now| c.change_directory(*path, now)),
+        Op::RetrieveFrom(path, offset) => {
+            let (result, bytes) = pair.download(|c, now| c.retrieve_from(*path, *offset, now));
+            result.map(|_| Output::Listing(bytes))
+        }
+        Op::StoreFrom(path, offset, data) => {
+            pair.upload(data, |c, now| c.store_from(*path, *offset, now))
+        }
+        Op::StoreUnique(data) => pair.upload(data, |c, now| c.store_unique(now)),
+        Op::AbortRetrieve(path) => held_transfer(pair, None, true, |c, now| c.retrieve(*path, now)),
+        Op::AbortStore(path, data) => {
+            held_transfer(pair, Some(data), true, |c, now| c.store(*path, now))
+        }
+        Op::StallRetrieve(path) => {
+            held_transfer(pair, None, false, |c, now| c.retrieve(*path, now))
+        }
+        Op::Wait(seconds) => {
+            pair.advance(Duration::from_secs(*seconds));
+            if pair.server_is_closed() || pair.client_closed.is_some() {
+                return Outcome::Other(format!("closed after waiting {seconds} s"));
+            }
+            match pair.run(|c, now| c.noop(now)) {
+                Ok(Output::Done(reply)) if reply.code().as_u16() == 200 => return Outcome::Ok,
+                other => return Outcome::Other(format!("NOOP after a wait: {other:?}")),
+            }
+        }
     };
     match (op, result) {
-        (Op::Retrieve(_), Ok(Output::Listing(bytes))) => Outcome::Data(bytes),
+        (Op::Retrieve(_) | Op::RetrieveFrom(..), Ok(Output::Listing(bytes))) => {
+            Outcome::Data(bytes)
+        }
+        (
+            Op::StoreUnique(_),
+            Ok(Output::Transferred {
+                unique_name: Some(name),
+                ..
+            }),
+        ) => Outcome::Unique(name.to_string_lossy().into_owned()),
+        (Op::AbortRetrieve(_) | Op::AbortStore(..), Err(Error::Aborted { .. })) => Outcome::Aborted,
+        (
+            Op::StallRetrieve(_),
+            Err(Error::Timeout {
+                waiting_for: Waiting::Data,
+                ..
+            }),
+        ) => Outcome::Stalled,
         (Op::List(_), Ok(Output::Listing(bytes))) => parse_list(&bytes),
         (_, Ok(Output::Size(size))) => Outcome::Size(size),
         (
@@ -304,6 +473,7 @@ fn run(pair: &mut Pair, op: &Op) -> Outcome {
             | Op::Rename(..)
             | Op::Cwd(_)
             | Op::Store(..)
+            | Op::StoreFrom(..)
             | Op::Append(..),
             Ok(Output::Done(_) | Output::Directory(_) | Output::Transferred { .. }),
         ) => Outcome::Ok,
@@ -332,6 +502,14 @@ fn op() -> impl Strategy<Value = Op> {
         1 => path().prop_map(Op::Size),
         2 => prop::option::of(path()).prop_map(Op::List),
         2 => path().prop_map(Op::Cwd),
+        1 => (path(), 0u64..50).prop_map(|(path, offset)| Op::RetrieveFrom(path, offset)),
+        1 => (path(), 0u64..50, content())
+            .prop_map(|(path, offset, data)| Op::StoreFrom(path, offset, data)),
+        1 => content().prop_map(Op::StoreUnique),
+        1 => path().prop_map(Op::AbortRetrieve),
+        1 => (path(), content()).prop_map(|(path, data)| Op::AbortStore(path, data)),
+        1 => path().prop_map(Op::StallRetrieve),
+        1 => (1u64..300).prop_map(Op::Wait),
     ]
 }
 
@@ -396,6 +574,20 @@ fn check(case: Case) -> Result<(), TestCaseError> {
         "left-over results {:?}",
         pair.results
     );
+    // Left alone, the session ends at the server's idle timeout (421), and that is the
+    // next deadline of either side.
+    let idle = server::Config::default().idle_timeout;
+    prop_assert_eq!(pair.advance_to_next_deadline(), Some(idle));
+    prop_assert!(pair.server_is_closed());
+    let closed = pair.client_closed.clone();
+    prop_assert!(
+        matches!(
+            &closed,
+            Some(Some(Error::ServiceClosing { reply })) if reply.code().as_u16() == 421
+        ),
+        "{:?}",
+        closed
+    );
     Ok(())
 }
 
@@ -436,6 +628,22 @@ fn the_model_agrees_on_a_known_sequence() {
         Op::Rmdir("b/e"),
         Op::Rmdir("b"),
         Op::List(Some("/")),
+        Op::StoreFrom("r", 3, b"xy".to_vec()),
+        Op::RetrieveFrom("r", 2),
+        Op::StoreFrom("r", 1, b"a".to_vec()),
+        Op::StoreFrom("r", 0, b"new".to_vec()),
+        Op::RetrieveFrom("r", 99),
+        Op::StoreUnique(b"one".to_vec()),
+        Op::StoreUnique(b"two".to_vec()),
+        Op::Mkdir("upload.2"),
+        Op::StoreUnique(b"three".to_vec()),
+        Op::AbortRetrieve("r"),
+        Op::AbortStore("r", b"lost".to_vec()),
+        Op::AbortRetrieve("missing"),
+        Op::StallRetrieve("upload"),
+        Op::Wait(299),
+        Op::Retrieve("r"),
+        Op::List(None),
     ];
     check(Case {
         active: false,

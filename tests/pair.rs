@@ -2,20 +2,36 @@
 //! `client::Session` against a real `server::Session` and a `MemoryFs`), on its success
 //! and failure paths, with faults injected on the data and control paths.
 
-mod common;
+#![cfg(feature = "test-util")]
 
 use std::collections::BTreeSet;
 use std::time::{Duration, UNIX_EPOCH};
 
-use common::MemoryFs;
-use common::pair::{FinalOrder, Pair, code, path, wall_clock};
+use ftp_proto::Pathname;
 use ftp_proto::client::{self, DataConnectionMode, Error, OperationKind, Outcome, Waiting};
 use ftp_proto::listing::{self, EntryKind, ListLine};
 use ftp_proto::server;
+use ftp_proto::test_util::{
+    ControlTls, DataTls, FinalOrder, MemoryFs, Node, Pair, TlsHandshake, default_modified,
+    reply_code as code, wall_clock,
+};
 use ftp_proto::{Command, FormatControl, RepresentationType};
 
 fn logged_in() -> Pair {
-    Pair::logged_in(Pair::default_fs())
+    Pair::logged_in(default_fs())
+}
+
+/// The tree most tests start from.
+fn default_fs() -> MemoryFs {
+    MemoryFs::new()
+        .with_dir("/pub")
+        .with_file("/pub/hello.txt", b"hello\nworld\n")
+        .with_file("/readme", b"read me")
+}
+
+/// A path argument from raw bytes (for names that are not UTF-8).
+fn path(bytes: &[u8]) -> Pathname<'static> {
+    Pathname::from(bytes.to_vec())
 }
 
 fn refused_code(result: &Result<Outcome, Error>) -> u16 {
@@ -29,7 +45,7 @@ fn refused_code(result: &Result<Outcome, Error>) -> u16 {
 
 #[test]
 fn login_succeeds() {
-    let mut pair = Pair::new(Pair::default_fs());
+    let mut pair = Pair::new(default_fs());
     let result = pair.login("alice", "secret");
     assert!(matches!(&result, Ok(Outcome::LoggedIn(_))), "{result:?}");
     assert_eq!(code(&result), Some(230));
@@ -43,16 +59,16 @@ fn login_succeeds() {
 
 #[test]
 fn anonymous_login_cannot_write() {
-    let mut pair = Pair::new(Pair::default_fs());
+    let mut pair = Pair::new(default_fs());
     pair.login("anonymous", "guest@").unwrap();
     let result = pair.run(|c, now| c.make_directory("new", now));
     assert_eq!(refused_code(&result), 550);
-    assert!(!pair.fs.nodes.contains_key(b"/new".as_slice()));
+    assert!(!pair.fs.nodes().contains_key(b"/new".as_slice()));
 }
 
 #[test]
 fn bad_password_is_answered_after_the_servers_delay() {
-    let mut pair = Pair::new(Pair::default_fs());
+    let mut pair = Pair::new(default_fs());
     let id = pair.start(|c, now| c.login("alice", "wrong", now));
     pair.run_until_quiet();
     assert!(!pair.is_complete(id), "answered before the delay");
@@ -76,7 +92,7 @@ fn bad_password_is_answered_after_the_servers_delay() {
 
 #[test]
 fn third_bad_password_locks_the_session_out() {
-    let mut pair = Pair::new(Pair::default_fs());
+    let mut pair = Pair::new(default_fs());
     for delay in [1, 2] {
         let id = pair.start(|c, now| c.login("alice", "wrong", now));
         pair.run_until_quiet();
@@ -105,7 +121,7 @@ fn third_bad_password_locks_the_session_out() {
 
 #[test]
 fn features_are_read_and_kept() {
-    let mut pair = Pair::new(Pair::default_fs());
+    let mut pair = Pair::new(default_fs());
     pair.login("alice", "secret").unwrap();
     let Outcome::Features(features) = pair.run(|c, now| c.features(now)).unwrap() else {
         panic!("not features");
@@ -126,7 +142,7 @@ fn features_are_read_and_kept() {
 fn missing_features_refuse_operations_before_sending() {
     let mut config = server::Config::default();
     config.capabilities = server::Capabilities::READ_ONLY;
-    let mut pair = Pair::logged_in_with(client::Config::default(), config, Pair::default_fs());
+    let mut pair = Pair::logged_in_with(client::Config::default(), config, default_fs());
     let sent = pair.client_sent.len();
     let result = pair.run(|c, now| c.set_modification_time("/readme", UNIX_EPOCH, now));
     assert!(
@@ -143,7 +159,7 @@ fn missing_features_refuse_operations_before_sending() {
     // Without FEAT, the client tries and the server says 502.
     let mut config = server::Config::default();
     config.capabilities = server::Capabilities::READ_ONLY;
-    let mut pair = Pair::with_configs(client::Config::default(), config, Pair::default_fs());
+    let mut pair = Pair::with_configs(client::Config::default(), config, default_fs());
     pair.login("alice", "secret").unwrap();
     let result = pair.run(|c, now| c.set_modification_time("/readme", UNIX_EPOCH, now));
     assert!(
@@ -216,8 +232,8 @@ fn mkdir_rmdir_delete_rename() {
         other => panic!("{other:?}"),
     }
     assert_eq!(
-        pair.fs.nodes.get(b"/new dir".as_slice()),
-        Some(&common::Node::Directory)
+        pair.fs.nodes().get(b"/new dir".as_slice()),
+        Some(&Node::Directory)
     );
     assert_eq!(
         refused_code(&pair.run(|c, now| c.make_directory("new dir", now))),
@@ -244,7 +260,7 @@ fn mkdir_rmdir_delete_rename() {
         code(&pair.run(|c, now| c.remove_directory("new dir", now))),
         Some(250)
     );
-    assert!(!pair.fs.nodes.contains_key(b"/new dir".as_slice()));
+    assert!(!pair.fs.nodes().contains_key(b"/new dir".as_slice()));
     // DELE: a directory, missing, then fine.
     assert_eq!(refused_code(&pair.run(|c, now| c.delete("pub", now))), 550);
     assert_eq!(refused_code(&pair.run(|c, now| c.delete("gone", now))), 550);
@@ -259,7 +275,7 @@ fn mkdir_rmdir_delete_rename() {
     pair.upload(b"x", |c, now| c.store("/pub/x", now)).unwrap();
     pair.run(|c, now| c.rename("pub", "public", now)).unwrap();
     assert_eq!(pair.fs.file("/public/x"), Some(b"x".as_slice()));
-    assert!(!pair.fs.nodes.contains_key(b"/pub".as_slice()));
+    assert!(!pair.fs.nodes().contains_key(b"/pub".as_slice()));
     let missing = pair.run(|c, now| c.rename("nothing", "something", now));
     assert_eq!(refused_code(&missing), 550);
     assert!(
@@ -280,7 +296,7 @@ fn size_mdtm_mfmt() {
         refused_code(&pair.run(|c, now| c.size("/missing", now))),
         550
     );
-    let modified = UNIX_EPOCH + Duration::from_secs(common::MODIFIED);
+    let modified = default_modified();
     assert_eq!(
         pair.run(|c, now| c.modification_time("/readme", now)),
         Ok(Outcome::ModificationTime(modified))
@@ -306,7 +322,7 @@ fn size_mdtm_mfmt() {
 fn site_noop_status_raw() {
     let mut config = server::Config::default();
     config.enable_site = true;
-    let mut pair = Pair::logged_in_with(client::Config::default(), config, Pair::default_fs());
+    let mut pair = Pair::logged_in_with(client::Config::default(), config, default_fs());
     let Outcome::Done(reply) = pair.run(|c, now| c.site("CHMOD 644 readme", now)).unwrap() else {
         panic!()
     };
@@ -397,7 +413,7 @@ fn children(fs: &MemoryFs, dir: impl AsRef<[u8]>) -> BTreeSet<(Vec<u8>, bool, u6
     } else {
         [dir, b"/"].concat()
     };
-    fs.nodes
+    fs.nodes()
         .iter()
         .filter_map(|(key, node)| {
             let name = key.strip_prefix(prefix.as_slice())?;
@@ -405,8 +421,8 @@ fn children(fs: &MemoryFs, dir: impl AsRef<[u8]>) -> BTreeSet<(Vec<u8>, bool, u6
                 return None;
             }
             Some(match node {
-                common::Node::Directory => (name.to_vec(), true, 0),
-                common::Node::File { data, .. } => (name.to_vec(), false, data.len() as u64),
+                Node::Directory => (name.to_vec(), true, 0),
+                Node::File { data, .. } => (name.to_vec(), false, data.len() as u64),
             })
         })
         .collect()
@@ -456,7 +472,7 @@ fn names(entries: &BTreeSet<(Vec<u8>, bool, u64)>) -> BTreeSet<Vec<u8>> {
 }
 
 fn rich_fs() -> MemoryFs {
-    Pair::default_fs()
+    default_fs()
         .with_dir("/pub/sub")
         .with_file("/pub/big", &[7; 5000])
         .with_file("/pub/empty", b"")
@@ -574,7 +590,7 @@ fn retrieve_failures() {
     let (result, _) = pair.download(|c, now| c.retrieve("/pub", now));
     assert_eq!(refused_code(&result), 550);
     // Not logged in: 530 before any data connection.
-    let mut pair = Pair::new(Pair::default_fs());
+    let mut pair = Pair::new(default_fs());
     let (result, _) = pair.download(|c, now| c.retrieve("/readme", now));
     assert_eq!(refused_code(&result), 530);
 }
@@ -628,7 +644,7 @@ fn store_failures() {
     let result = pair.upload(b"x", |c, now| c.store("/pub", now));
     assert_eq!(refused_code(&result), 550);
     // Anonymous users cannot upload at all.
-    let mut pair = Pair::new(Pair::default_fs());
+    let mut pair = Pair::new(default_fs());
     pair.login("anonymous", "x").unwrap();
     let result = pair.upload(b"x", |c, now| c.store("/new", now));
     assert_eq!(refused_code(&result), 550);
@@ -639,7 +655,7 @@ fn store_failures() {
     let mut config = server::Config::default();
     config.capabilities.append = false;
     config.capabilities.write_at_offset = false;
-    let mut pair = Pair::with_configs(client::Config::default(), config, Pair::default_fs());
+    let mut pair = Pair::with_configs(client::Config::default(), config, default_fs());
     pair.login("alice", "secret").unwrap();
     let result = pair.upload(b"x", |c, now| c.append("/readme", now));
     assert_eq!(refused_code(&result), 502);
@@ -670,7 +686,7 @@ fn abort_during_a_download() {
     pair.run_until_quiet();
     assert!(pair.transfer_held(), "the transfer did not start");
     assert!(!pair.is_complete(id));
-    pair.client.abort(id, pair.now);
+    pair.client.abort(id, pair.now());
     pair.run_until_quiet();
     assert_eq!(
         pair.take(id),
@@ -707,7 +723,7 @@ fn abort_when_the_server_sees_the_data_connection_break_first() {
     let id = pair.start_upload(&[1; 100], |c, now| c.store("/up", now));
     pair.run_until_quiet();
     assert!(pair.transfer_held());
-    pair.client.abort(id, pair.now);
+    pair.client.abort(id, pair.now());
     pair.run_until_quiet();
     assert_eq!(
         pair.take(id),
@@ -730,7 +746,7 @@ fn abort_a_queued_operation_and_a_finished_one() {
     let running = pair.start(|c, now| c.list(None, now));
     let queued = pair.start(|c, now| c.retrieve("/readme", now));
     pair.run_until_quiet();
-    pair.client.abort(queued, pair.now);
+    pair.client.abort(queued, pair.now());
     pair.run_until_quiet();
     assert_eq!(
         pair.take(queued),
@@ -743,7 +759,7 @@ fn abort_a_queued_operation_and_a_finished_one() {
     pair.run_transfer();
     assert!(matches!(pair.take(running), Some(Ok(Outcome::Listing(_)))));
     // Aborting what already finished changes nothing.
-    pair.client.abort(running, pair.now);
+    pair.client.abort(running, pair.now());
     pair.run_until_quiet();
     assert_eq!(code(&pair.run(|c, now| c.noop(now))), Some(200));
 }
@@ -783,7 +799,7 @@ fn epsv_refused_falls_back_to_pasv_for_the_rest_of_the_session() {
 fn pasv_only_when_the_client_prefers_it() {
     let mut config = client::Config::default();
     config.prefer_extended_passive = false;
-    let mut pair = Pair::logged_in_with(config, server::Config::default(), Pair::default_fs());
+    let mut pair = Pair::logged_in_with(config, server::Config::default(), default_fs());
     let (result, bytes) = pair.download(|c, now| c.retrieve("/readme", now));
     result.unwrap();
     assert_eq!(bytes, b"read me");
@@ -796,7 +812,7 @@ fn ipv6_passive_is_epsv_only() {
     let mut pair = Pair::ipv6(
         client::Config::default(),
         server::Config::default(),
-        Pair::default_fs(),
+        default_fs(),
     );
     pair.login("alice", "secret").unwrap();
     let list = pair.listing(|c, now| c.list(None, now)).unwrap();
@@ -846,7 +862,7 @@ fn active_mode_with_port() {
 
 #[test]
 fn active_mode_with_eprt_over_ipv6() {
-    let mut pair = Pair::ipv6(active(), server::Config::default(), Pair::default_fs());
+    let mut pair = Pair::ipv6(active(), server::Config::default(), default_fs());
     pair.login("alice", "secret").unwrap();
     let (result, bytes) = pair.download(|c, now| c.retrieve("/readme", now));
     result.unwrap();
@@ -864,7 +880,7 @@ fn active_mode_with_eprt_over_ipv6() {
 fn active_mode_refused_by_the_server() {
     let mut config = server::Config::default();
     config.enable_active_mode = false;
-    let mut pair = Pair::with_configs(active(), config, Pair::default_fs());
+    let mut pair = Pair::with_configs(active(), config, default_fs());
     pair.login("alice", "secret").unwrap();
     let (result, _) = pair.download(|c, now| c.retrieve("/readme", now));
     assert_eq!(refused_code(&result), 502);
@@ -1049,8 +1065,8 @@ fn names_with_spaces_utf8_and_latin1_survive_the_round_trip() {
             .unwrap();
         let full = [b"/dir \xe9 x/".as_slice(), name].concat();
         assert_eq!(
-            pair.fs.nodes.get(&full),
-            Some(&common::Node::File {
+            pair.fs.nodes().get(&full),
+            Some(&Node::File {
                 data: content.clone(),
                 modified: pair.wall()
             }),
@@ -1088,7 +1104,7 @@ fn names_with_spaces_utf8_and_latin1_survive_the_round_trip() {
         .unwrap();
     assert!(
         pair.fs
-            .nodes
+            .nodes()
             .contains_key(b"/dir \xe9 x/\xfe renamed \xe0".as_slice())
     );
     for name in [b"\xfe renamed \xe0".as_slice(), b"with space"] {
@@ -1105,7 +1121,7 @@ fn a_name_with_byte_0xff_names_the_same_file_on_both_sides() {
     // This server decodes Telnet, so the client doubles 0xFF (IAC IAC) when told to.
     let mut config = client::Config::default();
     config.iac_escaping = ftp_proto::IacEscaping::Double;
-    let mut pair = Pair::logged_in_with(config, server::Config::default(), Pair::default_fs());
+    let mut pair = Pair::logged_in_with(config, server::Config::default(), default_fs());
     let result = pair.run(|c, now| c.delete(path(b"\xff\xfe readme"), now));
     // There is no file named "\xff\xfe readme": the delete must fail and /readme stay.
     assert_eq!(pair.fs.file("/readme"), Some(b"read me".as_slice()));
@@ -1217,7 +1233,7 @@ fn data_connections_that_cannot_be_opened() {
     result.unwrap();
     assert_eq!(bytes, b"read me");
     // Active: the server cannot connect and says 425.
-    let mut pair = Pair::logged_in_with(active(), server::Config::default(), Pair::default_fs());
+    let mut pair = Pair::logged_in_with(active(), server::Config::default(), default_fs());
     pair.refuse_data_connections = true;
     let (result, _) = pair.download(|c, now| c.retrieve("/readme", now));
     assert!(
@@ -1228,4 +1244,377 @@ fn data_connections_that_cannot_be_opened() {
     let (result, bytes) = pair.download(|c, now| c.retrieve("/readme", now));
     result.unwrap();
     assert_eq!(bytes, b"read me");
+}
+
+// ----- Simulated TLS -----
+
+/// Configurations for `AUTH TLS`: the client asks for it, the server offers it.
+fn tls_configs() -> (client::Config, server::Config) {
+    let mut client_config = client::Config::default();
+    client_config.tls = true;
+    let mut server_config = server::Config::default();
+    server_config.enable_tls = true;
+    (client_config, server_config)
+}
+
+/// The transfers the server started, with whether each ran under TLS.
+fn transfers_tls(pair: &Pair) -> Vec<bool> {
+    pair.server_actions
+        .iter()
+        .filter_map(|action| match action {
+            server::Action::StartTransfer(transfer) => Some(transfer.tls),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn auth_tls_prot_p_then_a_download_an_upload_and_a_listing() {
+    let (client_config, server_config) = tls_configs();
+    let mut pair = Pair::logged_in_with(client_config, server_config, default_fs());
+    assert!(pair.client.is_control_secure());
+    assert!(pair.client.is_data_protected());
+    let wire = pair.client_wire();
+    let auth = wire.find("AUTH TLS\r\n").expect("no AUTH TLS");
+    let user = wire.find("USER alice\r\n").expect("no USER");
+    assert!(auth < user, "credentials went out before TLS: {wire}");
+    assert_eq!(
+        pair.tls_handshakes,
+        [TlsHandshake::Control(ControlTls::Succeed)]
+    );
+    // The download's data connection is secured before a byte moves.
+    let (result, bytes) = pair.download(|c, now| c.retrieve("/readme", now));
+    assert_eq!(code(&result), Some(226));
+    assert_eq!(bytes, b"read me");
+    let wire = pair.client_wire();
+    assert!(
+        wire.contains("PBSZ 0\r\n") && wire.contains("PROT P\r\n"),
+        "{wire}"
+    );
+    assert!(matches!(
+        pair.tls_handshakes.last(),
+        Some(TlsHandshake::Data {
+            outcome: DataTls::Resumed,
+            ..
+        })
+    ));
+    let secure = pair
+        .server_actions
+        .iter()
+        .position(|action| matches!(action, server::Action::SecureData { .. }))
+        .expect("the server never secured the data connection");
+    let start = pair
+        .server_actions
+        .iter()
+        .position(|action| matches!(action, server::Action::StartTransfer(_)))
+        .unwrap();
+    assert!(secure < start);
+    // An upload and a listing, each on its own secured connection.
+    let result = pair.upload(b"sealed", |c, now| c.store("/sealed", now));
+    assert_eq!(code(&result), Some(226));
+    assert_eq!(pair.fs.file("/sealed"), Some(b"sealed".as_slice()));
+    let names = pair.listing(|c, now| c.name_list("/pub", now)).unwrap();
+    assert_eq!(names, b"hello.txt\r\n");
+    assert_eq!(transfers_tls(&pair), [true, true, true]);
+    let data_handshakes = pair
+        .tls_handshakes
+        .iter()
+        .filter(|handshake| matches!(handshake, TlsHandshake::Data { .. }))
+        .count();
+    assert_eq!(data_handshakes, 3);
+}
+
+#[test]
+fn auth_tls_in_active_mode() {
+    let (mut client_config, server_config) = tls_configs();
+    client_config.data_connection_mode = DataConnectionMode::Active;
+    let mut pair = Pair::logged_in_with(client_config, server_config, default_fs());
+    let (result, bytes) = pair.download(|c, now| c.retrieve("/pub/hello.txt", now));
+    assert_eq!(code(&result), Some(226));
+    assert_eq!(bytes, b"hello\nworld\n");
+    assert!(pair.client_wire().contains("PORT "));
+    assert_eq!(transfers_tls(&pair), [true]);
+}
+
+#[test]
+fn a_data_handshake_that_does_not_resume_is_refused_with_522_when_reuse_is_required() {
+    let (client_config, mut server_config) = tls_configs();
+    server_config.require_tls_session_reuse = true;
+    let mut pair = Pair::logged_in_with(client_config, server_config, default_fs());
+    pair.data_tls = DataTls::NotResumed;
+    let (result, bytes) = pair.download(|c, now| c.retrieve("/readme", now));
+    assert_eq!(refused_code(&result), 522);
+    assert!(bytes.is_empty());
+    // The server never started the transfer, and let go of it.
+    assert!(transfers_tls(&pair).is_empty());
+    assert!(
+        pair.server_actions
+            .iter()
+            .any(|action| matches!(action, server::Action::AbortTransfer { .. }))
+    );
+    // The session goes on: a resumed handshake is accepted.
+    pair.data_tls = DataTls::Resumed;
+    let (result, bytes) = pair.download(|c, now| c.retrieve("/readme", now));
+    assert_eq!(code(&result), Some(226));
+    assert_eq!(bytes, b"read me");
+}
+
+#[test]
+fn a_data_handshake_that_does_not_resume_is_accepted_when_reuse_is_not_required() {
+    let (client_config, server_config) = tls_configs();
+    let mut pair = Pair::logged_in_with(client_config, server_config, default_fs());
+    pair.data_tls = DataTls::NotResumed;
+    let (result, bytes) = pair.download(|c, now| c.retrieve("/readme", now));
+    assert_eq!(code(&result), Some(226));
+    assert_eq!(bytes, b"read me");
+}
+
+#[test]
+fn a_failed_data_handshake_fails_the_transfer_and_the_session_goes_on() {
+    let (client_config, server_config) = tls_configs();
+    let mut pair = Pair::logged_in_with(client_config, server_config, default_fs());
+    pair.data_tls = DataTls::Fail;
+    let (result, bytes) = pair.download(|c, now| c.retrieve("/readme", now));
+    assert_eq!(code(&result), Some(522), "{result:?}");
+    assert!(bytes.is_empty());
+    assert!(
+        pair.server_wire().contains("\r\n522 "),
+        "{}",
+        pair.server_wire()
+    );
+    assert!(transfers_tls(&pair).is_empty());
+    pair.data_tls = DataTls::Resumed;
+    let (result, bytes) = pair.download(|c, now| c.retrieve("/readme", now));
+    assert_eq!(code(&result), Some(226));
+    assert_eq!(bytes, b"read me");
+}
+
+#[test]
+fn a_failed_control_handshake_ends_both_sides_before_any_credential() {
+    let (client_config, server_config) = tls_configs();
+    let mut pair = Pair::with_configs(client_config, server_config, default_fs());
+    pair.control_tls = ControlTls::Fail;
+    let result = pair.login("alice", "secret");
+    assert_eq!(result, Err(Error::ControlClosed));
+    assert!(pair.server_is_closed());
+    assert!(matches!(pair.client_closed, Some(Some(_))));
+    assert!(!pair.client_wire().contains("USER"));
+    assert_eq!(
+        pair.tls_handshakes,
+        [TlsHandshake::Control(ControlTls::Fail)]
+    );
+}
+
+#[test]
+fn a_server_that_requires_prot_p_refuses_a_clear_transfer() {
+    let (_, mut server_config) = tls_configs();
+    server_config.require_tls_for_data = true;
+    let mut pair = Pair::logged_in_with(client::Config::default(), server_config, default_fs());
+    let (result, _) = pair.download(|c, now| c.retrieve("/readme", now));
+    assert_eq!(refused_code(&result), 522);
+    assert!(pair.tls_handshakes.is_empty());
+}
+
+// ----- Deadlines on the manual clock -----
+
+#[test]
+fn a_stalled_download_ends_at_the_clients_data_timeout_and_the_session_goes_on() {
+    let mut pair = logged_in();
+    pair.hold_transfers = true;
+    let id = pair.start(|c, now| c.retrieve("/readme", now));
+    pair.run_until_quiet();
+    assert!(pair.transfer_held());
+    // Nothing fires a moment before the client's stall deadline...
+    let data_timeout = client::Config::default().data_timeout;
+    pair.advance(data_timeout - Duration::from_millis(1));
+    assert!(!pair.is_complete(id));
+    // ...and at it, the client gives up and aborts.
+    pair.advance(Duration::from_millis(1));
+    assert_eq!(
+        pair.take(id),
+        Some(Err(Error::Timeout {
+            operation: OperationKind::Retrieve,
+            waiting_for: Waiting::Data,
+        }))
+    );
+    assert!(pair.client_wire().contains("ABOR\r\n"));
+    pair.hold_transfers = false;
+    assert_eq!(code(&pair.run(|c, now| c.noop(now))), Some(200));
+}
+
+#[test]
+fn a_stalled_transfer_ends_at_the_servers_data_timeout_with_426() {
+    // The client waits longer than the server: the server's deadline fires first.
+    let mut client_config = client::Config::default();
+    client_config.data_timeout = Duration::from_secs(3600);
+    let mut server_config = server::Config::default();
+    server_config.data_timeout = Duration::from_secs(10);
+    let mut pair = Pair::logged_in_with(client_config, server_config, default_fs());
+    pair.hold_transfers = true;
+    let id = pair.start_upload(b"never sent", |c, now| c.store("/stuck", now));
+    pair.run_until_quiet();
+    assert!(pair.transfer_held());
+    let mut waited = Duration::ZERO;
+    while !pair.is_complete(id) && waited < Duration::from_secs(60) {
+        waited += pair.advance_to_next_deadline().expect("no deadline");
+    }
+    assert!(waited >= Duration::from_secs(10), "{waited:?}");
+    let result = pair.take(id).unwrap();
+    assert!(
+        matches!(&result, Err(Error::TransferAborted { reply, .. })
+            if reply.code().as_u16() == 426
+                && reply.text() == "Data connection stalled; transfer aborted."),
+        "{result:?}"
+    );
+    assert_eq!(pair.fs.file("/stuck"), None);
+    pair.hold_transfers = false;
+    assert_eq!(code(&pair.run(|c, now| c.noop(now))), Some(200));
+}
+
+#[test]
+fn the_idle_timeout_is_the_next_deadline_and_closes_with_421() {
+    let mut pair = logged_in();
+    let idle = server::Config::default().idle_timeout;
+    assert_eq!(pair.next_deadline(), Some(pair.now() + idle));
+    assert_eq!(pair.advance_to_next_deadline(), Some(idle));
+    assert!(pair.server_is_closed());
+    assert!(pair.server_wire().ends_with("421 Idle timeout.\r\n"));
+}
+
+#[test]
+fn a_data_handshake_that_never_ends_fails_at_the_servers_deadline_with_522() {
+    let (mut client_config, mut server_config) = tls_configs();
+    client_config.data_tls_timeout = Duration::from_secs(60);
+    server_config.data_tls_timeout = Duration::from_secs(30);
+    let mut pair = Pair::logged_in_with(client_config, server_config, default_fs());
+    pair.data_tls = DataTls::Stall;
+    let id = pair.start(|c, now| c.retrieve("/readme", now));
+    pair.run_until_quiet();
+    pair.advance(Duration::from_secs(30) - Duration::from_millis(1));
+    assert!(!pair.is_complete(id));
+    pair.advance(Duration::from_millis(1));
+    let result = pair.take(id).expect("not ended at the server's deadline");
+    assert_eq!(code(&result), Some(522), "{result:?}");
+    assert!(
+        pair.server_wire()
+            .contains("522 TLS handshake on the data connection timed out.\r\n")
+    );
+    assert!(transfers_tls(&pair).is_empty());
+    pair.data_tls = DataTls::Resumed;
+    let (result, bytes) = pair.download(|c, now| c.retrieve("/readme", now));
+    assert_eq!(code(&result), Some(226));
+    assert_eq!(bytes, b"read me");
+}
+
+#[test]
+fn a_data_handshake_that_never_ends_fails_at_the_clients_deadline() {
+    let (mut client_config, mut server_config) = tls_configs();
+    client_config.data_tls_timeout = Duration::from_secs(10);
+    server_config.data_tls_timeout = Duration::from_secs(60);
+    let mut pair = Pair::logged_in_with(client_config, server_config, default_fs());
+    pair.data_tls = DataTls::Stall;
+    let id = pair.start(|c, now| c.retrieve("/readme", now));
+    pair.run_until_quiet();
+    assert_eq!(
+        pair.advance_to_next_deadline(),
+        Some(Duration::from_secs(10))
+    );
+    // The client gave up and closed the data connection; the server's handshake failed
+    // on it at once (long before the server's own deadline) and its 522 ends the
+    // operation.
+    let result = pair.take(id).expect("not ended at the client's deadline");
+    assert_eq!(code(&result), Some(522), "{result:?}");
+    assert!(
+        pair.client_actions
+            .iter()
+            .any(|action| matches!(action, client::Action::CloseData { .. }))
+    );
+    assert!(
+        pair.server_wire()
+            .contains("522 TLS handshake on the data connection failed")
+    );
+    // Both sides let go of the transfer: the session goes on.
+    pair.data_tls = DataTls::Resumed;
+    let (result, bytes) = pair.download(|c, now| c.retrieve("/readme", now));
+    assert_eq!(code(&result), Some(226));
+    assert_eq!(bytes, b"read me");
+}
+
+#[test]
+fn a_control_handshake_that_never_ends_closes_at_the_servers_deadline() {
+    let (client_config, server_config) = tls_configs();
+    let control_tls_timeout = server_config.control_tls_timeout;
+    let mut pair = Pair::with_configs(client_config, server_config, default_fs());
+    pair.control_tls = ControlTls::Stall;
+    let id = pair.start(|c, now| c.login("alice", "secret", now));
+    pair.run_until_quiet();
+    assert!(!pair.is_complete(id));
+    pair.advance(control_tls_timeout);
+    assert!(pair.server_is_closed());
+    assert!(pair.server_events.contains(&server::Event::Closed {
+        reason: server::CloseReason::ControlTlsTimeout
+    }));
+    assert!(matches!(pair.take(id), Some(Err(_))));
+    assert!(!pair.client_wire().contains("USER"));
+}
+
+#[test]
+fn an_upload_without_close_notify_is_committed_or_refused_as_the_server_says() {
+    // By default the server takes it as complete (as vsftpd does).
+    let (client_config, server_config) = tls_configs();
+    let mut pair = Pair::logged_in_with(client_config.clone(), server_config, default_fs());
+    pair.close_notify = false;
+    let result = pair.upload(b"new text", |c, now| c.store("/readme", now));
+    assert_eq!(code(&result), Some(226));
+    assert_eq!(pair.fs.file("/readme"), Some(b"new text".as_slice()));
+    let commits = |pair: &Pair| {
+        pair.server_actions
+            .iter()
+            .filter(|action| matches!(action, server::Action::CommitUpload { .. }))
+            .count()
+    };
+    assert_eq!(commits(&pair), 1);
+    // A strict server refuses it: 426, and the old file is untouched.
+    let (_, mut server_config) = tls_configs();
+    server_config.accept_upload_without_close_notify = false;
+    let mut pair = Pair::logged_in_with(client_config, server_config, default_fs());
+    pair.close_notify = false;
+    let result = pair.upload(b"new text", |c, now| c.store("/readme", now));
+    assert!(
+        matches!(&result, Err(Error::TransferAborted { reply, .. })
+            if reply.code().as_u16() == 426
+                && reply.text() == "Upload ended without TLS close_notify; transfer aborted."),
+        "{result:?}"
+    );
+    assert_eq!(pair.fs.file("/readme"), Some(b"read me".as_slice()));
+    assert_eq!(commits(&pair), 0);
+    // With close_notify the same server commits.
+    pair.close_notify = true;
+    let result = pair.upload(b"new text", |c, now| c.store("/readme", now));
+    assert_eq!(code(&result), Some(226));
+    assert_eq!(pair.fs.file("/readme"), Some(b"new text".as_slice()));
+}
+
+#[test]
+fn a_download_without_close_notify_is_complete_for_the_client() {
+    let (client_config, server_config) = tls_configs();
+    let mut pair = Pair::logged_in_with(client_config, server_config, default_fs());
+    pair.close_notify = false;
+    for order in [FinalOrder::DataEndFirst, FinalOrder::ReplyFirst] {
+        pair.order = order;
+        let (result, bytes) = pair.download(|c, now| c.retrieve("/readme", now));
+        assert_eq!(code(&result), Some(226), "{order:?}");
+        assert_eq!(bytes, b"read me");
+    }
+}
+
+#[test]
+fn close_notify_means_nothing_on_a_plain_data_connection() {
+    let mut server_config = server::Config::default();
+    server_config.accept_upload_without_close_notify = false;
+    let mut pair = Pair::logged_in_with(client::Config::default(), server_config, default_fs());
+    pair.close_notify = false;
+    let result = pair.upload(b"plain", |c, now| c.store("/plain", now));
+    assert_eq!(code(&result), Some(226));
+    assert_eq!(pair.fs.file("/plain"), Some(b"plain".as_slice()));
 }

@@ -4,7 +4,6 @@
 
 #[cfg(feature = "tokio")]
 pub mod example;
-pub mod pair;
 #[cfg(feature = "tokio")]
 pub mod peers;
 #[cfg(feature = "tokio")]

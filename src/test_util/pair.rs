@@ -1,48 +1,24 @@
-//! An in-memory pair: a `client::Session` wired to a `server::Session` and a `MemoryFs`,
+//! [`Pair`]: a [`client::Session`] wired to a [`server::Session`] and a [`MemoryFs`],
 //! with no socket and no clock (quinn's `Pair`, str0m's `progress`).
 //!
-//! The harness plays both adapters: it moves control bytes both ways, answers the
-//! server's requests from the `MemoryFs`, fakes the data connections (passive and
-//! active) and moves the bytes of transfers between per-operation client buffers and
-//! the tree. `run_until_quiet` steps both sides until neither has anything to say;
-//! time only moves when a test calls `advance`.
-//!
-//! Faults a test can inject: drop the data connection after N bytes, deliver the final
-//! reply before or after the end of data, hold the server's replies or the storage's
-//! answers, refuse a verb with 502 (a proxy in front of the server), refuse data
-//! connections, hold a transfer so that it can be aborted midway.
-//!
-//! What the harness decides itself (documented so that tests and the model agree):
-//! - upload and download buffers hold the bytes as the data connection carries them:
-//!   no client-side line-end conversion (the server converts in `TYPE A`);
-//! - `REST n` + `STOR` writes from byte `n`, keeps what lies beyond the new bytes and
-//!   pads with NUL when `n` is past the end (a sparse file);
-//! - a broken upload leaves the bytes received so far in the file, as a disk would;
-//! - renames are carried out here, not by `MemoryFs` (which moves a directory's node but
-//!   not its children): the whole subtree moves, an existing file is replaced, an
-//!   existing directory is refused (550), moving `/` is refused (550) and moving a
-//!   directory into itself is refused (553).
-#![allow(dead_code)]
+//! The pair plays both adapters: it moves control bytes both ways, answers the
+//! server's requests from the [`MemoryFs`], fakes the data connections (passive and
+//! active) and their TLS handshakes, and moves the bytes of transfers between
+//! per-operation client buffers and the tree. [`Pair::run_until_quiet`] steps both sides
+//! until neither has anything to say; time moves only when a test calls
+//! [`Pair::advance`].
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
-use ftp_proto::client::{self, Action, OperationId, Outcome, TransferKind};
-use ftp_proto::server::{
-    self, DataEvent, DataFailure, Direction, FileKind, ListingFormat, Metadata, Request, RequestId,
-    Response, StorageError, Transfer, TransferContent, VirtualPath, WriteMode,
+use super::memory::MemoryFs;
+use crate::client::{self, Action, OperationId, Outcome, TransferKind};
+use crate::server::{
+    self, DataEvent, DataFailure, Direction, Request, RequestId, Response, Transfer,
+    TransferContent, VirtualPath,
 };
-use ftp_proto::{Pathname, Text};
-
-use super::{MODIFIED, MemoryFs, Node};
-
-/// The wall-clock time the harness pretends it is (one hour after `MemoryFs`'s files
-/// were modified): listings are formatted and parsed against it.
-pub fn wall_clock() -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(MODIFIED + 3600)
-}
 
 /// In which order a finished transfer reaches the client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,12 +30,71 @@ pub enum FinalOrder {
     ReplyFirst,
 }
 
+/// How the simulated TLS handshake on the control connection ends (after `AUTH TLS`,
+/// once both sessions asked for it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ControlTls {
+    /// Both sides are told it succeeded.
+    Succeed,
+    /// The server is told it failed (it closes the connection, and the client sees the
+    /// control connection close).
+    Fail,
+    /// It never ends: neither side is told anything, so their handshake deadlines
+    /// fire when the clock passes them.
+    Stall,
+}
+
+/// How a simulated TLS handshake on a data connection ends (under `PROT P`, once both
+/// sessions asked for it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataTls {
+    /// It succeeded, resuming the control connection's TLS session (what a good client
+    /// does).
+    Resumed,
+    /// It succeeded with a fresh TLS session: a server with
+    /// [`Config::require_tls_session_reuse`](server::Config::require_tls_session_reuse)
+    /// refuses the transfer (522).
+    NotResumed,
+    /// It failed: the server is told [`DataEvent::TlsFailed`], the client that the data
+    /// connection broke.
+    Fail,
+    /// It never ends: neither side is told anything, so their handshake deadlines
+    /// fire when the clock passes them.
+    Stall,
+}
+
+/// A simulated TLS handshake, as recorded in [`Pair::tls_handshakes`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TlsHandshake {
+    /// On the control connection, with how it ended.
+    Control(ControlTls),
+    /// On the data connection of a transfer.
+    Data {
+        /// The server's id of the transfer.
+        transfer: RequestId,
+        /// The client's id of the same transfer.
+        operation: OperationId,
+        /// How it ended.
+        outcome: DataTls,
+    },
+}
+
 /// A transfer the server asked for, waiting to be run.
 #[derive(Clone, Debug)]
 struct Job {
     transfer: Transfer,
     request: Request,
     unique_name: Option<VirtualPath>,
+}
+
+/// An upload whose bytes all arrived, waiting for the server session's
+/// [`server::Action::CommitUpload`] (or its abort) before it reaches the tree.
+#[derive(Clone, Debug)]
+struct Staged {
+    id: RequestId,
+    path: VirtualPath,
+    mode: server::WriteMode,
+    data: Vec<u8>,
 }
 
 /// The fake data connection, as both adapters see it.
@@ -74,15 +109,51 @@ struct DataLink {
     client_op: Option<(OperationId, TransferKind)>,
     /// The transfer the server asked for, when it cannot or must not run yet.
     job: Option<Job>,
+    /// A data TLS handshake each side asked for and that has not ended yet.
+    server_tls: Option<RequestId>,
+    client_tls: Option<OperationId>,
 }
 
-/// The pair and its wires.
+/// A client session and a server session wired to each other in memory, with a
+/// [`MemoryFs`] behind the server, a manual clock and simulated TLS. See the
+/// [module docs](super) for an example.
+///
+/// Operations are submitted with a closure that calls the client session
+/// ([`run`](Self::run), [`download`](Self::download), [`upload`](Self::upload),
+/// [`listing`](Self::listing), or [`start`](Self::start) to step by hand); every call
+/// that steps drains both sessions until they are quiet. The public fields are the
+/// pair's knobs (faults to inject) and its records (what each side did), for tests to
+/// set and read.
+///
+/// What the pair decides as the adapters, so that tests and models agree:
+/// - [`downloads`](Self::downloads) and [`uploads`](Self::uploads) hold the bytes as the
+///   data connection carries them: the client side converts no line ends (the server
+///   does, in `TYPE A`);
+/// - a transfer's bytes move all at once when the server starts it (unless
+///   [`hold_transfers`](Self::hold_transfers)), so the sessions never see progress
+///   reports: a held transfer is a stalled one;
+/// - data connections come from the right peer (the server's address in active mode,
+///   the client's in passive mode);
+/// - the storage answers at once (unless [`hold_requests`](Self::hold_requests)), and
+///   drops a held request the server cancels.
+///
+/// # Panics
+///
+/// The pair is a test harness: it panics when the sessions do something no adapter
+/// could carry out (a transfer the storage never opened, a data connection from a host
+/// other than the server, an operation that never completes where one is awaited, or
+/// two sessions that never go quiet).
 pub struct Pair {
+    /// The client session: call its operations through the pair's methods, or directly
+    /// followed by [`run_until_quiet`](Self::run_until_quiet).
     pub client: client::Session,
+    /// The server session.
     pub server: server::Session,
+    /// The server's storage: set it up before, inspect it after.
     pub fs: MemoryFs,
-    pub now: Instant,
+    now: Instant,
     start: Instant,
+    wall_start: SystemTime,
     client_addr: SocketAddr,
     server_addr: SocketAddr,
     next_port: u16,
@@ -91,21 +162,31 @@ pub struct Pair {
     /// Client bytes not yet split into lines, when `refuse` is in use.
     partial_line: Vec<u8>,
     data: DataLink,
-    /// Client data ends to deliver after the control bytes now in flight.
-    deferred_ends: Vec<OperationId>,
+    /// Client data ends to deliver after the control bytes now in flight (operation,
+    /// kind, whether the end was clean).
+    deferred_ends: Vec<(OperationId, TransferKind, bool)>,
     /// Requests that opened a transfer, by id, with the STOU name chosen.
     opened: HashMap<RequestId, (Request, Option<VirtualPath>)>,
+    /// The upload received and not committed yet.
+    staged: Option<Staged>,
     server_closed: bool,
     client_told_closed: bool,
     client_closed_control: bool,
+    /// A control TLS handshake each side asked for.
+    server_wants_tls: bool,
+    client_wants_tls: bool,
 
     // ----- Knobs -----
-    /// Hold the server's replies (they pile up until this is cleared).
+    /// Hold the server's replies (they pile up until this is cleared, see
+    /// [`release_replies`](Self::release_replies)).
     pub hold_replies: bool,
-    /// Hold the storage's answers in `held` until `release_requests`.
+    /// Hold the storage's answers in [`held`](Self::held) until
+    /// [`release_requests`](Self::release_requests).
     pub hold_requests: bool,
+    /// The requests held by [`hold_requests`](Self::hold_requests), oldest first.
     pub held: VecDeque<(RequestId, Request)>,
-    /// Hold every transfer the server starts until `run_transfer` (to abort it midway).
+    /// Hold every transfer the server starts until [`run_transfer`](Self::run_transfer)
+    /// (to abort it midway, or to let its stall deadline pass).
     pub hold_transfers: bool,
     /// One-shot: the next transfer's data connection breaks after this many bytes.
     pub drop_data_after: Option<usize>,
@@ -120,6 +201,17 @@ pub struct Pair {
     /// When the client closes a data connection with a transfer held, the server sees
     /// it break (426) at once instead of only at `ABOR`.
     pub server_notices_close: bool,
+    /// How the next control-connection TLS handshakes end (default: they succeed).
+    pub control_tls: ControlTls,
+    /// How the next data-connection TLS handshakes end (default: they succeed and
+    /// resume the control connection's session).
+    pub data_tls: DataTls,
+    /// Whether protected (TLS) data connections end with a TLS `close_notify` (default
+    /// `true`). When `false`, a download's end is reported to the client with
+    /// `handle_data_end_without_close_notify` and an upload's to the server as an
+    /// unclean end: each session decides what that means (see
+    /// [`server::Config::accept_upload_without_close_notify`]).
+    pub close_notify: bool,
 
     // ----- What happened -----
     /// Results of completed operations not yet taken.
@@ -146,19 +238,37 @@ pub struct Pair {
     pub server_events: Vec<server::Event>,
     /// Every server request, in order.
     pub requests: Vec<Request>,
+    /// Every simulated TLS handshake, in order.
+    pub tls_handshakes: Vec<TlsHandshake>,
 }
 
+impl std::fmt::Debug for Pair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pair")
+            .field("now", &(self.now - self.start))
+            .field("client", &self.client)
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The client's address on the control connection of [`Pair::new`].
 pub const CLIENT_V4: &str = "127.0.0.1:40000";
+/// The server's address on the control connection of [`Pair::new`].
 pub const SERVER_V4: &str = "127.0.0.1:21";
+/// The client's address on the control connection of [`Pair::ipv6`].
 pub const CLIENT_V6: &str = "[::1]:40000";
+/// The server's address on the control connection of [`Pair::ipv6`].
 pub const SERVER_V6: &str = "[::1]:21";
 
 impl Pair {
-    /// A pair over IPv4 with default configurations.
+    /// A pair over IPv4 with default configurations, the greeting already exchanged.
     pub fn new(fs: MemoryFs) -> Pair {
         Pair::with_configs(client::Config::default(), server::Config::default(), fs)
     }
 
+    /// A pair over IPv4 with these configurations, the greeting already exchanged. For
+    /// `AUTH TLS`, set [`client::Config::tls`] and [`server::Config::enable_tls`].
     pub fn with_configs(
         client_config: client::Config,
         server_config: server::Config,
@@ -184,14 +294,16 @@ impl Pair {
         server_addr: &str,
     ) -> Pair {
         let now = Instant::now();
-        let client_addr: SocketAddr = client_addr.parse().unwrap();
-        let server_addr: SocketAddr = server_addr.parse().unwrap();
+        let client_addr: SocketAddr = client_addr.parse().expect("a socket address");
+        let server_addr: SocketAddr = server_addr.parse().expect("a socket address");
+        let wall_start = fs.now();
         let mut pair = Pair {
             client: client::Session::new(client_config, server_addr, now),
             server: server::Session::new(server_config, client_addr, server_addr, now),
             fs,
             now,
             start: now,
+            wall_start,
             client_addr,
             server_addr,
             next_port: 50000,
@@ -201,9 +313,12 @@ impl Pair {
             data: DataLink::default(),
             deferred_ends: Vec::new(),
             opened: HashMap::new(),
+            staged: None,
             server_closed: false,
             client_told_closed: false,
             client_closed_control: false,
+            server_wants_tls: false,
+            client_wants_tls: false,
             hold_replies: false,
             hold_requests: false,
             held: VecDeque::new(),
@@ -214,6 +329,9 @@ impl Pair {
             refuse: Vec::new(),
             refuse_data_connections: false,
             server_notices_close: false,
+            control_tls: ControlTls::Succeed,
+            data_tls: DataTls::Resumed,
+            close_notify: true,
             results: BTreeMap::new(),
             completed: Vec::new(),
             started: Vec::new(),
@@ -226,6 +344,7 @@ impl Pair {
             server_actions: Vec::new(),
             server_events: Vec::new(),
             requests: Vec::new(),
+            tls_handshakes: Vec::new(),
         };
         pair.run_until_quiet();
         let greeting = pair.take(OperationId::GREETING);
@@ -236,34 +355,34 @@ impl Pair {
         pair
     }
 
-    /// The tree every test starts from unless it says otherwise.
-    pub fn default_fs() -> MemoryFs {
-        MemoryFs::new()
-            .with_dir("/pub")
-            .with_file("/pub/hello.txt", b"hello\nworld\n")
-            .with_file("/readme", b"read me")
-    }
-
-    /// A pair logged in as the writable user `alice`, with the server's features known.
+    /// A pair logged in as the writable user [`MemoryFs::USER`], with the server's
+    /// features known (`FEAT` ran), and under `AUTH TLS` when the configurations ask
+    /// for it.
     pub fn logged_in(fs: MemoryFs) -> Pair {
         Pair::logged_in_with(client::Config::default(), server::Config::default(), fs)
     }
 
+    /// [`logged_in`](Self::logged_in) with these configurations.
     pub fn logged_in_with(
         client_config: client::Config,
         server_config: server::Config,
         fs: MemoryFs,
     ) -> Pair {
         let mut pair = Pair::with_configs(client_config, server_config, fs);
-        pair.login("alice", "secret").expect("login");
+        pair.login(MemoryFs::USER, MemoryFs::PASSWORD)
+            .expect("login");
         pair.run(|c, now| c.features(now)).expect("features");
         pair
     }
 
     // ----- Running operations -----
 
-    /// Submits an operation, steps until quiet and returns its result. Panics if the
-    /// operation did not complete (use `start` and `result` for those that wait on time).
+    /// Submits an operation, steps until quiet and returns its result.
+    ///
+    /// # Panics
+    ///
+    /// If the operation did not complete (use [`start`](Self::start) and
+    /// [`take`](Self::take) for those that wait on time or on a held fault).
     pub fn run(
         &mut self,
         operation: impl FnOnce(&mut client::Session, Instant) -> Result<OperationId, client::Error>,
@@ -275,6 +394,10 @@ impl Pair {
     }
 
     /// Submits an operation without stepping.
+    ///
+    /// # Panics
+    ///
+    /// If the client refuses the operation up front.
     pub fn start(
         &mut self,
         operation: impl FnOnce(&mut client::Session, Instant) -> Result<OperationId, client::Error>,
@@ -282,7 +405,7 @@ impl Pair {
         operation(&mut self.client, self.now).expect("operation refused up front")
     }
 
-    /// Submits an upload with these bytes, without stepping.
+    /// Submits an upload that will send these bytes, without stepping.
     pub fn start_upload(
         &mut self,
         data: &[u8],
@@ -293,7 +416,11 @@ impl Pair {
         id
     }
 
-    /// Runs an upload with these bytes.
+    /// Runs an upload that sends these bytes.
+    ///
+    /// # Panics
+    ///
+    /// As [`run`](Self::run).
     pub fn upload(
         &mut self,
         data: &[u8],
@@ -306,7 +433,11 @@ impl Pair {
             .unwrap_or_else(|| panic!("upload {id} did not complete"))
     }
 
-    /// Runs a download and returns the bytes it received, with its result.
+    /// Runs a download and returns its result with the bytes it received.
+    ///
+    /// # Panics
+    ///
+    /// As [`run`](Self::run), and if the client refuses the operation up front.
     pub fn download(
         &mut self,
         operation: impl FnOnce(&mut client::Session, Instant) -> Result<OperationId, client::Error>,
@@ -319,11 +450,18 @@ impl Pair {
         (result, self.downloads.remove(&id).unwrap_or_default())
     }
 
+    /// Logs in (and, with [`client::Config::tls`], secures the control connection
+    /// first).
     pub fn login(&mut self, user: &str, password: &str) -> Result<Outcome, client::Error> {
         self.run(|c, now| c.login(user, password, now))
     }
 
-    /// The listing bytes of a LIST, NLST or MLSD operation.
+    /// The listing bytes of a `LIST`, `NLST` or `MLSD` operation.
+    ///
+    /// # Panics
+    ///
+    /// As [`run`](Self::run), and if the operation yields something else than a
+    /// listing.
     pub fn listing(
         &mut self,
         operation: impl FnOnce(&mut client::Session, Instant) -> Result<OperationId, client::Error>,
@@ -339,27 +477,58 @@ impl Pair {
         self.results.remove(&id)
     }
 
+    /// Whether this operation completed (its result may have been taken since).
     pub fn is_complete(&self, id: OperationId) -> bool {
         self.completed.contains(&id)
     }
 
-    // ----- Time and faults -----
+    // ----- The clock -----
 
-    /// Lets time pass, tells both sides, and steps until quiet.
+    /// The pair's time: it starts at the real time the pair was made and moves only
+    /// with [`advance`](Self::advance).
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Time passed since the pair was made.
+    pub fn elapsed(&self) -> Duration {
+        self.now - self.start
+    }
+
+    /// The time the pair pretends the wall clock shows: the [`MemoryFs`]'s time when
+    /// the pair was made, plus [`elapsed`](Self::elapsed).
+    pub fn wall(&self) -> SystemTime {
+        self.wall_start + self.elapsed()
+    }
+
+    /// Lets time pass, tells both sessions (`handle_timeout`: a deadline that passed
+    /// fires), and steps until quiet.
     pub fn advance(&mut self, by: Duration) {
         self.now += by;
+        self.fs.set_now(self.wall());
         self.client.handle_timeout(self.now);
         self.server.handle_timeout(self.now);
         self.run_until_quiet();
     }
 
-    /// The earliest deadline of either side.
+    /// Moves time to the earliest deadline of either session, if any, as
+    /// [`advance`](Self::advance) does, and returns how far it moved.
+    pub fn advance_to_next_deadline(&mut self) -> Option<Duration> {
+        let deadline = self.next_deadline()?;
+        let by = deadline.saturating_duration_since(self.now);
+        self.advance(by);
+        Some(by)
+    }
+
+    /// The earliest deadline of either session.
     pub fn next_deadline(&self) -> Option<Instant> {
         [self.client.poll_timeout(), self.server.poll_timeout()]
             .into_iter()
             .flatten()
             .min()
     }
+
+    // ----- Faults held and released -----
 
     /// Answers every held storage request and steps until quiet.
     pub fn release_requests(&mut self) {
@@ -375,7 +544,7 @@ impl Pair {
         self.run_until_quiet();
     }
 
-    /// Runs the held transfer, if any.
+    /// Runs the held transfer, if any, and steps until quiet.
     pub fn run_transfer(&mut self) {
         if let Some(job) = self.data.job.take() {
             self.run_job(job);
@@ -383,33 +552,40 @@ impl Pair {
         self.run_until_quiet();
     }
 
-    /// Whether a transfer is held, waiting for `run_transfer`.
+    /// Whether a transfer is held, waiting for [`run_transfer`](Self::run_transfer).
     pub fn transfer_held(&self) -> bool {
         self.data.job.is_some()
     }
+
+    // ----- What happened -----
 
     /// Control bytes the server sent that the client has not received yet.
     pub fn replies_in_flight(&self) -> &[u8] {
         &self.to_client
     }
 
-    /// Everything the client sent, as one string (lossy).
+    /// Everything the client sent on the control connection, as one string (lossy).
     pub fn client_wire(&self) -> String {
         String::from_utf8_lossy(&self.client_sent.concat()).into_owned()
     }
 
-    pub fn server_is_closed(&self) -> bool {
-        self.server_closed
+    /// Everything the server sent on the control connection, as one string (lossy).
+    pub fn server_wire(&self) -> String {
+        String::from_utf8_lossy(&self.server_sent).into_owned()
     }
 
-    /// The time the pair pretends the wall clock shows now.
-    pub fn wall(&self) -> SystemTime {
-        wall_clock() + (self.now - self.start)
+    /// Whether the server session asked to close the connection.
+    pub fn server_is_closed(&self) -> bool {
+        self.server_closed
     }
 
     // ----- The loop -----
 
     /// Steps both sessions until neither produces anything and no byte is in flight.
+    ///
+    /// # Panics
+    ///
+    /// If they are still talking after 100,000 rounds.
     pub fn run_until_quiet(&mut self) {
         for _ in 0..100_000 {
             if !self.step() {
@@ -437,9 +613,9 @@ impl Pair {
             self.client.handle_control_input(&bytes, self.now);
         }
         if !self.hold_replies && self.to_client.is_empty() {
-            for id in std::mem::take(&mut self.deferred_ends) {
+            for (id, kind, clean) in std::mem::take(&mut self.deferred_ends) {
                 progressed = true;
-                self.client.handle_data_end(id, self.now);
+                self.client_data_end(id, kind, clean);
             }
             if self.server_closed && !self.client_told_closed {
                 progressed = true;
@@ -447,49 +623,38 @@ impl Pair {
                 self.client.handle_control_closed(self.now);
             }
         }
+        progressed |= self.control_handshake();
         progressed
     }
 
     fn drain_client(&mut self) -> bool {
         let mut progressed = false;
-        loop {
-            let mut any = false;
-            while let Some(output) = self.client.poll_output() {
-                any = true;
-                match output {
-                    client::Output::Transmit(bytes) => {
-                        if !self.client_closed_control {
-                            self.client_sent.push(bytes.to_vec());
-                            self.to_server.extend_from_slice(&bytes);
-                        }
-                    }
-                    client::Output::Action(action) => {
-                        self.client_actions.push(action.clone());
-                        self.on_client_action(action);
-                    }
-                    client::Output::Event(event) => self.on_client_event(event),
-                }
-            }
-            if !any {
-                return progressed;
-            }
+        while let Some(output) = self.client.poll_output() {
             progressed = true;
+            match output {
+                client::Output::Transmit(bytes) => {
+                    if !self.client_closed_control {
+                        self.client_sent.push(bytes.to_vec());
+                        self.to_server.extend_from_slice(&bytes);
+                    }
+                }
+                client::Output::Action(action) => {
+                    self.client_actions.push(action.clone());
+                    self.on_client_action(action);
+                }
+                client::Output::Event(event) => self.on_client_event(event),
+            }
         }
+        progressed
     }
 
     fn drain_server(&mut self) -> bool {
         let mut progressed = false;
-        loop {
-            let mut any = false;
-            while let Some(output) = self.server.poll_output() {
-                any = true;
-                self.on_server_output(output);
-            }
-            if !any {
-                return progressed;
-            }
+        while let Some(output) = self.server.poll_output() {
             progressed = true;
+            self.on_server_output(output);
         }
+        progressed
     }
 
     /// Gives the server the client's bytes; a verb in `refuse` is answered 502 by the
@@ -517,6 +682,64 @@ impl Pair {
         }
     }
 
+    /// Ends the control connection's TLS handshake once both sides asked for it.
+    fn control_handshake(&mut self) -> bool {
+        if !(self.server_wants_tls && self.client_wants_tls) {
+            return false;
+        }
+        self.server_wants_tls = false;
+        self.client_wants_tls = false;
+        self.tls_handshakes
+            .push(TlsHandshake::Control(self.control_tls));
+        match self.control_tls {
+            ControlTls::Succeed => {
+                self.client.handle_control_tls_established(self.now);
+                self.server.handle_control_tls_established(self.now);
+            }
+            // The server closes; the client learns it from the closed connection.
+            ControlTls::Fail => self.server.handle_control_tls_failed(self.now),
+            ControlTls::Stall => {}
+        }
+        true
+    }
+
+    /// Ends a data connection's TLS handshake once both sides asked for it.
+    fn data_handshake(&mut self) {
+        let (Some(transfer), Some(operation)) = (self.data.server_tls, self.data.client_tls) else {
+            return;
+        };
+        self.data.server_tls = None;
+        self.data.client_tls = None;
+        let outcome = self.data_tls;
+        self.tls_handshakes.push(TlsHandshake::Data {
+            transfer,
+            operation,
+            outcome,
+        });
+        match outcome {
+            DataTls::Resumed | DataTls::NotResumed => {
+                self.client.handle_data_tls_established(operation, self.now);
+                self.server.handle_data_event(
+                    DataEvent::TlsEstablished {
+                        id: transfer,
+                        resumed: outcome == DataTls::Resumed,
+                    },
+                    self.now,
+                );
+            }
+            DataTls::Fail => {
+                self.data.client_op = None;
+                self.client
+                    .handle_data_failed(operation, io::ErrorKind::InvalidData, self.now);
+                self.server
+                    .handle_data_event(DataEvent::TlsFailed { id: transfer }, self.now);
+            }
+            // Still under way on the server's side: when the client gives up and
+            // closes its end, the server's handshake fails.
+            DataTls::Stall => self.data.server_tls = Some(transfer),
+        }
+    }
+
     fn on_client_event(&mut self, event: client::Event) {
         match event {
             client::Event::Completed { id, result } => {
@@ -532,7 +755,6 @@ impl Pair {
                 assert!(self.client_closed.is_none(), "the client closed twice");
                 self.client_closed = Some(error);
             }
-            other => panic!("unknown client event {other:?}"),
         }
     }
 
@@ -561,7 +783,10 @@ impl Pair {
                 self.data.client_listener = Some((id, address, kind));
                 self.client.handle_data_listening(id, address, self.now);
             }
-            Action::StartDataTls { id } => self.client.handle_data_tls_established(id, self.now),
+            Action::StartDataTls { id } => {
+                self.data.client_tls = Some(id);
+                self.data_handshake();
+            }
             Action::CloseData { id } => {
                 if self
                     .data
@@ -570,8 +795,16 @@ impl Pair {
                 {
                     self.data.client_listener = None;
                 }
+                if self.data.client_tls == Some(id) {
+                    self.data.client_tls = None;
+                }
                 if self.data.client_op.is_some_and(|(op, _)| op == id) {
                     self.data.client_op = None;
+                    // A server in the middle of its handshake sees it fail at once.
+                    if let Some(transfer) = self.data.server_tls.take() {
+                        self.server
+                            .handle_data_event(DataEvent::TlsFailed { id: transfer }, self.now);
+                    }
                     if self.server_notices_close {
                         if let Some(job) = self.data.job.take() {
                             self.server.handle_data_event(
@@ -591,7 +824,7 @@ impl Pair {
                     self.server.handle_control_closed(self.now);
                 }
             }
-            Action::StartControlTls => panic!("the pair does not simulate TLS"),
+            Action::StartControlTls => self.client_wants_tls = true,
             // The upload's bytes move when the server starts the transfer, which is
             // after its 150: the session's permission always comes first.
             Action::SendData { .. } => {}
@@ -639,7 +872,9 @@ impl Pair {
                     self.data.client_op = Some((op, kind));
                     self.server
                         .handle_data_event(DataEvent::Connected { id }, self.now);
-                    self.client.handle_data_connected(op, self.now);
+                    // From the server's address (port 20, by tradition): the client checks.
+                    let from = SocketAddr::new(self.server_addr.ip(), 20);
+                    self.client.handle_data_accepted(op, from, self.now);
                 }
                 other => {
                     self.data.client_listener = other;
@@ -647,6 +882,16 @@ impl Pair {
                         .handle_data_event(DataEvent::ConnectFailed { id }, self.now);
                 }
             },
+            server::Action::SecureData { id } => {
+                if self.data.client_op.is_none() {
+                    // The client closed its end already: the handshake fails.
+                    self.server
+                        .handle_data_event(DataEvent::TlsFailed { id }, self.now);
+                    return;
+                }
+                self.data.server_tls = Some(id);
+                self.data_handshake();
+            }
             server::Action::StartTransfer(transfer) => {
                 let (request, unique_name) = self
                     .opened
@@ -659,8 +904,29 @@ impl Pair {
                 });
                 self.run_job_if_ready();
             }
+            server::Action::CommitUpload { id } => {
+                let Some(staged) = self.staged.take().filter(|staged| staged.id == id) else {
+                    panic!("a commit for an upload the pair does not hold: {id:?}");
+                };
+                let bytes = staged.data.len() as u64;
+                let event = match self.fs.write(&staged.path, staged.mode, &staged.data) {
+                    Ok(()) => DataEvent::Finished { id, bytes },
+                    Err(error) => DataEvent::Failed {
+                        id,
+                        reason: DataFailure::Storage(error),
+                    },
+                };
+                self.server.handle_data_event(event, self.now);
+            }
             server::Action::AbortTransfer { id } => {
                 self.opened.remove(&id);
+                // An upload the session refused to commit never reaches the tree.
+                if self.staged.as_ref().is_some_and(|staged| staged.id == id) {
+                    self.staged = None;
+                }
+                if self.data.server_tls == Some(id) {
+                    self.data.server_tls = None;
+                }
                 if self
                     .data
                     .job
@@ -671,6 +937,7 @@ impl Pair {
                 }
                 // The server closed its end: the client sees it break.
                 if let Some((op, _)) = self.data.client_op.take() {
+                    self.data.client_tls = None;
                     self.client
                         .handle_data_failed(op, io::ErrorKind::ConnectionAborted, self.now);
                 }
@@ -678,135 +945,28 @@ impl Pair {
             server::Action::CloseData => {
                 self.data.server_listener = None;
             }
-            // The pair's storage is synchronous: an upload is committed with its end.
-            server::Action::CommitUpload { .. } | server::Action::CancelRequest { .. } => {}
-            server::Action::Close => self.server_closed = true,
-            server::Action::SecureData { .. } | server::Action::StartControlTls => {
-                panic!("the pair does not simulate TLS")
+            server::Action::StartControlTls => self.server_wants_tls = true,
+            server::Action::CancelRequest { id } => {
+                self.held.retain(|(held, _)| *held != id);
             }
+            server::Action::Close => self.server_closed = true,
         }
     }
 
     fn port(&mut self) -> u16 {
-        self.next_port += 1;
+        self.next_port = self.next_port.checked_add(1).unwrap_or(50001);
         self.next_port
     }
 
-    // ----- Storage -----
-
-    /// Answers one storage request from the tree (renames are done here, see the module
-    /// docs) and remembers the requests that open transfers.
+    /// Answers one storage request from the tree and remembers the requests that open
+    /// transfers.
     fn answer(&mut self, id: RequestId, request: &Request) {
-        let response = match request {
-            Request::Rename { from, to } => self.rename(from, to),
-            _ => self.fs.answer(request),
-        };
+        let response = self.fs.answer(request);
         if let Response::Opened { unique_name, .. } = &response {
             self.opened
                 .insert(id, (request.clone(), unique_name.clone()));
         }
         self.server.handle_response(id, response, self.now);
-    }
-
-    fn rename(&mut self, from: &VirtualPath, to: &VirtualPath) -> Response {
-        let Some(node) = self.fs.nodes.get(from.as_bytes()).cloned() else {
-            return Response::Failed(StorageError::NotFound);
-        };
-        if from.is_root() {
-            return Response::Failed(StorageError::PermissionDenied);
-        }
-        if from == to {
-            return Response::Done;
-        }
-        let inside = [from.as_bytes(), b"/"].concat();
-        if to.as_bytes().starts_with(&inside) {
-            return Response::Failed(StorageError::InvalidName);
-        }
-        if !matches!(
-            self.fs.nodes.get(to.parent().as_bytes()),
-            Some(Node::Directory)
-        ) {
-            return Response::Failed(StorageError::NotFound);
-        }
-        match (self.fs.nodes.get(to.as_bytes()), &node) {
-            (Some(Node::Directory), _) => return Response::Failed(StorageError::AlreadyExists),
-            (Some(Node::File { .. }), Node::Directory) => {
-                return Response::Failed(StorageError::NotADirectory);
-            }
-            _ => {}
-        }
-        let moved: Vec<Vec<u8>> = self
-            .fs
-            .nodes
-            .keys()
-            .filter(|key| key.as_slice() == from.as_bytes() || key.starts_with(&inside))
-            .cloned()
-            .collect();
-        for key in moved {
-            let node = self.fs.nodes.remove(&key).unwrap();
-            let new_key = [to.as_bytes(), &key[from.as_bytes().len()..]].concat();
-            self.fs.nodes.insert(new_key, node);
-        }
-        Response::Done
-    }
-
-    fn metadata(&mut self, path: &VirtualPath) -> Option<Metadata> {
-        match self.fs.answer(&Request::Metadata { path: path.clone() }) {
-            Response::Metadata(metadata) => Some(metadata),
-            _ => None,
-        }
-    }
-
-    /// The listing the server sends for `path` in `format`.
-    fn listing_bytes(&mut self, path: &VirtualPath, format: &ListingFormat) -> Vec<u8> {
-        let entries = match self.fs.answer(&Request::ListEntries {
-            path: path.clone(),
-            limit: usize::MAX,
-        }) {
-            Response::Entries { entries, .. } => entries,
-            // A file lists as itself.
-            _ => match self.metadata(path) {
-                Some(metadata) if metadata.kind != FileKind::Directory => vec![(
-                    Text::from(path.file_name().unwrap_or_default().to_vec()),
-                    metadata,
-                )],
-                _ => Vec::new(),
-            },
-        };
-        let mut out = Vec::new();
-        for (name, metadata) in &entries {
-            server::format_entry(format, name.as_bytes(), metadata, wall_clock(), &mut out);
-        }
-        out
-    }
-
-    fn write_file(&mut self, path: &VirtualPath, mode: WriteMode, data: &[u8]) {
-        let modified = self.wall();
-        let key = path.as_bytes().to_vec();
-        let old = match self.fs.nodes.get(&key) {
-            Some(Node::File { data, .. }) => data.clone(),
-            _ => Vec::new(),
-        };
-        let new = match mode {
-            WriteMode::Append => [old.as_slice(), data].concat(),
-            WriteMode::At(offset) => {
-                let offset = usize::try_from(offset).unwrap();
-                let mut new = old;
-                if new.len() < offset + data.len() {
-                    new.resize(offset + data.len(), 0);
-                }
-                new[offset..offset + data.len()].copy_from_slice(data);
-                new
-            }
-            _ => data.to_vec(),
-        };
-        self.fs.nodes.insert(
-            key,
-            Node::File {
-                data: new,
-                modified,
-            },
-        );
     }
 
     // ----- Transfers -----
@@ -839,15 +999,10 @@ impl Pair {
             Direction::Send => {
                 let mut payload = match (&job.request, &job.transfer.content) {
                     (Request::OpenRead { path, offset }, TransferContent::File) => {
-                        let data = match self.fs.nodes.get(path.as_bytes()) {
-                            Some(Node::File { data, .. }) => data.as_slice(),
-                            _ => &[],
-                        };
-                        let offset = usize::try_from(*offset).unwrap().min(data.len());
-                        data[offset..].to_vec()
+                        self.fs.read(path, *offset)
                     }
                     (Request::OpenListing { path, .. }, TransferContent::Listing(format)) => {
-                        self.listing_bytes(path, format)
+                        self.fs.listing(path, format)
                     }
                     other => panic!("a send transfer for {other:?}"),
                 };
@@ -884,13 +1039,25 @@ impl Pair {
                     panic!("a receive transfer for {:?}", job.request);
                 };
                 let path = job.unique_name.clone().unwrap_or_else(|| path.clone());
-                self.write_file(&path, *mode, &stored);
+                self.staged = Some(Staged {
+                    id,
+                    path,
+                    mode: *mode,
+                    data: stored,
+                });
                 (sent.len(), upload.len())
             }
         };
         self.data.client_op = None;
         self.data.server_listener = None;
+        let clean = !job.transfer.tls || self.close_notify;
         if drop_after.is_some_and(|after| after < total) {
+            // A broken upload leaves what arrived, as a disk would.
+            if let Some(staged) = self.staged.take() {
+                // The NUL padding bound is the only way a write fails: then nothing
+                // arrived worth keeping.
+                let _ = self.fs.write(&staged.path, staged.mode, &staged.data);
+            }
             self.client
                 .handle_data_failed(op, io::ErrorKind::ConnectionReset, self.now);
             self.server.handle_data_event(
@@ -903,35 +1070,39 @@ impl Pair {
             return;
         }
         let bytes = moved as u64;
-        if job.transfer.direction == Direction::Receive {
-            // The client's end of data was clean; the session asks for the commit, and
-            // the pair's storage has the bytes already.
-            self.server.handle_data_event(
-                DataEvent::Received {
-                    id,
-                    bytes,
-                    clean: true,
-                },
-                self.now,
-            );
-        }
+        // The server hears of the end of data: an upload's with `Received` (the session
+        // then asks for the commit, and `Finished` follows it), a download's with
+        // `Finished`.
+        let server_event = match job.transfer.direction {
+            Direction::Receive => DataEvent::Received { id, bytes, clean },
+            Direction::Send => DataEvent::Finished { id, bytes },
+        };
         match self.order {
             FinalOrder::DataEndFirst => {
-                self.client.handle_data_end(op, self.now);
-                self.server
-                    .handle_data_event(DataEvent::Finished { id, bytes }, self.now);
+                self.client_data_end(op, kind, clean);
+                self.server.handle_data_event(server_event, self.now);
             }
             FinalOrder::ReplyFirst => {
-                self.server
-                    .handle_data_event(DataEvent::Finished { id, bytes }, self.now);
-                self.deferred_ends.push(op);
+                self.server.handle_data_event(server_event, self.now);
+                self.deferred_ends.push((op, kind, clean));
             }
+        }
+    }
+
+    /// Tells the client its data connection ended; a download's end without
+    /// `close_notify` is reported as such (an upload's end is the client's own close).
+    fn client_data_end(&mut self, op: OperationId, kind: TransferKind, clean: bool) {
+        if !clean && kind != TransferKind::Upload {
+            self.client
+                .handle_data_end_without_close_notify(op, self.now);
+        } else {
+            self.client.handle_data_end(op, self.now);
         }
     }
 }
 
 /// `\n` to CRLF, as a server sends in `TYPE A`.
-pub fn to_crlf(bytes: &[u8]) -> Vec<u8> {
+fn to_crlf(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len());
     for (index, &byte) in bytes.iter().enumerate() {
         if byte == b'\n' && (index == 0 || bytes[index - 1] != b'\r') {
@@ -943,7 +1114,7 @@ pub fn to_crlf(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// CRLF to `\n`, as a server stores in `TYPE A`.
-pub fn from_crlf(bytes: &[u8]) -> Vec<u8> {
+fn from_crlf(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len());
     for (index, &byte) in bytes.iter().enumerate() {
         if byte == b'\r' && bytes.get(index + 1) == Some(&b'\n') {
@@ -954,13 +1125,9 @@ pub fn from_crlf(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A path argument from raw bytes (for names that are not UTF-8).
-pub fn path(bytes: &[u8]) -> Pathname<'static> {
-    Pathname::from(bytes.to_vec())
-}
-
-/// The reply code behind a result, if any.
-pub fn code(result: &Result<Outcome, client::Error>) -> Option<u16> {
+/// The reply code behind an operation's result, if there is one: the final reply of a
+/// success, or the reply that refused it.
+pub fn reply_code(result: &Result<Outcome, client::Error>) -> Option<u16> {
     match result {
         Ok(Outcome::Done(reply) | Outcome::LoggedIn(reply) | Outcome::Greeting(reply)) => {
             Some(reply.code().as_u16())
