@@ -17,15 +17,14 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use ftp_proto::Pathname;
 use ftp_proto::client::{
-    Action, Config, DataConnectionMode, Event, OperationId, Outcome, Output, Session,
-    TransferKind,
+    Action, Config, DataConnectionMode, Event, OperationId, Outcome, Output, Session, TransferKind,
 };
 use ftp_proto::listing::{Entry, EntryKind};
 
@@ -406,7 +405,10 @@ impl Client {
                 Some(deadline) => self
                     .inputs
                     .recv_timeout(deadline.saturating_duration_since(Instant::now())),
-                None => self.inputs.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                None => self
+                    .inputs
+                    .recv()
+                    .map_err(|_| RecvTimeoutError::Disconnected),
             };
             let now = Instant::now();
             match input {

@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,8 +29,8 @@ use ftp_proto::Text;
 use ftp_proto::ascii::{FromNetwork, ToNetwork};
 use ftp_proto::server::limits::{Admissions, Limits, Lockouts};
 use ftp_proto::server::{
-    Action, AddressFamily, ChannelId, Config, DataEvent, DataFailure, Direction, Event, FileKind,
-    Metadata, MoreEntries, Output, Request, RequestId, Response, Session, StorageError, Transfer,
+    Action, ChannelId, Config, DataEvent, DataFailure, Direction, Event, FileKind, Metadata,
+    MoreEntries, Output, Request, RequestId, Response, Session, StorageError, Transfer,
     TransferContent, VirtualPath, WriteMode, format_entry,
 };
 
@@ -123,9 +123,7 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Option<Option
                 config.data_connection_timeout = seconds(&flag, &value(&flag)?)?
             }
             "--storage-timeout" => config.storage_timeout = seconds(&flag, &value(&flag)?)?,
-            "--failed-login-delay" => {
-                config.failed_login_delay = seconds(&flag, &value(&flag)?)?
-            }
+            "--failed-login-delay" => config.failed_login_delay = seconds(&flag, &value(&flag)?)?,
             "--max-failed-logins" => config.max_failed_logins = number(&flag, &value(&flag)?)?,
             "--lockout-after" => {
                 options.limits.max_failed_logins_per_ip = number(&flag, &value(&flag)?)?
@@ -358,7 +356,10 @@ impl Connection<'_> {
                     let wait = deadline.saturating_duration_since(Instant::now());
                     self.inputs.recv_timeout(wait)
                 }
-                None => self.inputs.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                None => self
+                    .inputs
+                    .recv()
+                    .map_err(|_| RecvTimeoutError::Disconnected),
             };
             // Progress first: the session judges stalls and answers STAT by it.
             self.report_progress();
@@ -386,7 +387,11 @@ impl Connection<'_> {
                 Input::Accepted(channel, stream, peer) => {
                     // A listener closed since may have accepted just before: its
                     // connection is dropped (the session ignores the report too).
-                    if self.listener.as_ref().is_some_and(|(open, _)| *open == channel) {
+                    if self
+                        .listener
+                        .as_ref()
+                        .is_some_and(|(open, _)| *open == channel)
+                    {
                         self.listener = None;
                         self.stream = Some(stream);
                     }
@@ -410,7 +415,11 @@ impl Connection<'_> {
                 }
                 Input::Ended(event) => {
                     if let DataEvent::Finished { id, .. } | DataEvent::Failed { id, .. } = &event {
-                        if self.running.as_ref().is_some_and(|running| running.id == *id) {
+                        if self
+                            .running
+                            .as_ref()
+                            .is_some_and(|running| running.id == *id)
+                        {
                             self.running = None;
                         }
                     }
@@ -444,8 +453,11 @@ impl Connection<'_> {
                 Output::Action(action) => self.act(action),
                 Output::Request { id, request } => self.ask(id, request),
                 Output::Event(Event::LoggedIn { .. }) => {
-                    let mut admissions =
-                        self.shared.admissions.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut admissions = self
+                        .shared
+                        .admissions
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner());
                     admissions.0.logged_in(number);
                     admissions.1.remove(&number);
                 }
@@ -506,29 +518,27 @@ impl Connection<'_> {
     fn act(&mut self, action: Action) {
         let now = Instant::now();
         match action {
-            Action::ListenPassive { channel, family } => {
-                self.close_data();
+            // The session closed the previous listener first (CloseData), and asks only
+            // for the control connection's address family.
+            Action::ListenPassive { channel, .. } => {
                 let ip = self.session.local_address().ip();
-                let family_matches = matches!(
-                    (family, ip),
-                    (AddressFamily::V4, IpAddr::V4(_)) | (AddressFamily::V6, IpAddr::V6(_))
-                );
                 let bound = TcpListener::bind(SocketAddr::new(ip, 0))
                     .and_then(|listener| Ok((listener.local_addr()?, listener)));
                 let event = match bound {
-                    Ok((address, listener)) if family_matches => {
+                    Ok((address, listener)) => {
                         let cancelled = Arc::new(AtomicBool::new(false));
                         self.listener = Some((channel, Arc::clone(&cancelled)));
                         let sender = self.sender.clone();
-                        std::thread::spawn(move || accept_one(listener, channel, cancelled, sender));
+                        std::thread::spawn(move || {
+                            accept_one(listener, channel, cancelled, sender)
+                        });
                         DataEvent::Listening { channel, address }
                     }
-                    _ => DataEvent::ListenFailed { channel },
+                    Err(_) => DataEvent::ListenFailed { channel },
                 };
                 self.session.handle_data_event(event, now);
             }
             Action::ConnectActive { id, address } => {
-                self.close_data();
                 self.connecting = Some(id);
                 let sender = self.sender.clone();
                 // No timer: the session owns the connect deadline, and a late result
@@ -538,19 +548,26 @@ impl Connection<'_> {
                 });
             }
             // This server has no TLS (the session offers none unless enable_tls).
-            Action::SecureData { id } => {
-                self.session
-                    .handle_data_event(DataEvent::TlsFailed { id }, now)
-            }
+            Action::SecureData { id } => self
+                .session
+                .handle_data_event(DataEvent::TlsFailed { id }, now),
             Action::StartTransfer(transfer) => self.start_transfer(transfer),
             Action::AbortTransfer { id } => {
                 if self.connecting == Some(id) {
                     self.connecting = None;
                 }
-                if self.opened.as_ref().is_some_and(|(opened, _)| *opened == id) {
+                if self
+                    .opened
+                    .as_ref()
+                    .is_some_and(|(opened, _)| *opened == id)
+                {
                     self.opened = None;
                 }
-                if self.running.as_ref().is_some_and(|running| running.id == id) {
+                if self
+                    .running
+                    .as_ref()
+                    .is_some_and(|running| running.id == id)
+                {
                     if let Some(running) = self.running.take() {
                         // Unblocks the copy thread's read or write.
                         let _ = running.socket.shutdown(Shutdown::Both);
@@ -613,7 +630,11 @@ impl Connection<'_> {
     fn ask(&mut self, id: RequestId, request: Request) {
         if let Request::Authenticate { user, password } = &request {
             let ip = self.session.peer().ip();
-            let mut lockouts = self.shared.lockouts.lock().unwrap_or_else(|e| e.into_inner());
+            let mut lockouts = self
+                .shared
+                .lockouts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             let response = lockouts
                 .screen_login(ip, Instant::now())
                 .unwrap_or_else(|| self.authenticate(user.as_bytes(), password.as_bytes()));
@@ -829,7 +850,10 @@ fn refused() -> StorageError {
 impl Fs {
     /// The path under the root for a virtual path, without resolving it.
     fn local(&self, path: &VirtualPath) -> Result<PathBuf, StorageError> {
-        let bytes = path.as_bytes().strip_prefix(b"/").unwrap_or(path.as_bytes());
+        let bytes = path
+            .as_bytes()
+            .strip_prefix(b"/")
+            .unwrap_or(path.as_bytes());
         if bytes.contains(&b'\\')
             || path
                 .components()
@@ -961,7 +985,11 @@ impl Fs {
                 Ok((upload(file), path.clone()))
             }
             WriteMode::Append => {
-                let file = options.append(true).create(true).open(&target).map_err(io)?;
+                let file = options
+                    .append(true)
+                    .create(true)
+                    .open(&target)
+                    .map_err(io)?;
                 Ok((upload(file), path.clone()))
             }
             WriteMode::Unique => {
@@ -999,7 +1027,9 @@ fn metadata_of(metadata: &fs::Metadata, link_target: Option<PathBuf>) -> Metadat
     } else if metadata.is_file() {
         FileKind::File
     } else if metadata.file_type().is_symlink() {
-        FileKind::Symlink(link_target.map(|target| Text::from(target.as_os_str().as_bytes().to_vec())))
+        FileKind::Symlink(
+            link_target.map(|target| Text::from(target.as_os_str().as_bytes().to_vec())),
+        )
     } else {
         FileKind::Other
     };
@@ -1040,7 +1070,11 @@ fn answer(fs: &Fs, request: Request) -> Result<(Response, Option<Opened>), Stora
             let mut file = fs.open_read(&path)?;
             let length = file.metadata().map_err(io)?.len();
             io::Seek::seek(&mut file, io::SeekFrom::Start(offset)).map_err(io)?;
-            opened(Some(length.saturating_sub(offset)), None, Opened::Read(file))
+            opened(
+                Some(length.saturating_sub(offset)),
+                None,
+                Opened::Read(file),
+            )
         }
         Request::OpenWrite { path, mode } => {
             let (upload, name) = fs.open_write(&path, mode)?;
@@ -1051,9 +1085,10 @@ fn answer(fs: &Fs, request: Request) -> Result<(Response, Option<Opened>), Stora
         Request::RemoveDirectory { path } if !path.is_root() => {
             done(fs::remove_dir(fs.resolve_parent(&path)?))
         }
-        Request::Rename { from, to } if !from.is_root() && !to.is_root() => {
-            done(fs::rename(fs.resolve_parent(&from)?, fs.resolve_parent(&to)?))
-        }
+        Request::Rename { from, to } if !from.is_root() && !to.is_root() => done(fs::rename(
+            fs.resolve_parent(&from)?,
+            fs.resolve_parent(&to)?,
+        )),
         Request::SetModified { path, modified } => {
             let file = fs::File::open(fs.resolve(&path)?).map_err(io)?;
             done(file.set_modified(modified))
