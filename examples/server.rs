@@ -153,10 +153,12 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Option<Option
                     seconds("--login-timeout", &value("--login-timeout")?)?
             }
             "--send-timeout" => {
-                options.config.send_timeout = seconds("--send-timeout", &value("--send-timeout")?)?
+                options.config.session.send_timeout =
+                    seconds("--send-timeout", &value("--send-timeout")?)?
             }
             "--data-timeout" => {
-                options.config.data_timeout = seconds("--data-timeout", &value("--data-timeout")?)?
+                options.config.session.data_timeout =
+                    seconds("--data-timeout", &value("--data-timeout")?)?
             }
             "--failed-login-delay" => {
                 options.config.session.failed_login_delay =
@@ -311,7 +313,7 @@ fn configure_tls(options: &mut Options) -> std::io::Result<()> {
         options.config.session.implicit_tls = options.implicit_tls;
         options.config.session.require_tls_for_login = options.require_tls;
         options.config.session.require_tls_for_data = options.require_tls;
-        options.config.require_tls_session_reuse = options.require_tls_reuse;
+        options.config.session.require_tls_session_reuse = options.require_tls_reuse;
     }
     Ok(())
 }

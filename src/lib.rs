@@ -5,6 +5,74 @@
 //! async runtime, so the same logic serves tokio, other runtimes, blocking code, fuzzers
 //! and benchmarks alike.
 //!
+//! ## Download a file (feature `client`)
+//!
+//! ```no_run
+//! # #[cfg(feature = "client")]
+//! # async fn fetch() -> Result<(), Box<dyn std::error::Error>> {
+//! use ftp_proto::tokio::{Client, ClientConfig};
+//!
+//! let mut client = Client::connect("127.0.0.1:2121", ClientConfig::default()).await?;
+//! client.login("anonymous", "guest").await?;
+//! client.download_to_path("pub/README", std::path::Path::new("README")).await?;
+//! client.quit().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Embed a server (feature `tokio`)
+//!
+//! ```no_run
+//! # #[cfg(feature = "tokio")]
+//! # async fn serve() -> Result<(), Box<dyn std::error::Error>> {
+//! use ftp_proto::tokio::{LocalFs, Server, ServerConfig, StaticUsers};
+//!
+//! let users = StaticUsers::new()
+//!     .anonymous(LocalFs::new("/srv/ftp")?) // read-only
+//!     .user("alice", "secret", LocalFs::new("/srv/alice")?, true); // writable
+//! let server = Server::new(ServerConfig::default(), users)?;
+//! let listener = ::tokio::net::TcpListener::bind("127.0.0.1:2121").await?;
+//! let shutdown = async {
+//!     let _ = ::tokio::signal::ctrl_c().await;
+//! };
+//! server.serve(listener, shutdown).await?; // lets running transfers finish
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## The sans-IO layers
+//!
+//! ```text
+//!            your runtime / your sockets / your file system
+//!                 |                         ^
+//!                 v                         |
+//!   +-------------------------------------------------------------+
+//!   | drivers: tokio::Server, tokio::Client (features "server",   |
+//!   |   "client"), codec (feature "codec"), or your own: they     |
+//!   |   move bytes, report facts, carry out actions               |
+//!   +-------------------------------------------------------------+
+//!   | sessions (sans-IO state machines, one calling contract)     |
+//!   |   server::Session           client::Session                 |
+//!   |   server::limits (admission, lockout)                       |
+//!   +-------------------------------------------------------------+
+//!   | wire (no sockets, no threads, no clock, no async)           |
+//!   |   parse_command / CommandParser    parse_reply / ReplyParser|
+//!   |   Command::encode                  Reply::encode            |
+//!   |   Command, Reply, ReplyCode, Verb, Pathname, Text, listing  |
+//!   +-------------------------------------------------------------+
+//! ```
+//!
+//! Both sessions take inputs through `handle_*` methods (control bytes, data-connection
+//! facts carrying the id of the transfer they belong to, TLS up, the time) and hand out
+//! everything through one ordered queue, `poll_output()`, plus `poll_timeout()`. Every
+//! protocol decision is theirs, so any driver behaves like the tokio ones; the
+//! [`server`] and [`client`] module docs list a driver's duties step by step.
+//!
+//! The wire layer below them can be used alone. Parsers own no buffer: the caller keeps
+//! the bytes, passes everything not yet consumed, and drops what the parser reports as
+//! consumed. Incomplete input is never an error, any split of a stream gives the same
+//! items, and every line is bounded ([`DEFAULT_MAX_LINE_LENGTH`]):
+//!
 //! ```
 //! use ftp_proto::{Command, CommandParser, Reply, ReplyCode};
 //!
@@ -31,27 +99,6 @@
 //! );
 //! ```
 //!
-//! ## Layers
-//!
-//! ```text
-//!            your runtime / your sockets / your file system
-//!                 |                         ^
-//!                 v                         |
-//!   +------------------------------------------------------------+
-//!   | tokio adapters (feature "tokio"): codec                    |
-//!   +------------------------------------------------------------+
-//!   | sans-IO core (no sockets, no threads, no clock, no async)  |
-//!   |   parse_command / CommandParser    parse_reply / ReplyParser|
-//!   |   Command::encode                  Reply::encode            |
-//!   |   Command, Reply, ReplyCode, Verb, Pathname, Text           |
-//!   +------------------------------------------------------------+
-//! ```
-//!
-//! Data flows one way at each layer. Parsers own no buffer: the caller keeps the bytes,
-//! passes everything not yet consumed, and drops what the parser reports as consumed.
-//! Incomplete input is never an error, any split of a stream gives the same items, and
-//! every line is bounded ([`DEFAULT_MAX_LINE_LENGTH`]).
-//!
 //! ## Features
 //!
 //! | feature | adds |
@@ -65,6 +112,7 @@
 //! | `tokio` | all of `client`, `server`, `local-fs` and `codec` |
 //! | `tls` | FTPS with rustls for whichever of the tokio client and server is enabled ([`tokio::tls`]) |
 //! | `log` | the tokio adapters' `tracing` events also reach the `log` crate when no `tracing` subscriber is installed |
+//! | `fuzzing` | the session fuzz harnesses and `arbitrary::Arbitrary` for [`Command`] and [`Reply`] |
 //!
 //! The tokio adapters exist on Unix only (they set socket options that need it).
 //!

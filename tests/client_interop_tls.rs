@@ -155,7 +155,7 @@ fn our_server(files: &TlsFiles, implicit: bool) -> TestServer {
     let mut config = ServerConfig::default()
         .with_tls(ftp_proto::tokio::tls::server_config_from_pem(&files.cert, &files.key).unwrap());
     config.session.implicit_tls = implicit;
-    config.require_tls_session_reuse = true;
+    config.session.require_tls_session_reuse = true;
     config.session.require_tls_for_login = true;
     config.session.require_tls_for_data = true;
     TestServer::start_with(config)

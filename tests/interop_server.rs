@@ -543,7 +543,7 @@ fn a_stalled_transfer_is_aborted_by_the_data_timeout() {
     // Regression: the idle timeout does not run during a transfer, and nothing else
     // did, so a client that stopped reading a download held its session for good.
     let mut config = ftp_proto::tokio::ServerConfig::default();
-    config.data_timeout = Duration::from_millis(500);
+    config.session.data_timeout = Duration::from_millis(500);
     let server = TestServer::start_with(config);
     server.write("big.bin", &pattern(32 << 20, 15));
     server.write("keep.txt", b"the old content");

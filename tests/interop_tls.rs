@@ -89,7 +89,7 @@ fn session_reuse_can_be_required() {
     }
     let certificate = certificate();
     let server = tls_server(&certificate, |config| {
-        config.require_tls_session_reuse = true
+        config.session.require_tls_session_reuse = true
     });
     let data = pattern(100_000, 11);
     server.write("d.bin", &data);

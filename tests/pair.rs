@@ -680,9 +680,9 @@ fn abort_during_a_download() {
     );
     assert!(!pair.transfer_held());
     assert!(
-        pair.server_events
+        pair.server_actions
             .iter()
-            .any(|event| matches!(event, server::Event::AbortTransfer { .. }))
+            .any(|action| matches!(action, server::Action::AbortTransfer { .. }))
     );
     assert!(
         pair.client_sent

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::{DataMode, ServerDriver};
-use ftp_proto::server::{Config, DataEvent, DataFailure, Event, Request, RequestId, Response};
+use ftp_proto::server::{Action, Config, DataEvent, DataFailure, Request, RequestId, Response};
 use proptest::prelude::*;
 
 /// Command lines a client might send, good and bad.
@@ -198,7 +198,7 @@ proptest! {
         steps in prop::collection::vec(
             prop_oneof![
                 4 => line().prop_map(Step::Line),
-                1 => (0u8..8, 0u64..4, 0u64..100).prop_map(|(kind, id, bytes)| Step::Data(kind, id, bytes)),
+                1 => (0u8..12, 0u64..4, 0u64..100).prop_map(|(kind, id, bytes)| Step::Data(kind, id, bytes)),
                 1 => (0u64..400).prop_map(Step::Wait),
                 1 => prop::collection::vec(any::<u8>(), 0..40).prop_map(Step::Garbage),
                 1 => Just(Step::AnswerHeld),
@@ -213,6 +213,9 @@ proptest! {
         let mut driver = ServerDriver::new(config, ServerDriver::default_fs());
         driver.data_mode = DataMode::Manual;
         driver.hold_requests = hold;
+        // Every request id the session handed out, answered or not: data events pick
+        // among them (the current transfer's, stale ones), since ids cannot be made up.
+        let mut ids: Vec<RequestId> = Vec::new();
         for step in steps {
             match step {
                 Step::Line(line) => driver.send(&format!("{line}\r\n")),
@@ -220,26 +223,51 @@ proptest! {
                 Step::Wait(seconds) => driver.advance(Duration::from_secs(seconds)),
                 Step::AnswerHeld => {
                     if let Some((id, request)) = driver.held.pop_front() {
+                        ids.push(id);
                         let response = driver.fs.answer(&request);
                         driver.respond(id, response);
                     }
                 }
-                Step::Data(kind, id, bytes) => {
-                    let id = RequestId(id);
+                Step::Data(kind, pick, bytes) => {
+                    ids.extend(driver.transfer_id());
+                    let id = match pick {
+                        0 => driver.transfer_id(),
+                        _ => ids.get(pick as usize % ids.len().max(1)).copied(),
+                    };
                     let peer = if bytes % 7 == 0 { "127.0.0.2:1" } else { common::CLIENT };
-                    let event = match kind {
-                        0 => DataEvent::Listening { address: "127.0.0.1:50000".parse().unwrap() },
-                        1 => DataEvent::ListenFailed,
-                        2 => DataEvent::Connected { peer: peer.parse().unwrap() },
-                        3 => DataEvent::Progress { id, bytes },
-                        4 => DataEvent::Finished { id, bytes },
-                        5 => DataEvent::Failed { id, reason: DataFailure::ConnectionLost },
-                        6 => DataEvent::Failed { id, reason: DataFailure::ConnectFailed },
-                        _ => {
-                            driver.session.handle_control_tls(bytes % 2 == 0);
+                    let channel = driver.channel;
+                    let event = match (kind, id, channel) {
+                        (0, _, Some(channel)) => DataEvent::Listening {
+                            channel,
+                            address: "127.0.0.1:50000".parse().unwrap(),
+                        },
+                        (1, _, Some(channel)) => DataEvent::ListenFailed { channel },
+                        (2, _, Some(channel)) => {
+                            DataEvent::Accepted { channel, peer: peer.parse().unwrap() }
+                        }
+                        (3, Some(id), _) => DataEvent::Progress { id, bytes },
+                        (4, Some(id), _) => DataEvent::Finished { id, bytes },
+                        (5, Some(id), _) => {
+                            DataEvent::Failed { id, reason: DataFailure::ConnectionLost }
+                        }
+                        (6, Some(id), _) => DataEvent::Connected { id },
+                        (7, Some(id), _) => DataEvent::ConnectFailed { id },
+                        (8, Some(id), _) => DataEvent::TlsEstablished { id, resumed: bytes % 2 == 0 },
+                        (9, Some(id), _) => DataEvent::TlsFailed { id },
+                        (10, _, _) => {
+                            if bytes % 2 == 0 {
+                                driver.session.handle_control_tls_established(driver.now);
+                            } else {
+                                driver.session.handle_control_tls_failed(driver.now);
+                            }
                             driver.drain();
                             continue;
                         }
+                        (11, _, _) => {
+                            driver.session.handle_send_blocked(driver.now);
+                            continue;
+                        }
+                        _ => continue,
                     };
                     driver.data_event(event);
                 }
@@ -252,8 +280,10 @@ proptest! {
         }
         check_requests(&driver, login_index(&driver))?;
         // Whatever happened, a late answer to a stale id is harmless.
-        driver.respond(RequestId(u64::MAX), Response::Done);
-        let closes = driver.actions.iter().filter(|event| matches!(event, Event::Close)).count();
+        if let Some(&stale) = ids.first() {
+            driver.respond(stale, Response::Done);
+        }
+        let closes = driver.actions.iter().filter(|action| matches!(action, Action::Close)).count();
         prop_assert!(closes <= 1, "Close emitted {closes} times");
     }
 }

@@ -9,8 +9,9 @@ use std::time::{Duration, UNIX_EPOCH};
 use common::{CLIENT, DataMode, MemoryFs, ServerDriver};
 use ftp_proto::listing::MlsxFact;
 use ftp_proto::server::{
-    Capabilities, Config, DataEvent, DataFailure, Direction, Event, ListingFormat, MoreEntries,
-    Request, RequestId, Response, StorageError, TransferContent, VirtualPath, WriteMode,
+    Action, Capabilities, CloseReason, Config, DataEvent, DataFailure, Direction, Event,
+    ListingFormat, MoreEntries, Request, Response, StorageError, TransferContent, VirtualPath,
+    WriteMode,
 };
 use ftp_proto::{Pathname, ReplyCode, Text};
 
@@ -42,7 +43,7 @@ fn greeting_and_login() {
     assert!(server.session.is_logged_in());
     assert!(
         server
-            .actions
+            .events
             .iter()
             .any(|event| matches!(event, Event::LoggedIn { user } if user == "alice"))
     );
@@ -120,7 +121,7 @@ fn failed_logins_are_delayed_then_locked_out() {
     server.advance(Duration::from_secs(4));
     assert_eq!(server.codes(), [331, 421]);
     assert!(server.session.is_closed());
-    assert!(server.actions.contains(&Event::Close));
+    assert!(server.actions.contains(&Action::Close));
     assert_eq!(
         server.command("USER alice"),
         Vec::<u16>::new(),
@@ -185,20 +186,54 @@ fn idle_timer_does_not_run_during_a_transfer() {
     let mut server = anonymous();
     server.data_mode = DataMode::Manual;
     server.send("PASV\r\n");
-    server.data_event(DataEvent::Listening {
-        address: "127.0.0.1:50000".parse().unwrap(),
-    });
-    server.data_event(DataEvent::Connected {
-        peer: CLIENT.parse().unwrap(),
-    });
+    server.listening();
+    server.accept(CLIENT);
     assert_eq!(server.command("RETR /readme"), [227, 125]);
+    let id = server.transfer_id().unwrap();
+    // The only wake-ups while data flows are the stall deadline's progress samples,
+    // an eighth of the data timeout apart.
     assert_eq!(
         server.session.poll_timeout(),
-        None,
-        "no deadline while data flows"
+        Some(server.now + Duration::from_millis(37_500)),
+        "only progress samples while data flows"
     );
-    server.advance(Duration::from_secs(3600));
-    assert!(!server.session.is_closed());
+    for second in 1..=12u64 {
+        server.now += Duration::from_secs(299);
+        server.data_event(DataEvent::Progress {
+            id,
+            bytes: second * 1000,
+        });
+        server.advance(Duration::from_secs(1));
+    }
+    assert!(!server.session.is_closed(), "an hour, and no idle timeout");
+    assert_eq!(server.codes(), Vec::<u16>::new());
+}
+
+#[test]
+fn a_stalled_transfer_is_aborted_with_426() {
+    let mut server = anonymous();
+    server.data_mode = DataMode::Manual;
+    server.send("PASV\r\n");
+    server.listening();
+    server.accept(CLIENT);
+    assert_eq!(server.command("RETR /readme"), [227, 125]);
+    let id = server.transfer_id().unwrap();
+    server.advance(Duration::from_secs(200));
+    server.data_event(DataEvent::Progress { id, bytes: 5 });
+    // The same figure again is no progress.
+    server.advance(Duration::from_secs(200));
+    server.data_event(DataEvent::Progress { id, bytes: 5 });
+    assert_eq!(server.codes(), Vec::<u16>::new());
+    server.advance(Duration::from_secs(100));
+    assert_eq!(server.codes(), [426]);
+    assert!(
+        server.actions.contains(&Action::AbortTransfer { id }),
+        "the adapter is told to stop the copy"
+    );
+    // A late end of the aborted transfer changes nothing.
+    server.data_event(DataEvent::Finished { id, bytes: 7 });
+    assert_eq!(server.codes(), Vec::<u16>::new());
+    assert_eq!(server.command("NOOP"), [200]);
 }
 
 #[test]
@@ -342,7 +377,7 @@ fn ascii_type_is_carried_to_the_transfer() {
     let mut server = anonymous();
     server.send("TYPE A\r\nPASV\r\nRETR /readme\r\n");
     let transfer = server.actions.iter().find_map(|event| match event {
-        Event::StartTransfer(transfer) => Some(transfer.clone()),
+        Action::StartTransfer(transfer) => Some(transfer.clone()),
         _ => None,
     });
     let transfer = transfer.expect("a transfer");
@@ -388,7 +423,8 @@ fn a_listener_that_cannot_open_is_425() {
         Vec::<u16>::new(),
         "PASV waits for the listener, NOOP behind it"
     );
-    server.data_event(DataEvent::ListenFailed);
+    let channel = server.channel.unwrap();
+    server.data_event(DataEvent::ListenFailed { channel });
     assert_eq!(server.codes(), [425, 200]);
 }
 
@@ -422,24 +458,47 @@ fn active_transfer_connects_when_the_transfer_starts() {
     let mut server = anonymous();
     server.data_mode = DataMode::Manual;
     assert_eq!(server.command("EPRT |1|127.0.0.1|5000|"), [200]);
+    assert!(
+        server.transfer_id().is_none(),
+        "no connect before a transfer"
+    );
     assert_eq!(server.command("RETR /readme"), [150]);
-    let connect = server.actions.iter().position(|event| {
-        matches!(event, Event::ConnectActive { address } if *address == "127.0.0.1:5000".parse::<SocketAddr>().unwrap())
-    });
-    let start = server
-        .actions
-        .iter()
-        .position(|event| matches!(event, Event::StartTransfer(_)));
-    assert!(connect.unwrap() < start.unwrap());
-    let id = match &server.actions[start.unwrap()] {
-        Event::StartTransfer(transfer) => transfer.id,
-        _ => unreachable!(),
+    let address: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+    let id = match server.actions.last() {
+        Some(Action::ConnectActive { id, address: to }) if *to == address => *id,
+        other => panic!("expected a connect, got {other:?}"),
     };
-    server.data_event(DataEvent::Failed {
-        id,
-        reason: DataFailure::ConnectFailed,
-    });
+    assert!(
+        server.started_transfer().is_none(),
+        "the transfer starts once connected"
+    );
+    server.data_event(DataEvent::ConnectFailed { id });
     assert_eq!(server.codes(), [425]);
+    assert!(server.actions.contains(&Action::AbortTransfer { id }));
+
+    // A connect that succeeds starts the transfer, with the same id.
+    assert_eq!(server.command("EPRT |1|127.0.0.1|5000|"), [200]);
+    assert_eq!(server.command("RETR /readme"), [150]);
+    let id = server.transfer_id().unwrap();
+    server.data_event(DataEvent::Connected { id });
+    assert_eq!(server.started_transfer().map(|t| t.id), Some(id));
+    server.data_event(DataEvent::Finished { id, bytes: 7 });
+    assert_eq!(server.codes(), [226]);
+}
+
+#[test]
+fn an_active_connect_that_never_ends_is_425() {
+    let mut server = anonymous();
+    server.data_mode = DataMode::Manual;
+    assert_eq!(server.command("EPRT |1|127.0.0.1|5000|"), [200]);
+    assert_eq!(server.command("RETR /readme"), [150]);
+    let id = server.transfer_id().unwrap();
+    server.advance(Duration::from_secs(30));
+    assert_eq!(server.codes(), [425]);
+    assert!(server.actions.contains(&Action::AbortTransfer { id }));
+    // The connect's late success is ignored.
+    server.data_event(DataEvent::Connected { id });
+    assert!(server.started_transfer().is_none());
 }
 
 #[test]
@@ -447,23 +506,19 @@ fn passive_data_connection_from_another_host_is_refused() {
     let mut server = anonymous();
     server.data_mode = DataMode::Manual;
     server.send("PASV\r\n");
-    server.data_event(DataEvent::Listening {
-        address: "127.0.0.1:50000".parse().unwrap(),
-    });
+    server.listening();
     assert_eq!(server.codes(), [227]);
     assert_eq!(server.command("RETR /readme"), [150]);
     server.actions.clear();
     // Port stealing: a third party connects first.
-    server.data_event(DataEvent::Connected {
-        peer: "127.0.0.2:40001".parse().unwrap(),
-    });
+    server.accept("127.0.0.2:40001");
     assert_eq!(server.codes(), [425]);
-    assert!(server.actions.contains(&Event::CloseData));
+    assert!(server.actions.contains(&Action::CloseData));
     assert!(
         server
             .actions
             .iter()
-            .any(|event| matches!(event, Event::AbortTransfer { .. }))
+            .any(|event| matches!(event, Action::AbortTransfer { .. }))
     );
 }
 
@@ -477,9 +532,7 @@ fn retrieve_with_the_right_replies_in_order() {
         "no data connection set up"
     );
     server.send("PASV\r\n");
-    server.data_event(DataEvent::Listening {
-        address: "127.0.0.1:50000".parse().unwrap(),
-    });
+    server.listening();
     server.take_replies();
     server.send("RETR /readme\r\n");
     let opening = server.reply();
@@ -492,23 +545,12 @@ fn retrieve_with_the_right_replies_in_order() {
             offset: 0
         }
     );
-    let id = server
-        .actions
-        .iter()
-        .find_map(|event| match event {
-            Event::StartTransfer(transfer) => Some(transfer.id),
-            _ => None,
-        })
-        .unwrap();
-    // A stale event for another transfer changes nothing.
-    server.data_event(DataEvent::Finished {
-        id: RequestId(u64::MAX),
-        bytes: 1,
-    });
-    assert_eq!(server.codes(), Vec::<u16>::new());
-    server.data_event(DataEvent::Connected {
-        peer: CLIENT.parse().unwrap(),
-    });
+    assert!(
+        server.started_transfer().is_none(),
+        "no transfer before its data connection"
+    );
+    server.accept(CLIENT);
+    let id = server.started_transfer().unwrap().id;
     server.data_event(DataEvent::Progress { id, bytes: 3 });
     server.send("STAT\r\n");
     let status = server.reply();
@@ -525,9 +567,7 @@ fn retrieve_with_the_right_replies_in_order() {
     );
     assert_eq!(server.command("RETR /missing"), [425]);
     server.send("PASV\r\n");
-    server.data_event(DataEvent::Listening {
-        address: "127.0.0.1:50000".parse().unwrap(),
-    });
+    server.listening();
     server.take_replies();
     assert_eq!(server.command("RETR /missing"), [550]);
     assert_eq!(server.command("RETR /pub"), [550]);
@@ -537,8 +577,6 @@ fn retrieve_with_the_right_replies_in_order() {
 fn transfer_failures_map_to_reply_codes() {
     let cases = [
         (DataFailure::ConnectionLost, 426),
-        (DataFailure::TlsRefused, 522),
-        (DataFailure::TlsSessionNotResumed, 522),
         (DataFailure::Storage(StorageError::InsufficientStorage), 452),
         (DataFailure::Storage(StorageError::QuotaExceeded), 552),
         (
@@ -558,15 +596,11 @@ fn failed_transfer(command: &str, reason: DataFailure) -> ServerDriver {
     let mut server = alice();
     server.data_mode = DataMode::Manual;
     server.send("PASV\r\n");
-    server.data_event(DataEvent::Listening {
-        address: "127.0.0.1:50000".parse().unwrap(),
-    });
-    server.data_event(DataEvent::Connected {
-        peer: CLIENT.parse().unwrap(),
-    });
+    server.listening();
+    server.accept(CLIENT);
     assert_eq!(server.command(command), [227, 125]);
     let id = server.actions.iter().find_map(|event| match event {
-        Event::StartTransfer(transfer) => Some(transfer.id),
+        Action::StartTransfer(transfer) => Some(transfer.id),
         _ => None,
     });
     server.data_event(DataEvent::Failed {
@@ -581,9 +615,7 @@ fn data_connection_that_never_comes_is_425() {
     let mut server = anonymous();
     server.data_mode = DataMode::Manual;
     server.send("PASV\r\n");
-    server.data_event(DataEvent::Listening {
-        address: "127.0.0.1:50000".parse().unwrap(),
-    });
+    server.listening();
     assert_eq!(server.command("RETR /readme"), [227, 150]);
     assert_eq!(
         server.session.poll_timeout(),
@@ -591,7 +623,7 @@ fn data_connection_that_never_comes_is_425() {
     );
     server.advance(Duration::from_secs(30));
     assert_eq!(server.codes(), [425]);
-    assert!(server.actions.contains(&Event::CloseData));
+    assert!(server.actions.contains(&Action::CloseData));
     assert_eq!(server.command("NOOP"), [200]);
 }
 
@@ -600,29 +632,27 @@ fn a_transfer_longer_than_the_idle_timeout_is_not_followed_by_an_idle_421() {
     // Regression: the end of a transfer restarted the idle timer from the time of the
     // last control input, so a transfer longer than the idle timeout was followed at
     // once by "421 Idle timeout". No deadline is due while a transfer runs, so nothing
-    // else tells the session the time.
-    let mut server = anonymous();
+    // else tells the session the time but the stall deadline, long here.
+    let mut config = Config::default();
+    config.data_timeout = Duration::from_secs(7200);
+    let mut server = ServerDriver::logged_in(config, "anonymous", "x");
     server.data_mode = DataMode::Manual;
     server.send("PASV\r\n");
-    server.data_event(DataEvent::Listening {
-        address: "127.0.0.1:50000".parse().unwrap(),
-    });
-    server.data_event(DataEvent::Connected {
-        peer: CLIENT.parse().unwrap(),
-    });
+    server.listening();
+    server.accept(CLIENT);
     assert_eq!(server.command("RETR /readme"), [227, 125]);
     let id = server
         .actions
         .iter()
         .find_map(|event| match event {
-            Event::StartTransfer(transfer) => Some(transfer.id),
+            Action::StartTransfer(transfer) => Some(transfer.id),
             _ => None,
         })
         .unwrap();
     assert_eq!(
         server.session.poll_timeout(),
-        None,
-        "nothing is due mid-transfer"
+        Some(server.now + Duration::from_secs(900)),
+        "only the stall deadline's progress samples are due mid-transfer"
     );
     server.now += Duration::from_secs(3600);
     server.data_event(DataEvent::Finished { id, bytes: 7 });
@@ -661,12 +691,8 @@ fn abort_during_and_outside_a_transfer() {
     assert_eq!(server.command("ABOR"), [225]);
     server.data_mode = DataMode::Manual;
     server.send("PASV\r\n");
-    server.data_event(DataEvent::Listening {
-        address: "127.0.0.1:50000".parse().unwrap(),
-    });
-    server.data_event(DataEvent::Connected {
-        peer: CLIENT.parse().unwrap(),
-    });
+    server.listening();
+    server.accept(CLIENT);
     assert_eq!(server.command("RETR /readme"), [227, 125]);
     // Commands other than ABOR, STAT, NOOP and QUIT wait for the transfer.
     assert_eq!(server.command("PWD"), Vec::<u16>::new());
@@ -678,12 +704,8 @@ fn abort_during_and_outside_a_transfer() {
     let mut direct = anonymous();
     direct.data_mode = DataMode::Manual;
     direct.send("PASV\r\n");
-    direct.data_event(DataEvent::Listening {
-        address: "127.0.0.1:50000".parse().unwrap(),
-    });
-    direct.data_event(DataEvent::Connected {
-        peer: CLIENT.parse().unwrap(),
-    });
+    direct.listening();
+    direct.accept(CLIENT);
     assert_eq!(direct.command("RETR /readme"), [227, 125]);
     // Telnet IP and DM before ABOR, as Python's ftplib sends them.
     direct.send_bytes(b"\xff\xf4\xff\xf2ABOR\r\n");
@@ -692,7 +714,7 @@ fn abort_during_and_outside_a_transfer() {
         direct
             .actions
             .iter()
-            .any(|event| matches!(event, Event::AbortTransfer { .. }))
+            .any(|event| matches!(event, Action::AbortTransfer { .. }))
     );
     assert_eq!(direct.command("NOOP"), [200]);
 }
@@ -702,16 +724,12 @@ fn quit_waits_for_the_running_transfer() {
     let mut server = anonymous();
     server.data_mode = DataMode::Manual;
     server.send("PASV\r\n");
-    server.data_event(DataEvent::Listening {
-        address: "127.0.0.1:50000".parse().unwrap(),
-    });
-    server.data_event(DataEvent::Connected {
-        peer: CLIENT.parse().unwrap(),
-    });
+    server.listening();
+    server.accept(CLIENT);
     assert_eq!(server.command("RETR /readme"), [227, 125]);
     assert_eq!(server.command("QUIT"), Vec::<u16>::new());
     let id = server.actions.iter().find_map(|event| match event {
-        Event::StartTransfer(transfer) => Some(transfer.id),
+        Action::StartTransfer(transfer) => Some(transfer.id),
         _ => None,
     });
     server.data_event(DataEvent::Finished {
@@ -1023,7 +1041,7 @@ fn listings() {
         }
     );
     let transfer = server.actions.iter().rev().find_map(|event| match event {
-        Event::StartTransfer(transfer) => Some(transfer.clone()),
+        Action::StartTransfer(transfer) => Some(transfer.clone()),
         _ => None,
     });
     assert!(!transfer.unwrap().ascii, "listings are CRLF already");
@@ -1228,8 +1246,13 @@ fn an_offset_no_file_can_have_is_a_syntax_error_not_a_bad_name() {
 #[test]
 fn plain_data_under_prot_p_and_a_missing_resumption_get_different_522_texts() {
     let mut texts = Vec::new();
-    for reason in [DataFailure::TlsRefused, DataFailure::TlsSessionNotResumed] {
-        let mut server = failed_transfer("RETR /readme", reason);
+    let mut reuse = tls_config();
+    reuse.require_tls_session_reuse = true;
+    let (mut refused, id) = waiting_for_data_tls(reuse.clone());
+    refused.data_event(DataEvent::TlsFailed { id });
+    let (mut fresh, id) = waiting_for_data_tls(reuse);
+    fresh.data_event(DataEvent::TlsEstablished { id, resumed: false });
+    for server in [&mut refused, &mut fresh] {
         let reply = server.reply();
         assert_eq!(reply.code().as_u16(), 522);
         texts.push(reply.text().to_string());
@@ -1306,8 +1329,8 @@ fn auth_tls_sequence_and_protection_state() {
     // Bytes pipelined after AUTH TLS in plain text are dropped: they could be injected.
     server.send("AUTH TLS\r\nUSER injected\r\n");
     assert_eq!(server.codes(), [234]);
-    assert!(server.actions.contains(&Event::StartControlTls));
-    server.session.handle_control_tls(true);
+    assert!(server.actions.contains(&Action::StartControlTls));
+    server.session.handle_control_tls_established(server.now);
     server.drain();
     assert!(server.requests.is_empty());
     assert_eq!(server.command("AUTH TLS"), [503]);
@@ -1317,13 +1340,56 @@ fn auth_tls_sequence_and_protection_state() {
     assert_eq!(server.command("PROT E"), [536]);
     assert_eq!(server.command("PROT P"), [200]);
     server.send("USER alice\r\nPASS secret\r\nPASV\r\nRETR /readme\r\n");
-    assert_eq!(server.codes(), [331, 230, 227, 150, 226]);
-    let transfer = server.actions.iter().find_map(|event| match event {
-        Event::StartTransfer(transfer) => Some(transfer.clone()),
-        _ => None,
-    });
-    assert!(transfer.unwrap().tls, "PROT P protects the data connection");
+    assert_eq!(server.codes(), [331, 230, 227, 150]);
+    // PROT P: the data connection is secured before the transfer starts.
+    let id = match server.actions.last() {
+        Some(Action::SecureData { id }) => *id,
+        other => panic!("expected SecureData, got {other:?}"),
+    };
+    assert!(server.started_transfer().is_none());
+    server.data_event(DataEvent::TlsEstablished { id, resumed: false });
+    let transfer = server.started_transfer().unwrap();
+    assert!(transfer.tls, "PROT P protects the data connection");
+    server.data_event(DataEvent::Finished { id, bytes: 7 });
+    assert_eq!(server.codes(), [226]);
     assert_eq!(server.command("PROT C"), [200]);
+}
+
+/// A logged-in session under PROT P with a RETR waiting for its data connection's TLS.
+fn waiting_for_data_tls(config: Config) -> (ServerDriver, ftp_proto::server::RequestId) {
+    let mut server = ServerDriver::new(config, ServerDriver::default_fs());
+    server.send("AUTH TLS\r\n");
+    server.session.handle_control_tls_established(server.now);
+    server.send("PBSZ 0\r\nPROT P\r\nUSER alice\r\nPASS secret\r\nPASV\r\nRETR /readme\r\n");
+    assert_eq!(server.codes(), [220, 234, 200, 200, 331, 230, 227, 150]);
+    let id = server.transfer_id().unwrap();
+    assert!(server.actions.contains(&Action::SecureData { id }));
+    (server, id)
+}
+
+#[test]
+fn data_tls_failures_are_522_decided_by_the_session() {
+    let (mut refused, id) = waiting_for_data_tls(tls_config());
+    refused.data_event(DataEvent::TlsFailed { id });
+    assert_eq!(refused.codes(), [522]);
+    assert!(refused.actions.contains(&Action::AbortTransfer { id }));
+
+    let (mut slow, id) = waiting_for_data_tls(tls_config());
+    slow.advance(Duration::from_secs(29));
+    assert_eq!(slow.codes(), Vec::<u16>::new());
+    slow.advance(Duration::from_secs(1));
+    assert_eq!(slow.codes(), [522], "the handshake's deadline");
+    assert!(slow.actions.contains(&Action::AbortTransfer { id }));
+
+    let mut reuse = tls_config();
+    reuse.require_tls_session_reuse = true;
+    let (mut fresh, id) = waiting_for_data_tls(reuse.clone());
+    fresh.data_event(DataEvent::TlsEstablished { id, resumed: false });
+    assert_eq!(fresh.codes(), [522], "not resumed");
+    assert!(fresh.started_transfer().is_none());
+    let (mut resumed, id) = waiting_for_data_tls(reuse);
+    resumed.data_event(DataEvent::TlsEstablished { id, resumed: true });
+    assert!(resumed.started_transfer().is_some());
 }
 
 #[test]
@@ -1336,7 +1402,7 @@ fn tls_requirements() {
     assert_eq!(server.command("USER alice"), [530]);
     assert_eq!(server.command("PASS secret"), [530]);
     server.send("AUTH TLS\r\n");
-    server.session.handle_control_tls(true);
+    server.session.handle_control_tls_established(server.now);
     server.drain();
     server.take_replies();
     server.send("USER alice\r\nPASS secret\r\nPASV\r\n");
@@ -1349,9 +1415,20 @@ fn tls_requirements() {
 
     let mut failed = ServerDriver::new(tls_config(), MemoryFs::new());
     failed.send("AUTH TLS\r\n");
-    failed.session.handle_control_tls(false);
+    failed.session.handle_control_tls_failed(failed.now);
     failed.drain();
     assert!(failed.session.is_closed());
+    assert!(failed.events.contains(&Event::Closed {
+        reason: CloseReason::ControlTlsFailed
+    }));
+
+    let mut slow = ServerDriver::new(tls_config(), MemoryFs::new());
+    slow.send("AUTH TLS\r\n");
+    slow.advance(Duration::from_secs(30));
+    assert!(slow.session.is_closed(), "the handshake's deadline");
+    assert!(slow.events.contains(&Event::Closed {
+        reason: CloseReason::ControlTlsTimeout
+    }));
 }
 
 #[test]
@@ -1364,12 +1441,12 @@ fn a_session_closed_during_the_tls_handshake_says_close_once() {
     assert_eq!(server.codes(), [220, 234]);
     server.advance(Duration::from_secs(3600));
     assert!(server.session.is_closed());
-    server.session.handle_control_tls(false);
+    server.session.handle_control_tls_failed(server.now);
     server.drain();
     let closes = server
         .actions
         .iter()
-        .filter(|event| matches!(event, Event::Close))
+        .filter(|event| matches!(event, Action::Close))
         .count();
     assert_eq!(closes, 1);
 }
@@ -1419,12 +1496,18 @@ fn commands_wait_while_a_request_is_out() {
             path: path("/readme")
         }
     );
-    // An answer to some other id is ignored.
-    server.respond(RequestId(u64::MAX), Response::Done);
-    assert_eq!(server.codes(), Vec::<u16>::new());
     let answer = server.fs.answer(&request);
     server.respond(id, answer);
     assert_eq!(server.codes(), [213, 200]);
+    // An answer to an id no longer awaited (the one just answered) is ignored.
+    server.send("SIZE /readme\r\n");
+    let (next, request) = server.held.pop_front().unwrap();
+    assert_ne!(next, id);
+    server.respond(id, Response::Done);
+    assert_eq!(server.codes(), Vec::<u16>::new());
+    let answer = server.fs.answer(&request);
+    server.respond(next, answer);
+    assert_eq!(server.codes(), [213]);
 }
 
 #[test]
@@ -1473,20 +1556,16 @@ fn a_closed_control_connection_aborts_the_transfer() {
     let mut server = anonymous();
     server.data_mode = DataMode::Manual;
     server.send("PASV\r\n");
-    server.data_event(DataEvent::Listening {
-        address: "127.0.0.1:50000".parse().unwrap(),
-    });
-    server.data_event(DataEvent::Connected {
-        peer: CLIENT.parse().unwrap(),
-    });
+    server.listening();
+    server.accept(CLIENT);
     server.command("RETR /readme");
-    server.session.handle_control_closed();
+    server.session.handle_control_closed(server.now);
     server.drain();
     assert!(
         server
             .actions
             .iter()
-            .any(|event| matches!(event, Event::AbortTransfer { .. }))
+            .any(|event| matches!(event, Action::AbortTransfer { .. }))
     );
     assert!(server.session.is_closed());
     assert_eq!(server.session.poll_timeout(), None);
@@ -1733,4 +1812,266 @@ fn every_verb_has_a_success_and_a_failure() {
     for verb in Verb::ALL {
         assert!(covered.contains(verb), "{verb} has no row");
     }
+}
+
+#[test]
+fn a_storage_answer_that_never_comes_fails_the_command_and_the_late_answer_is_ignored() {
+    let mut config = Config::default();
+    config.storage_timeout = Duration::from_secs(5);
+    let mut server = ServerDriver::logged_in(config, "anonymous", "x");
+    server.hold_requests = true;
+    server.send("SIZE /readme\r\nPWD\r\n");
+    let (id, request) = server.held.pop_front().unwrap();
+    assert_eq!(server.codes(), Vec::<u16>::new(), "PWD waits in order");
+    assert_eq!(
+        server.session.poll_timeout(),
+        Some(server.now + Duration::from_secs(5))
+    );
+    server.advance(Duration::from_secs(5));
+    assert_eq!(server.codes(), [451, 257]);
+    assert!(server.actions.contains(&Action::CancelRequest { id }));
+    let late = server.fs.answer(&request);
+    server.respond(id, late);
+    assert_eq!(
+        server.codes(),
+        Vec::<u16>::new(),
+        "the late answer is ignored"
+    );
+    assert_eq!(server.command("NOOP"), [200]);
+}
+
+#[test]
+fn an_authenticator_that_never_answers_fails_the_login() {
+    let mut config = Config::default();
+    config.storage_timeout = Duration::from_secs(5);
+    let mut server = ServerDriver::new(config, MemoryFs::new());
+    server.take_replies();
+    server.hold_requests = true;
+    server.send("USER alice\r\nPASS secret\r\n");
+    assert_eq!(server.codes(), [331]);
+    let (id, _) = server.held.pop_front().unwrap();
+    server.advance(Duration::from_secs(5));
+    assert!(server.actions.contains(&Action::CancelRequest { id }));
+    assert!(
+        server
+            .events
+            .iter()
+            .any(|event| matches!(event, Event::LoginFailed { user } if user == "alice"))
+    );
+    // The failed-login delay, then 530.
+    server.advance(Duration::from_secs(1));
+    assert_eq!(server.codes(), [530]);
+    server.respond(id, Response::LoggedIn { writable: true });
+    assert!(!server.session.is_logged_in(), "the late answer is ignored");
+}
+
+#[test]
+fn quit_stat_and_abor_overtake_a_slow_answer() {
+    // STAT and QUIT while a SIZE waits.
+    let mut server = anonymous();
+    server.hold_requests = true;
+    server.send("SIZE /readme\r\nSTAT\r\n");
+    assert_eq!(server.codes(), [211], "STAT answered while SIZE waits");
+    let (id, _) = server.held.pop_front().unwrap();
+    server.send("QUIT\r\n");
+    assert_eq!(server.codes(), [221]);
+    assert!(server.session.is_closed());
+    assert!(server.actions.contains(&Action::CancelRequest { id }));
+    assert!(server.events.contains(&Event::Closed {
+        reason: CloseReason::Quit
+    }));
+
+    // ABOR of a transfer whose file is being opened.
+    let mut server = anonymous();
+    server.data_mode = DataMode::Manual;
+    server.send("PASV\r\n");
+    server.listening();
+    server.take_replies();
+    server.hold_requests = true;
+    server.send("RETR /readme\r\nABOR\r\n");
+    assert_eq!(server.codes(), [426, 226]);
+    let (id, request) = server.held.pop_front().unwrap();
+    assert!(server.actions.contains(&Action::CancelRequest { id }));
+    let late = server.fs.answer(&request);
+    server.respond(id, late);
+    assert_eq!(server.codes(), Vec::<u16>::new());
+    assert!(server.started_transfer().is_none());
+    assert_eq!(server.command("NOOP"), [200]);
+
+    // Ordinary commands stay in order behind the answer, and so does an ABOR that
+    // is not about a transfer.
+    let mut server = anonymous();
+    server.hold_requests = true;
+    server.send("SIZE /readme\r\nNOOP\r\nABOR\r\n");
+    assert_eq!(server.codes(), Vec::<u16>::new());
+    let (id, request) = server.held.pop_front().unwrap();
+    let answer = server.fs.answer(&request);
+    server.respond(id, answer);
+    assert_eq!(server.codes(), [213, 200, 225]);
+}
+
+#[test]
+fn a_client_that_does_not_read_is_closed_by_the_send_timeout() {
+    let mut config = Config::default();
+    config.send_timeout = Duration::from_secs(10);
+    let mut server = ServerDriver::logged_in(config, "anonymous", "x");
+    server.session.handle_send_blocked(server.now);
+    server.advance(Duration::from_secs(6));
+    // Progress restarts the bound.
+    server.session.handle_send_progress(server.now);
+    server.session.handle_send_blocked(server.now);
+    server.advance(Duration::from_secs(6));
+    assert!(!server.session.is_closed());
+    assert_eq!(
+        server.session.poll_timeout(),
+        Some(server.now + Duration::from_secs(4))
+    );
+    server.advance(Duration::from_secs(4));
+    assert!(server.session.is_closed());
+    assert_eq!(
+        server.codes(),
+        Vec::<u16>::new(),
+        "no reply to a client that does not read"
+    );
+    assert!(server.events.contains(&Event::Closed {
+        reason: CloseReason::SendStalled
+    }));
+    assert_eq!(server.actions.last(), Some(&Action::Close));
+}
+
+#[test]
+fn outputs_come_in_the_order_things_happened() {
+    use ftp_proto::server::{Output, Session};
+    let now = std::time::Instant::now();
+    let mut session = Session::new(
+        Config::default(),
+        CLIENT.parse().unwrap(),
+        common::SERVER.parse().unwrap(),
+        now,
+    );
+    session.handle_control_input(b"USER a\r\nPASS b\r\n", now);
+    let mut outputs = Vec::new();
+    while let Some(output) = session.poll_output() {
+        outputs.push(output);
+    }
+    // The greeting and 331 leave together, before the request they came before.
+    assert!(
+        matches!(&outputs[..], [Output::Transmit(bytes), Output::Request { .. }]
+            if bytes.as_ref() == b"220 ftp-proto ready\r\n331 Please specify the password.\r\n"),
+        "{outputs:?}"
+    );
+    let Output::Request { id, .. } = &outputs[1] else {
+        unreachable!()
+    };
+    session.handle_response(*id, Response::LoggedIn { writable: false }, now);
+    session.handle_control_input(b"NOOP\r\nPASV\r\nQUIT\r\n", now);
+    let mut outputs = Vec::new();
+    while let Some(output) = session.poll_output() {
+        outputs.push(output);
+    }
+    assert!(
+        matches!(
+            &outputs[..],
+            [
+                Output::Event(Event::LoggedIn { .. }),
+                Output::Transmit(_),
+                Output::Action(ftp_proto::server::Action::ListenPassive { .. }),
+            ]
+        ),
+        "{outputs:?}"
+    );
+    let Output::Transmit(bytes) = &outputs[1] else {
+        unreachable!()
+    };
+    assert_eq!(bytes.as_ref(), b"230 Login successful.\r\n200 NOOP ok.\r\n");
+}
+
+#[test]
+fn the_listing_reply_has_one_period() {
+    let mut server = anonymous();
+    server.send("PASV\r\nLIST /pub\r\n");
+    let replies = server.take_replies();
+    assert_eq!(replies[1].code().as_u16(), 150);
+    assert_eq!(
+        replies[1].text().to_string(),
+        "Here comes the directory listing."
+    );
+}
+
+#[test]
+fn a_connection_accepted_on_a_replaced_listener_is_ignored() {
+    let mut server = anonymous();
+    server.data_mode = DataMode::Manual;
+    server.send("PASV\r\n");
+    server.listening();
+    let old = server.channel.unwrap();
+    server.send("PASV\r\n");
+    assert!(
+        server.actions.contains(&Action::CloseData),
+        "the old listener is closed"
+    );
+    server.listening();
+    assert_ne!(server.channel, Some(old));
+    server.take_replies();
+    assert_eq!(server.command("RETR /readme"), [150]);
+    let peer = CLIENT.parse().unwrap();
+    server.data_event(DataEvent::Accepted { channel: old, peer });
+    assert!(
+        server.started_transfer().is_none(),
+        "a stale accept is ignored"
+    );
+    server.accept(CLIENT);
+    assert!(server.started_transfer().is_some());
+}
+
+#[test]
+fn an_upload_without_close_notify_is_decided_by_the_session() {
+    // Accepted by default (as vsftpd): the session asks the adapter to commit.
+    let mut server = alice();
+    server.data_mode = DataMode::Manual;
+    server.send("PASV\r\n");
+    server.listening();
+    server.accept(CLIENT);
+    assert_eq!(server.command("STOR /new"), [227, 125]);
+    let id = server.transfer_id().unwrap();
+    server.data_event(DataEvent::Received {
+        id,
+        bytes: 5,
+        clean: false,
+    });
+    assert_eq!(server.actions.last(), Some(&Action::CommitUpload { id }));
+    assert_eq!(server.codes(), Vec::<u16>::new(), "226 only once committed");
+    server.data_event(DataEvent::Finished { id, bytes: 5 });
+    assert_eq!(server.codes(), [226]);
+
+    // Refused when configured: no commit, 426.
+    let mut config = Config::default();
+    config.accept_upload_without_close_notify = false;
+    let mut strict = ServerDriver::logged_in(config, "alice", "secret");
+    strict.data_mode = DataMode::Manual;
+    strict.send("PASV\r\n");
+    strict.listening();
+    strict.accept(CLIENT);
+    assert_eq!(strict.command("STOR /new"), [227, 125]);
+    let id = strict.transfer_id().unwrap();
+    strict.data_event(DataEvent::Received {
+        id,
+        bytes: 5,
+        clean: false,
+    });
+    assert_eq!(strict.codes(), [426]);
+    assert!(!strict.actions.contains(&Action::CommitUpload { id }));
+    assert!(strict.actions.contains(&Action::AbortTransfer { id }));
+    // A clean end is committed under the strict rule too.
+    strict.send("PASV\r\n");
+    strict.listening();
+    strict.accept(CLIENT);
+    assert_eq!(strict.command("STOR /new"), [227, 125]);
+    let id = strict.transfer_id().unwrap();
+    strict.data_event(DataEvent::Received {
+        id,
+        bytes: 5,
+        clean: true,
+    });
+    assert_eq!(strict.actions.last(), Some(&Action::CommitUpload { id }));
 }

@@ -17,7 +17,7 @@ pub struct Config {
     /// Unprocessed input kept while the session waits on the application (pipelined
     /// commands). Past it the session answers 421 and closes. Default 64 KiB.
     pub max_pending_input: usize,
-    /// Output not yet taken by `poll_transmit`; while past it, no further command is
+    /// Output not yet taken by `poll_output`; while past it, no further command is
     /// processed. Default 256 KiB.
     pub max_pending_output: usize,
     /// The delay before a failed login is answered, doubled at each further failure of
@@ -30,9 +30,40 @@ pub struct Config {
     /// Time without a complete command line (not counting running transfers) before the
     /// session answers 421 and closes. Default 300 s (RFC 1123 §4.1.3.2).
     pub idle_timeout: Duration,
-    /// Time for the client to open the data connection once a transfer is ready.
-    /// Default 30 s.
+    /// Time for the data connection to be made once a transfer is ready (the client's
+    /// connect to a passive listener, or our active connect): past it, 425. Default 30 s.
     pub data_connection_timeout: Duration,
+    /// Time for the TLS handshake on a protected data connection (PROT P): past it, 522.
+    /// Default 30 s.
+    pub data_tls_timeout: Duration,
+    /// Time for the TLS handshake on the control connection (AUTH TLS): past it, the
+    /// session closes. Default 30 s.
+    pub control_tls_timeout: Duration,
+    /// How long a running transfer may go without progress (no growth in the bytes the
+    /// adapter reports) before it is aborted with 426. The idle timeout does not run
+    /// during a transfer, so without this a client that stops reading a download, or
+    /// stops sending an upload without closing, would hold its session and file open
+    /// for good. Default 300 s (as vsftpd's `data_connection_timeout`).
+    pub data_timeout: Duration,
+    /// How long one answer of the application (storage back end, authenticator) may
+    /// take. Past it the command fails (451, or 530 for a login), the adapter is told
+    /// to drop the request ([`Action::CancelRequest`](super::Action::CancelRequest)),
+    /// and a late answer is ignored: a hung back end cannot hold a session (and its
+    /// connection slot) for good. Default 120 s.
+    pub storage_timeout: Duration,
+    /// How long the client may leave our replies unread (the adapter reports a blocked
+    /// send with [`Session::handle_send_blocked`](super::Session::handle_send_blocked))
+    /// before the session closes. Default 60 s.
+    pub send_timeout: Duration,
+    /// Refuse (522) a protected data connection whose TLS handshake does not resume the
+    /// control connection's session, as vsftpd's `require_ssl_reuse` does. Off by
+    /// default: Python's ftplib, among others, does not resume.
+    pub require_tls_session_reuse: bool,
+    /// Take an upload whose TLS data connection ended without close_notify (the client
+    /// closed the socket without ending TLS) as complete. On by default, as vsftpd
+    /// (`strict_ssl_read_eof=NO`): many clients do it. Off, such an upload is discarded
+    /// and answered 426, since a truncation by a third party looks the same.
+    pub accept_upload_without_close_notify: bool,
     /// Allow PORT and EPRT to an address other than the control connection's peer
     /// (server-to-server "FXP" transfers). Off by default: the bounce attack.
     pub allow_foreign_active_address: bool,
@@ -154,6 +185,13 @@ impl Default for Config {
             login_timeout: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(300),
             data_connection_timeout: Duration::from_secs(30),
+            data_tls_timeout: Duration::from_secs(30),
+            control_tls_timeout: Duration::from_secs(30),
+            data_timeout: Duration::from_secs(300),
+            storage_timeout: Duration::from_secs(120),
+            send_timeout: Duration::from_secs(60),
+            require_tls_session_reuse: false,
+            accept_upload_without_close_notify: true,
             allow_foreign_active_address: false,
             allow_privileged_active_port: false,
             allow_foreign_passive_peer: false,

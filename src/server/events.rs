@@ -1,5 +1,6 @@
 //! What flows in and out of a server session besides control bytes: requests for the
-//! application and its responses, actions for the adapter, and data-connection events.
+//! application and its responses, actions for the adapter, events for logs, and
+//! data-connection reports with the ids that tie them to a listener or a transfer.
 
 use std::net::SocketAddr;
 use std::time::SystemTime;
@@ -10,66 +11,199 @@ use crate::reply::{Reply, ReplyCode};
 use crate::text::Text;
 
 /// Identifies a request or a transfer, so that a late answer can never be taken for the
-/// answer to a newer one. Sessions number them from 0; an answer with an id the session
-/// is not waiting for is ignored.
+/// answer to a newer one. Only the session makes them (there is no public constructor):
+/// an adapter or application gets each id from [`Output`] and hands it back as it came.
+/// A transfer keeps the id of the request that opened its file or listing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RequestId(pub u64);
+pub struct RequestId(u64);
 
 impl RequestId {
-    /// The number behind the id (unique within one session).
+    /// Made by the session only.
+    pub(crate) fn new(number: u64) -> RequestId {
+        RequestId(number)
+    }
+
+    /// The number behind the id (unique within one session), for logs.
     pub fn as_u64(self) -> u64 {
         self.0
     }
 }
 
-/// Something the session asks of the application or the adapter. Drain them with
-/// [`Session::poll_event`](super::Session::poll_event) after every input.
+/// Identifies one passive listener, so that a report about a listener the session has
+/// closed since (after a new PASV, a PORT, ABOR or REIN) is ignored. Made by the session
+/// only, in [`Action::ListenPassive`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChannelId(u64);
+
+impl ChannelId {
+    /// Made by the session only.
+    pub(crate) fn new(number: u64) -> ChannelId {
+        ChannelId(number)
+    }
+
+    /// The number behind the id (unique within one session), for logs.
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+/// One output of a session, in the order things happened. Drain them with
+/// [`Session::poll_output`](super::Session::poll_output) after every input, until it
+/// returns `None`, and act on each one before taking the next: the order is the
+/// contract (a reply before the action that follows it, an action before the next
+/// reply).
 #[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-#[must_use = "every event must be acted upon"]
-pub enum Event {
-    /// Answer with [`Session::handle_response`](super::Session::handle_response).
+#[must_use = "every output must be acted upon"]
+pub enum Output {
+    /// Bytes for the client, on the control connection.
+    Transmit(bytes::Bytes),
+    /// Something the adapter must do now (see [`Action`]).
+    Action(Action),
+    /// A question for the application (authenticator, storage): answer it with
+    /// [`Session::handle_response`](super::Session::handle_response) and this id.
     Request {
         /// The id to answer with.
         id: RequestId,
         /// What is asked.
         request: Request,
     },
-    /// Open a passive listener (on the address family of `family`) and report it with
-    /// [`DataEvent::Listening`]; accept connections on it until told otherwise and report
-    /// each with [`DataEvent::Connected`].
+    /// Something that happened, for logs and statistics (see [`Event`]).
+    Event(Event),
+}
+
+/// What the adapter must do, in order. The set is closed (not `non_exhaustive`) on
+/// purpose: an adapter that matches on it is told by the compiler when an action is
+/// added, rather than ignoring one it must carry out.
+///
+/// Every data-connection action names the listener ([`ChannelId`]) or the transfer
+/// ([`RequestId`]) it is about, and every report back carries the same id.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Open a passive listener on the address family asked for and report
+    /// [`DataEvent::Listening`] (with the address to advertise) or
+    /// [`DataEvent::ListenFailed`]. Accept ONE connection on it, report it with
+    /// [`DataEvent::Accepted`], and close the listener: a listener takes one connection.
+    /// Neither read nor write the accepted connection before [`Action::SecureData`] or
+    /// [`Action::StartTransfer`] names it.
     ListenPassive {
+        /// The listener's id, for the reports about it.
+        channel: ChannelId,
         /// The family asked for: the control connection's, unless EPSV named one.
         family: AddressFamily,
     },
-    /// Connect to the client at this address, when [`Event::StartTransfer`] comes, and
-    /// report [`DataEvent::Connected`] or [`DataEvent::Failed`].
+    /// Connect to the client at this address now, for the transfer `id` (whose reply is
+    /// out already), and report [`DataEvent::Connected`] or [`DataEvent::ConnectFailed`].
+    /// The session owns the connect deadline: an adapter needs no timer of its own.
     ConnectActive {
+        /// The transfer the connection is for.
+        id: RequestId,
         /// The address the client gave with PORT or EPRT (already checked against policy).
         address: SocketAddr,
     },
-    /// Run this transfer over the data connection (once it is connected).
+    /// Run the TLS handshake (server side) on the data connection of transfer `id`
+    /// (PROT P), and report [`DataEvent::TlsEstablished`] (saying whether it resumed the
+    /// control connection's TLS session) or [`DataEvent::TlsFailed`].
+    SecureData {
+        /// The transfer.
+        id: RequestId,
+    },
+    /// Run this transfer over its data connection, which is up, checked and (under
+    /// PROT P) secured. Report [`DataEvent::Progress`] now and then (see there), and
+    /// [`DataEvent::Finished`] or [`DataEvent::Failed`] at the end.
     StartTransfer(Transfer),
-    /// Stop the running transfer and close its data connection; report nothing more
-    /// about it.
+    /// The upload `id` reported [`DataEvent::Received`] and is complete: commit it (make
+    /// the file visible), then report [`DataEvent::Finished`] or [`DataEvent::Failed`].
+    CommitUpload {
+        /// The upload.
+        id: RequestId,
+    },
+    /// Forget transfer `id` and everything held for it: the file or listing opened for
+    /// it, a connect or handshake in flight, its data connection, the running copy.
+    /// Report nothing more about it.
     AbortTransfer {
         /// The transfer to stop.
         id: RequestId,
     },
-    /// Close the data connection and the passive listener, if any (after a refused peer,
-    /// a timeout, REIN or a new PASV).
+    /// Close the passive listener, if any, and a data connection not yet handed to a
+    /// transfer (after a refused peer, a timeout, REIN, ABOR or a new PASV/EPSV/PORT).
     CloseData,
-    /// Start TLS on the control connection now: the 234 reply is already in the output,
-    /// so send it first, then handshake before reading anything more. Report with
-    /// [`Session::handle_control_tls`](super::Session::handle_control_tls).
+    /// Start TLS on the control connection now: the 234 reply was in the output before
+    /// this action, so send it first, then handshake before reading anything more.
+    /// Report with [`Session::handle_control_tls_established`] or
+    /// [`Session::handle_control_tls_failed`]; the session owns the handshake's
+    /// deadline.
+    ///
+    /// [`Session::handle_control_tls_established`]: super::Session::handle_control_tls_established
+    /// [`Session::handle_control_tls_failed`]: super::Session::handle_control_tls_failed
     StartControlTls,
+    /// The application need not answer request `id` any more (it timed out, or the
+    /// client aborted or quit): drop its work if it can. A late answer is ignored.
+    CancelRequest {
+        /// The request.
+        id: RequestId,
+    },
+    /// Send what was transmitted before this, then close the control connection and
+    /// any data connection. Nothing follows.
+    Close,
+}
+
+/// Something that happened in the session: information for logs and statistics, never
+/// a duty. The set grows (`non_exhaustive`): an adapter may ignore an event it does not
+/// know.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
     /// A user logged in (for the adapter's logs and per-user settings).
     LoggedIn {
         /// The user name.
         user: Text<'static>,
     },
-    /// Flush the output, then close the control connection and any data connection.
-    Close,
+    /// A login was refused (wrong credentials, or the authenticator did not answer in
+    /// time).
+    LoginFailed {
+        /// The user name tried.
+        user: Text<'static>,
+    },
+    /// A transfer ended, with its final reply on the way.
+    TransferEnded {
+        /// The transfer.
+        id: RequestId,
+        /// Bytes moved, as last reported.
+        bytes: u64,
+        /// Whether it completed (226) rather than failed or was aborted.
+        completed: bool,
+    },
+    /// The session ended, for this reason; [`Action::Close`] follows.
+    Closed {
+        /// Why.
+        reason: CloseReason,
+    },
+}
+
+/// Why a session ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The client sent QUIT.
+    Quit,
+    /// No command came within the idle timeout.
+    IdleTimeout,
+    /// No login within the login timeout.
+    LoginTimeout,
+    /// Too many failed logins in this session.
+    TooManyFailedLogins,
+    /// The client pipelined more input than the session keeps.
+    TooMuchInput,
+    /// The server is shutting down.
+    Shutdown,
+    /// The client closed the control connection (or it broke).
+    PeerClosed,
+    /// The client left our replies unread for longer than the send timeout.
+    SendStalled,
+    /// The control connection's TLS handshake failed.
+    ControlTlsFailed,
+    /// The control connection's TLS handshake did not end in time.
+    ControlTlsTimeout,
 }
 
 /// Address families for passive listeners.
@@ -81,7 +215,8 @@ pub enum AddressFamily {
     V6,
 }
 
-/// A request for the application (the storage back end and the authenticator).
+/// A request for the application (the storage back end and the authenticator), in
+/// [`Output::Request`].
 ///
 /// Paths are virtual: normalised, absolute, never above `/`. Map `/` to the user's
 /// root and refuse anything that resolves outside it (symlinks included).
@@ -121,7 +256,7 @@ pub enum Request {
     },
     /// Get ready to send a directory listing over the data connection: check the path
     /// and answer [`Response::Opened`]; the listing itself runs at
-    /// [`Event::StartTransfer`].
+    /// [`Action::StartTransfer`].
     OpenListing {
         /// The directory (or file) to list.
         path: VirtualPath,
@@ -276,7 +411,7 @@ pub enum Response {
         /// with their number when it is known, never a wrong one.
         more: MoreEntries,
     },
-    /// A file or listing is open and ready for [`Event::StartTransfer`].
+    /// A file or listing is open and ready for [`Action::StartTransfer`].
     Opened {
         /// The size to announce in the 150 reply, if known.
         size: Option<u64>,
@@ -486,39 +621,97 @@ impl From<std::io::Error> for StorageError {
     }
 }
 
-/// What happened on the data side, reported by the adapter.
+/// What happened on the data side, reported by the adapter. Each report carries the id
+/// of the listener or transfer it is about; a report about one the session has let go
+/// (after ABOR, a timeout, a new PASV) is ignored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DataEvent {
     /// The passive listener asked for is open at this address (the one to advertise:
     /// the adapter substitutes its public address for NAT here).
     Listening {
+        /// The listener.
+        channel: ChannelId,
         /// The address clients should connect to.
         address: SocketAddr,
     },
     /// A passive listener could not be opened (answered 425).
-    ListenFailed,
-    /// A data connection is up: accepted from `peer` (passive) or made to it (active).
-    Connected {
+    ListenFailed {
+        /// The listener.
+        channel: ChannelId,
+    },
+    /// The passive listener accepted a connection from `peer` (and is closed now). The
+    /// session checks the peer (the port-stealing defence) before it uses it.
+    Accepted {
+        /// The listener.
+        channel: ChannelId,
         /// The other end.
         peer: SocketAddr,
     },
-    /// Bytes moved so far in the running transfer (for STAT and progress; optional).
+    /// The active connect for transfer `id` succeeded.
+    Connected {
+        /// The transfer.
+        id: RequestId,
+    },
+    /// The active connect for transfer `id` failed (answered 425).
+    ConnectFailed {
+        /// The transfer.
+        id: RequestId,
+    },
+    /// The TLS handshake asked for by [`Action::SecureData`] succeeded.
+    TlsEstablished {
+        /// The transfer.
+        id: RequestId,
+        /// Whether the handshake resumed the control connection's TLS session (the
+        /// session refuses one that did not when
+        /// [`Config::require_tls_session_reuse`](super::Config::require_tls_session_reuse)
+        /// is set).
+        resumed: bool,
+    },
+    /// The TLS handshake asked for by [`Action::SecureData`] failed: the client spoke
+    /// no TLS, or the handshake broke (answered 522).
+    TlsFailed {
+        /// The transfer.
+        id: RequestId,
+    },
+    /// Bytes moved so far in the running transfer. Report it right before any other
+    /// input (control bytes, a timeout) while a transfer runs, whenever the figure grew:
+    /// the session takes growth as progress for its stall deadline
+    /// ([`Config::data_timeout`](super::Config::data_timeout)) and shows the figure in
+    /// STAT. A counter the copy loop bumps (an atomic) is enough: no message per read.
+    /// While a transfer runs the session asks for a wake-up ([`poll_timeout`]) every
+    /// eighth of `data_timeout`, so that these samples come often enough.
+    ///
+    /// [`poll_timeout`]: super::Session::poll_timeout
     Progress {
         /// The transfer.
         id: RequestId,
         /// Bytes moved so far.
         bytes: u64,
     },
+    /// An upload's data connection ended (the client's end of data) and every byte is
+    /// written but not committed. Report it before committing anything: the session
+    /// decides whether the upload is complete (see
+    /// [`Config::accept_upload_without_close_notify`](super::Config::accept_upload_without_close_notify))
+    /// and answers [`Action::CommitUpload`] or [`Action::AbortTransfer`].
+    Received {
+        /// The upload.
+        id: RequestId,
+        /// Bytes received.
+        bytes: u64,
+        /// Whether the end was clean: a plain connection's end of stream, or TLS
+        /// close_notify. False when a TLS connection ended without close_notify.
+        clean: bool,
+    },
     /// The transfer completed: every byte sent and the connection closed cleanly, or
-    /// every byte received up to the client's end of data and stored.
+    /// (after [`Action::CommitUpload`]) every byte received and stored.
     Finished {
         /// The transfer.
         id: RequestId,
         /// Bytes moved in all.
         bytes: u64,
     },
-    /// The transfer (or the active connect before it) failed.
+    /// The running transfer failed.
     Failed {
         /// The transfer.
         id: RequestId,
@@ -527,21 +720,12 @@ pub enum DataEvent {
     },
 }
 
-/// Why a transfer failed.
+/// Why a running transfer failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DataFailure {
-    /// The data connection could not be made (answered 425).
-    ConnectFailed,
     /// The data connection broke mid-transfer (answered 426).
     ConnectionLost,
-    /// The TLS handshake on the data connection failed: the client spoke no TLS (a
-    /// plain connection under PROT P), or the handshake broke or took too long
-    /// (answered 522).
-    TlsRefused,
-    /// The data connection's TLS handshake succeeded but did not resume the control
-    /// connection's session, which this server requires (answered 522).
-    TlsSessionNotResumed,
     /// The storage failed (answered by the error's code, 451 for most).
     Storage(StorageError),
 }

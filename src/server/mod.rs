@@ -9,24 +9,57 @@
 //! for all its sessions.
 //!
 //! File contents never pass through the session: for a transfer it emits
-//! [`Event::StartTransfer`], the adapter copies between the data connection and the
+//! [`Action::StartTransfer`], the adapter copies between the data connection and the
 //! storage, and reports [`DataEvent::Finished`] or [`DataEvent::Failed`].
 //!
-//! ## What an adapter must do at the socket level
+//! ## Driving a session
 //!
-//! A few duties sit below the protocol, where the session cannot see them:
+//! An adapter holds no protocol state of its own: it reports facts and carries out
+//! what the session emits. In order:
 //!
-//! - Set `SO_OOBINLINE` on every control socket it accepts, plain or TLS. Clients send
-//!   ABOR as TCP urgent data (RFC 959 §4.1.3; Python's `ftplib.FTP.abort()` sends the
-//!   whole `ABOR\r\n` with `MSG_OOB`): without the option, Linux takes the urgent byte,
-//!   the line's final LF, out of the stream, the session waits for the end of a line
-//!   that never comes, and the client's abort times out.
-//! - Bound every write to the client: a client that stops reading must not hold its
-//!   session for ever. Keep calling [`Session::handle_timeout`] while a write waits, and
-//!   close the connection when the session closes or the write makes no progress.
-//! - Cancel a data connection in the making (a passive listener, an active connect) as
-//!   soon as the session closes the data channel or aborts its transfer.
-
+//! 1. Make a [`Session`] for each control connection (its greeting is the first output).
+//! 2. After every input, call [`Session::poll_output`] until it returns `None`, and
+//!    carry out each [`Output`] before taking the next: [`Output::Transmit`] is written
+//!    to the control connection (when a write cannot complete at once, call
+//!    [`Session::handle_send_blocked`], and [`Session::handle_send_progress`] when it
+//!    moves); [`Output::Request`] goes to the application, whose answer comes back with
+//!    [`Session::handle_response`] (keep reading the control connection meanwhile: the
+//!    session answers QUIT, STAT and ABOR while it waits, and enforces the answer's
+//!    deadline; stop reading while [`Session::wants_control_input`] says no);
+//!    [`Output::Action`] is carried out as its variant says; an
+//!    [`Output::Event`] is for logs and may be ignored.
+//! 3. Then ask [`Session::poll_timeout`], and call [`Session::handle_timeout`] when that
+//!    time comes. Every deadline (login, idle, failed-login delay, storage answer, data
+//!    connect, data TLS handshake, data stall, control TLS handshake, blocked send)
+//!    lives in the session: the adapter needs one timer.
+//! 4. Data connections, each step named by the session and reported with its id:
+//!    - [`Action::ListenPassive`]: open a listener, report [`DataEvent::Listening`] (or
+//!      [`DataEvent::ListenFailed`]); accept ONE connection on it, report
+//!      [`DataEvent::Accepted`] with its peer, and close the listener. Do not touch the
+//!      connection: the session checks the peer (port stealing) and says what follows.
+//!    - [`Action::ConnectActive`]: connect now, report [`DataEvent::Connected`] or
+//!      [`DataEvent::ConnectFailed`] with the transfer's id.
+//!    - [`Action::SecureData`]: run the TLS handshake (server side) on that transfer's
+//!      data connection, report [`DataEvent::TlsEstablished`] (with whether it resumed
+//!      the control connection's session) or [`DataEvent::TlsFailed`].
+//!    - [`Action::StartTransfer`]: the data connection is up, checked and secured: copy.
+//!      Keep a byte counter and, whenever it grew, report [`DataEvent::Progress`] right
+//!      before handing the session any other input (the stall deadline and STAT use
+//!      it); at the end report [`DataEvent::Finished`] or [`DataEvent::Failed`]. An
+//!      upload first reports [`DataEvent::Received`] (saying whether the connection
+//!      ended cleanly) and commits only on [`Action::CommitUpload`].
+//!    - [`Action::AbortTransfer`]: drop everything held for that transfer (opened file,
+//!      connect or handshake in flight, data connection, copy).
+//!      [`Action::CloseData`]: drop the listener and any data connection not handed to a
+//!      transfer. A report about something dropped is ignored by the session.
+//! 5. [`Action::StartControlTls`]: send what was transmitted before it, handshake on the
+//!    control connection, report [`Session::handle_control_tls_established`] or
+//!    [`Session::handle_control_tls_failed`]; meanwhile only deadlines may fire.
+//! 6. [`Action::CancelRequest`]: stop the application's work on that request if you can.
+//! 7. End of the control stream: [`Session::handle_control_closed`]; server shutdown:
+//!    [`Session::handle_shutdown`]. [`Action::Close`] (after [`Event::Closed`], which
+//!    says why): close everything; nothing follows.
+//!
 mod config;
 mod events;
 mod format;
@@ -38,8 +71,9 @@ mod session;
 
 pub use config::{Capabilities, Config};
 pub use events::{
-    AddressFamily, DataEvent, DataFailure, Direction, Event, FileKind, ListingFormat, Metadata,
-    MoreEntries, Request, RequestId, Response, StorageError, Transfer, TransferContent, WriteMode,
+    Action, AddressFamily, ChannelId, CloseReason, DataEvent, DataFailure, Direction, Event,
+    FileKind, ListingFormat, Metadata, MoreEntries, Output, Request, RequestId, Response,
+    StorageError, Transfer, TransferContent, WriteMode,
 };
 pub use format::{SUPPORTED_FACTS, format_entry};
 pub use path::{PathError, VirtualPath};

@@ -6,13 +6,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 
 use super::config::Config;
 use super::events::MoreEntries;
 use super::events::{
-    AddressFamily, DataEvent, DataFailure, Direction, Event, FileKind, ListingFormat, Request,
-    RequestId, Response, StorageError, Transfer, TransferContent, WriteMode,
+    Action, AddressFamily, ChannelId, CloseReason, DataEvent, DataFailure, Direction, Event,
+    FileKind, ListingFormat, Output, Request, RequestId, Response, StorageError, Transfer,
+    TransferContent, WriteMode,
 };
 use super::format::{self, SUPPORTED_FACTS};
 use super::path::{PathError, VirtualPath};
@@ -32,21 +33,26 @@ use crate::text::{Pathname, Text};
 /// - inputs: [`handle_control_input`](Self::handle_control_input) (bytes from the
 ///   client, in any chunking), [`handle_response`](Self::handle_response) (the
 ///   application's answer to a [`Request`]), [`handle_data_event`](Self::handle_data_event),
-///   [`handle_control_tls`](Self::handle_control_tls), [`handle_timeout`](Self::handle_timeout),
+///   [`handle_control_tls_established`](Self::handle_control_tls_established) and
+///   [`handle_control_tls_failed`](Self::handle_control_tls_failed),
+///   [`handle_send_blocked`](Self::handle_send_blocked) and
+///   [`handle_send_progress`](Self::handle_send_progress),
+///   [`handle_timeout`](Self::handle_timeout), [`handle_shutdown`](Self::handle_shutdown),
 ///   [`handle_control_closed`](Self::handle_control_closed);
-/// - outputs, to drain after every input until they return `None`:
-///   [`poll_transmit`](Self::poll_transmit) (bytes for the client),
-///   [`poll_event`](Self::poll_event) (requests and actions),
+/// - outputs, to drain after every input: [`poll_output`](Self::poll_output) until it
+///   returns `None` (bytes for the client, actions, requests and events, in order), then
 ///   [`poll_timeout`](Self::poll_timeout) (when to call `handle_timeout` next).
 ///
+/// The adapter's whole duty is listed in the [module docs](super#driving-a-session).
+///
 /// Commands are answered strictly in order: while a request is out, later pipelined
-/// commands wait in a bounded buffer. Time is an input: the session never reads a
-/// clock; every input that can start or end a wait (control bytes, an answer, a data
-/// event, a timeout) carries the time it happened.
+/// commands wait in a bounded buffer (only QUIT, STAT and the ABOR of a transfer being
+/// opened overtake). Time is an input: the session never reads a clock; every input
+/// that can start or end a wait carries the time it happened.
 ///
 /// ```
 /// use std::time::Instant;
-/// use ftp_proto::server::{Config, Event, Request, Response, Session};
+/// use ftp_proto::server::{Config, Event, Output, Request, Response, Session};
 ///
 /// let now = Instant::now();
 /// let peer = "127.0.0.1:50000".parse().unwrap();
@@ -55,18 +61,15 @@ use crate::text::{Pathname, Text};
 /// let mut sent = Vec::new();
 ///
 /// session.handle_control_input(b"USER anonymous\r\nPASS guest\r\nPWD\r\n", now);
-/// // Drain everything after every input.
-/// loop {
-///     while let Some(bytes) = session.poll_transmit() {
-///         sent.extend_from_slice(&bytes);
-///     }
-///     match session.poll_event() {
-///         Some(Event::Request { id, request: Request::Authenticate { .. } }) => {
+/// // Drain everything after every input, in order.
+/// while let Some(output) = session.poll_output() {
+///     match output {
+///         Output::Transmit(bytes) => sent.extend_from_slice(&bytes),
+///         Output::Request { id, request: Request::Authenticate { .. } } => {
 ///             session.handle_response(id, Response::LoggedIn { writable: false }, now);
 ///         }
-///         Some(Event::LoggedIn { user }) => assert_eq!(user, "anonymous"),
-///         Some(other) => panic!("unexpected {other:?}"),
-///         None => break,
+///         Output::Event(Event::LoggedIn { user }) => assert_eq!(user, "anonymous"),
+///         other => panic!("unexpected {other:?}"),
 ///     }
 /// }
 /// assert_eq!(
@@ -85,8 +88,15 @@ pub struct Session {
     now: Instant,
     parser: CommandParser,
     input: Vec<u8>,
+    /// Reply bytes not yet cut into an [`Output::Transmit`]: consecutive replies leave
+    /// as one transmit, cut when an action, request or event is queued, or when polled.
     output: BytesMut,
-    events: VecDeque<Event>,
+    /// Outputs in the order they happened.
+    outputs: VecDeque<Output>,
+    /// Bytes in the `Transmit`s of `outputs`: with `output`, what counts against
+    /// `max_pending_output`.
+    queued_bytes: usize,
+    /// The number behind the next request, transfer or listener id.
     next_id: u64,
     login: Login,
     failed_logins: u32,
@@ -98,17 +108,20 @@ pub struct Session {
     rename_from: Option<VirtualPath>,
     epsv_all: bool,
     data: DataChannel,
-    transfer: Option<RunningTransfer>,
+    /// Boxed: it holds the transfer to start, and most sessions are between transfers.
+    transfer: Option<Box<RunningTransfer>>,
     control_tls: ControlTls,
     protection_buffer_set: bool,
     protect_data: bool,
     mlst_facts: FactSet,
     /// QUIT or a shutdown came during a transfer: the reply to send after it, then close.
-    close_after_transfer: Option<(ReplyCode, &'static str)>,
+    close_after_transfer: Option<(ReplyCode, &'static str, CloseReason)>,
     /// Set by AUTH TLS: the rest of the plain-text input must not be run.
     drop_pipelined_input: bool,
     login_deadline: Option<Instant>,
     idle_deadline: Instant,
+    /// Since when the adapter's writes to the client have been blocked, if they are.
+    send_blocked_since: Option<Instant>,
     closed: bool,
 }
 
@@ -122,10 +135,22 @@ enum Login {
 /// What the session is waiting for before it answers the current command.
 #[derive(Debug)]
 enum Pending {
-    Request { id: RequestId, purpose: Purpose },
-    PassiveListener { extended: bool },
-    FailedLoginDelay { until: Instant },
-    ControlTlsHandshake,
+    /// The application's answer, due by `deadline` (`Config::storage_timeout`).
+    Request {
+        id: RequestId,
+        purpose: Purpose,
+        deadline: Instant,
+    },
+    PassiveListener {
+        channel: ChannelId,
+        extended: bool,
+    },
+    FailedLoginDelay {
+        until: Instant,
+    },
+    ControlTlsHandshake {
+        until: Instant,
+    },
 }
 
 /// Why a request was made: decides the reply to its response.
@@ -179,23 +204,44 @@ enum TransferContentKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DataChannel {
     None,
-    /// A passive listener is open; `connected` once a client connected to it.
+    /// A passive listener was asked for (or is open); `connected` once it accepted a
+    /// connection from the control connection's peer.
     Passive {
+        channel: ChannelId,
         connected: bool,
     },
-    /// PORT or EPRT gave this address; `connected` once the adapter connected.
+    /// PORT or EPRT gave this address: the connect is made when a transfer is ready.
     Active {
         address: SocketAddr,
-        connected: bool,
     },
 }
 
+/// A transfer from its 1yz reply to its final reply.
 #[derive(Debug)]
 struct RunningTransfer {
     id: RequestId,
+    /// Bytes moved, as last reported.
     bytes: u64,
-    /// Until the data connection is up: when to give up with 425.
-    connect_deadline: Option<Instant>,
+    stage: Stage,
+    /// When the current stage fails: 425 while connecting, 522 while securing, 426 when
+    /// a running transfer made no progress (moved on by each progress report).
+    deadline: Instant,
+    /// Running: when to wake up to take a progress sample. The adapter reports progress
+    /// only before an input, so without these wake-ups a stall would be noticed up to a
+    /// whole `data_timeout` late; with them, at most an eighth of it.
+    sample_at: Instant,
+    /// The transfer to hand to the adapter once its data connection is ready.
+    start: Option<Transfer>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Waiting for the data connection (a passive accept or an active connect).
+    Connecting,
+    /// Waiting for the data connection's TLS handshake.
+    Securing,
+    /// Handed to the adapter with `Action::StartTransfer`.
+    Running,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,7 +273,8 @@ impl Session {
             now,
             input: Vec::new(),
             output: BytesMut::new(),
-            events: VecDeque::new(),
+            outputs: VecDeque::new(),
+            queued_bytes: 0,
             next_id: 0,
             login: Login::NeedUser,
             failed_logins: 0,
@@ -244,6 +291,7 @@ impl Session {
             protect_data: false,
             close_after_transfer: None,
             drop_pipelined_input: false,
+            send_blocked_since: None,
             closed: false,
         };
         if session.config.enable_tls && session.config.implicit_tls {
@@ -269,6 +317,7 @@ impl Session {
             self.close_with(
                 ReplyCode::SERVICE_NOT_AVAILABLE,
                 "Too much pipelined input.",
+                CloseReason::TooMuchInput,
             );
         }
     }
@@ -298,7 +347,8 @@ impl Session {
         self.process_input();
     }
 
-    /// Something happened on the data side, at `now`.
+    /// Something happened on the data side, at `now` (see [`DataEvent`]). A report about
+    /// a listener or transfer the session has let go is ignored.
     ///
     /// `now` restarts the deadlines that follow (the idle timeout after a transfer's
     /// final reply): a transfer may run far longer than the idle timeout.
@@ -308,9 +358,10 @@ impl Session {
             return;
         }
         match event {
-            DataEvent::Listening { address } => self.passive_listening(address),
-            DataEvent::ListenFailed => {
-                if let Some(Pending::PassiveListener { .. }) = self.pending {
+            DataEvent::Listening { channel, address } => self.passive_listening(channel, address),
+            DataEvent::ListenFailed { channel } => {
+                if matches!(self.pending, Some(Pending::PassiveListener { channel: c, .. }) if c == channel)
+                {
                     self.pending = None;
                     self.data = DataChannel::None;
                     self.reply(
@@ -319,15 +370,78 @@ impl Session {
                     );
                 }
             }
-            DataEvent::Connected { peer } => self.data_connected(peer),
+            DataEvent::Accepted { channel, peer } => self.data_accepted(channel, peer),
+            DataEvent::Connected { id } => {
+                if self.transfer_in(id, Stage::Connecting)
+                    && matches!(self.data, DataChannel::Active { .. })
+                {
+                    self.data_ready();
+                }
+            }
+            DataEvent::ConnectFailed { id } => {
+                if self.transfer_in(id, Stage::Connecting) {
+                    self.fail_transfer(
+                        ReplyCode::CANNOT_OPEN_DATA_CONNECTION,
+                        "Cannot open data connection.",
+                    );
+                }
+            }
+            DataEvent::TlsEstablished { id, resumed } => {
+                if self.transfer_in(id, Stage::Securing) {
+                    if self.config.require_tls_session_reuse && !resumed {
+                        self.fail_transfer(
+                            ReplyCode::NETWORK_PROTOCOL_NOT_SUPPORTED,
+                            "Data connection TLS refused: it must resume the control connection's TLS session.",
+                        );
+                    } else {
+                        self.launch_transfer();
+                    }
+                }
+            }
+            DataEvent::TlsFailed { id } => {
+                if self.transfer_in(id, Stage::Securing) {
+                    self.fail_transfer(
+                        ReplyCode::NETWORK_PROTOCOL_NOT_SUPPORTED,
+                        "TLS handshake on the data connection failed (PROT P needs TLS there).",
+                    );
+                }
+            }
             DataEvent::Progress { id, bytes } => {
-                if let Some(transfer) = self.transfer.as_mut().filter(|t| t.id == id) {
-                    transfer.bytes = bytes;
+                let data_timeout = self.config.data_timeout;
+                if let Some(transfer) = self
+                    .transfer
+                    .as_mut()
+                    .filter(|t| t.id == id && t.stage == Stage::Running)
+                {
+                    if bytes > transfer.bytes {
+                        transfer.bytes = bytes;
+                        transfer.deadline = now + data_timeout;
+                    }
+                }
+            }
+            DataEvent::Received { id, bytes, clean } => {
+                if self.transfer_in(id, Stage::Running) {
+                    if let Some(transfer) = self.transfer.as_mut() {
+                        transfer.bytes = bytes;
+                    }
+                    if clean || self.config.accept_upload_without_close_notify {
+                        self.push(Output::Action(Action::CommitUpload { id }));
+                    } else {
+                        self.fail_transfer(
+                            ReplyCode::CONNECTION_CLOSED_TRANSFER_ABORTED,
+                            "Upload ended without TLS close_notify; transfer aborted.",
+                        );
+                    }
                 }
             }
             DataEvent::Finished { id, bytes } => {
-                if self.transfer.as_ref().is_some_and(|t| t.id == id) {
+                if self.transfer_in(id, Stage::Running) {
                     self.end_transfer();
+                    self.push(Output::Event(Event::TransferEnded {
+                        id,
+                        bytes,
+                        completed: true,
+                    }));
                     self.reply(
                         ReplyCode::CLOSING_DATA_CONNECTION,
                         format!("Transfer complete ({bytes} bytes)."),
@@ -336,26 +450,18 @@ impl Session {
                 }
             }
             DataEvent::Failed { id, reason } => {
-                if self.transfer.as_ref().is_some_and(|t| t.id == id) {
+                if self.transfer_in(id, Stage::Running) {
+                    let bytes = self.transfer.as_ref().map_or(0, |t| t.bytes);
                     self.end_transfer();
+                    self.push(Output::Event(Event::TransferEnded {
+                        id,
+                        bytes,
+                        completed: false,
+                    }));
                     let (code, text) = match reason {
-                        DataFailure::ConnectFailed => (
-                            ReplyCode::CANNOT_OPEN_DATA_CONNECTION,
-                            "Cannot open data connection.".to_owned(),
-                        ),
                         DataFailure::ConnectionLost => (
                             ReplyCode::CONNECTION_CLOSED_TRANSFER_ABORTED,
                             "Connection closed; transfer aborted.".to_owned(),
-                        ),
-                        DataFailure::TlsRefused => (
-                            ReplyCode::NETWORK_PROTOCOL_NOT_SUPPORTED,
-                            "TLS handshake on the data connection failed (PROT P needs TLS there)."
-                                .to_owned(),
-                        ),
-                        DataFailure::TlsSessionNotResumed => (
-                            ReplyCode::NETWORK_PROTOCOL_NOT_SUPPORTED,
-                            "Data connection TLS refused: it must resume the control connection's TLS session."
-                                .to_owned(),
                         ),
                         DataFailure::Storage(error) => {
                             (storage_code_mid_transfer(&error), error.to_string())
@@ -370,22 +476,28 @@ impl Session {
     }
 
     /// The TLS handshake on the control connection, asked for by
-    /// [`Event::StartControlTls`], ended: `true` when it succeeded. A failure closes the
-    /// session.
-    pub fn handle_control_tls(&mut self, established: bool) {
-        // A session closed during the handshake (its login deadline passed) has said
-        // Close already, and says nothing more.
-        if self.closed || !matches!(self.pending, Some(Pending::ControlTlsHandshake)) {
+    /// [`Action::StartControlTls`], succeeded at `now`.
+    pub fn handle_control_tls_established(&mut self, now: Instant) {
+        self.now = now;
+        // A session closed during the handshake (a deadline passed) has said Close
+        // already, and says nothing more.
+        if self.closed || !matches!(self.pending, Some(Pending::ControlTlsHandshake { .. })) {
             return;
         }
         self.pending = None;
-        if established {
-            self.control_tls = ControlTls::Secure;
-            self.process_input();
-        } else {
-            self.closed = true;
-            self.events.push_back(Event::Close);
+        self.control_tls = ControlTls::Secure;
+        self.process_input();
+    }
+
+    /// The TLS handshake on the control connection, asked for by
+    /// [`Action::StartControlTls`], failed at `now`: the session closes.
+    pub fn handle_control_tls_failed(&mut self, now: Instant) {
+        self.now = now;
+        if self.closed || !matches!(self.pending, Some(Pending::ControlTlsHandshake { .. })) {
+            return;
         }
+        self.pending = None;
+        self.close_silently(CloseReason::ControlTlsFailed);
     }
 
     /// Time passed: act on any deadline at or before `now`.
@@ -394,37 +506,100 @@ impl Session {
         if self.closed {
             return;
         }
-        if let Some(Pending::FailedLoginDelay { until }) = self.pending {
-            if now >= until {
+        if self
+            .send_blocked_since
+            .is_some_and(|since| now >= since + self.config.send_timeout)
+        {
+            // Its last words could not reach a client that does not read.
+            return self.close_silently(CloseReason::SendStalled);
+        }
+        match self.pending {
+            Some(Pending::FailedLoginDelay { until }) if now >= until => {
                 self.pending = None;
                 self.restart_idle_timer();
                 if self.failed_logins >= self.config.max_failed_logins {
-                    self.close_with(ReplyCode::SERVICE_NOT_AVAILABLE, "Too many failed logins.");
+                    self.close_with(
+                        ReplyCode::SERVICE_NOT_AVAILABLE,
+                        "Too many failed logins.",
+                        CloseReason::TooManyFailedLogins,
+                    );
                     return;
                 }
                 self.reply(ReplyCode::NOT_LOGGED_IN, "Login incorrect.");
             }
+            Some(Pending::ControlTlsHandshake { until }) if now >= until => {
+                self.pending = None;
+                return self.close_silently(CloseReason::ControlTlsTimeout);
+            }
+            Some(Pending::Request { deadline, .. }) if now >= deadline => {
+                self.storage_timed_out();
+                if self.closed {
+                    return;
+                }
+            }
+            _ => {}
         }
-        if let Some(deadline) = self.transfer.as_ref().and_then(|t| t.connect_deadline) {
-            if now >= deadline {
-                self.end_transfer();
-                self.events.push_back(Event::CloseData);
-                self.reply(
+        let data_timeout = self.config.data_timeout;
+        if let Some(transfer) = self
+            .transfer
+            .as_mut()
+            .filter(|t| t.stage == Stage::Running && now >= t.sample_at)
+        {
+            // The adapter reported the progress made so far just before this.
+            transfer.sample_at = now + sample_interval(data_timeout);
+        }
+        if let Some(transfer) = self.transfer.as_ref().filter(|t| now >= t.deadline) {
+            match transfer.stage {
+                Stage::Connecting => self.fail_transfer(
                     ReplyCode::CANNOT_OPEN_DATA_CONNECTION,
                     "No data connection was made in time.",
-                );
-                self.after_transfer();
+                ),
+                Stage::Securing => self.fail_transfer(
+                    ReplyCode::NETWORK_PROTOCOL_NOT_SUPPORTED,
+                    "TLS handshake on the data connection timed out.",
+                ),
+                Stage::Running => self.fail_transfer(
+                    ReplyCode::CONNECTION_CLOSED_TRANSFER_ABORTED,
+                    "Data connection stalled; transfer aborted.",
+                ),
             }
         }
+        if self.closed {
+            return;
+        }
         if self.login_deadline.is_some_and(|deadline| now >= deadline) {
-            self.close_with(ReplyCode::SERVICE_NOT_AVAILABLE, "Login timeout.");
+            self.close_with(
+                ReplyCode::SERVICE_NOT_AVAILABLE,
+                "Login timeout.",
+                CloseReason::LoginTimeout,
+            );
             return;
         }
         if self.idle_timer_runs() && now >= self.idle_deadline {
-            self.close_with(ReplyCode::SERVICE_NOT_AVAILABLE, "Idle timeout.");
+            self.close_with(
+                ReplyCode::SERVICE_NOT_AVAILABLE,
+                "Idle timeout.",
+                CloseReason::IdleTimeout,
+            );
             return;
         }
         self.process_input();
+    }
+
+    /// The adapter could not write all of the output at `now`: the client is not
+    /// reading. The session closes the connection when the writes stay blocked for
+    /// [`Config::send_timeout`] (see [`poll_timeout`](Self::poll_timeout)); its other
+    /// deadlines keep running meanwhile. Call it once when a write starts waiting.
+    pub fn handle_send_blocked(&mut self, now: Instant) {
+        self.now = now;
+        self.send_blocked_since.get_or_insert(now);
+    }
+
+    /// The adapter's writes to the client made progress at `now` (or finished): the
+    /// send deadline starts afresh at the next [`handle_send_blocked`](Self::handle_send_blocked).
+    pub fn handle_send_progress(&mut self, now: Instant) {
+        self.now = now;
+        self.send_blocked_since = None;
     }
 
     /// The server is shutting down: end the session with 421 now, or just after the
@@ -435,53 +610,47 @@ impl Session {
         }
         let reply = (ReplyCode::SERVICE_NOT_AVAILABLE, "Server shutting down.");
         if self.transfer.is_some() {
-            self.close_after_transfer = Some(reply);
+            self.close_after_transfer = Some((reply.0, reply.1, CloseReason::Shutdown));
         } else {
-            self.close_with(reply.0, reply.1);
+            self.close_with(reply.0, reply.1, CloseReason::Shutdown);
         }
     }
 
-    /// The client closed the control connection (or it broke): stop everything.
-    pub fn handle_control_closed(&mut self) {
+    /// The client closed the control connection (or it broke), at `now`: stop
+    /// everything.
+    pub fn handle_control_closed(&mut self, now: Instant) {
+        self.now = now;
         if self.closed {
             return;
         }
-        if let Some(transfer) = self.transfer.take() {
-            self.events
-                .push_back(Event::AbortTransfer { id: transfer.id });
-        }
-        self.closed = true;
-        self.events.push_back(Event::Close);
+        self.close_silently(CloseReason::PeerClosed);
     }
 
     // -----------------------------------------------------------------------------------
     // Outputs
 
-    /// Bytes to send to the client, if any.
-    pub fn poll_transmit(&mut self) -> Option<Bytes> {
+    /// The next output, in the order things happened: bytes for the client, an action
+    /// for the adapter, a request for the application, or an event. Call it after every
+    /// input until it returns `None`, and carry out each output before the next.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        if let Some(output) = self.outputs.pop_front() {
+            if let Output::Transmit(bytes) = &output {
+                self.queued_bytes -= bytes.len();
+                self.resume_after_output();
+            }
+            return Some(output);
+        }
+        if self.outputs.capacity() > 0 {
+            // An idle session holds no output queue: at 10,000 sessions, a few hundred
+            // bytes each is megabytes; the next output allocates it again.
+            self.outputs = VecDeque::new();
+        }
         if self.output.is_empty() {
             return None;
         }
-        let bytes = self.output.split().freeze();
-        // The rest of the buffer would keep the whole allocation alive (it is shared
-        // with `bytes`) for as long as the session idles: start afresh instead.
-        self.output = BytesMut::new();
-        // Output that piled up may have held commands back.
-        if !self.closed && !self.input.is_empty() {
-            self.process_input();
-        }
-        Some(bytes)
-    }
-
-    /// The next request or action, if any.
-    pub fn poll_event(&mut self) -> Option<Event> {
-        let event = self.events.pop_front();
-        if event.is_none() && self.events.capacity() > 0 {
-            // An idle session holds no event queue: at 10,000 sessions, 256 bytes each
-            // is 2.5 MiB; the next request allocates it again.
-            self.events = VecDeque::new();
-        }
-        event
+        let bytes = self.cut_output();
+        self.resume_after_output();
+        Some(Output::Transmit(bytes))
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must be called next, if ever.
@@ -490,23 +659,41 @@ impl Session {
             return None;
         }
         // Asked after every input by every adapter loop: no allocation here.
-        let failed_login_delay = match self.pending {
+        let pending = match self.pending {
             Some(Pending::FailedLoginDelay { until }) => Some(until),
+            Some(Pending::ControlTlsHandshake { until }) => Some(until),
+            Some(Pending::Request { deadline, .. }) => Some(deadline),
             _ => None,
         };
         let idle = self.idle_timer_runs().then_some(self.idle_deadline);
+        let send = self
+            .send_blocked_since
+            .map(|since| since + self.config.send_timeout);
         [
             self.login_deadline,
-            failed_login_delay,
-            self.transfer.as_ref().and_then(|t| t.connect_deadline),
+            pending,
+            self.transfer.as_ref().map(|t| match t.stage {
+                Stage::Running => t.deadline.min(t.sample_at),
+                _ => t.deadline,
+            }),
             idle,
+            send,
         ]
         .into_iter()
         .flatten()
         .min()
     }
 
-    /// Whether the session has ended (after [`Event::Close`]).
+    /// Whether the adapter should read more control input now. False while the
+    /// unprocessed input (commands waiting behind a slow answer or a transfer) fills
+    /// half of [`Config::max_pending_input`]: the adapter then leaves the rest in the
+    /// socket, and TCP holds the client back, rather than the session closing with 421.
+    /// True again as soon as the session works through its input.
+    pub fn wants_control_input(&self) -> bool {
+        !self.closed && self.input.len() < self.config.max_pending_input / 2
+    }
+
+    /// Whether the session has ended (after [`Action::Close`]).
     pub fn is_closed(&self) -> bool {
         self.closed
     }
@@ -542,10 +729,51 @@ impl Session {
     /// adapter, a timer, or the client to read its replies).
     fn process_input(&mut self) {
         let mut offset = 0;
-        while !self.closed
-            && self.pending.is_none()
-            && self.output.len() < self.config.max_pending_output
-        {
+        while !self.closed && self.pending_output() < self.config.max_pending_output {
+            if self.pending.is_some() {
+                // A slow back end must not freeze the session: while it answers, the
+                // next command is run at once if it is one that may overtake (QUIT,
+                // STAT, ABOR of the transfer being opened); any other waits in order.
+                if !matches!(self.pending, Some(Pending::Request { .. })) {
+                    break;
+                }
+                let parsed = self.parser.parse(&self.input[offset..]);
+                match parsed.item {
+                    Some(Ok(Command::Quit)) => {
+                        offset += parsed.consumed;
+                        self.cancel_request();
+                        self.close_with(
+                            ReplyCode::CLOSING_CONTROL_CONNECTION,
+                            "Goodbye.",
+                            CloseReason::Quit,
+                        );
+                    }
+                    Some(Ok(Command::Stat(None))) => {
+                        offset += parsed.consumed;
+                        self.status();
+                    }
+                    Some(Ok(Command::Abor))
+                        if matches!(
+                            self.pending,
+                            Some(Pending::Request {
+                                purpose: Purpose::OpenTransfer { .. },
+                                ..
+                            })
+                        ) =>
+                    {
+                        offset += parsed.consumed;
+                        self.cancel_request();
+                        self.reply(
+                            ReplyCode::CONNECTION_CLOSED_TRANSFER_ABORTED,
+                            "Transfer aborted.",
+                        );
+                        self.reply(ReplyCode::CLOSING_DATA_CONNECTION, "ABOR successful.");
+                        self.restart_idle_timer();
+                    }
+                    _ => break,
+                }
+                continue;
+            }
             let parsed = self.parser.parse(&self.input[offset..]);
             let Some(item) = parsed.item else {
                 offset += parsed.consumed;
@@ -595,10 +823,17 @@ impl Session {
             Command::Rein => self.reinitialise(),
             Command::Quit => {
                 if self.transfer.is_some() {
-                    self.close_after_transfer =
-                        Some((ReplyCode::CLOSING_CONTROL_CONNECTION, "Goodbye."));
+                    self.close_after_transfer = Some((
+                        ReplyCode::CLOSING_CONTROL_CONNECTION,
+                        "Goodbye.",
+                        CloseReason::Quit,
+                    ));
                 } else {
-                    self.close_with(ReplyCode::CLOSING_CONTROL_CONNECTION, "Goodbye.");
+                    self.close_with(
+                        ReplyCode::CLOSING_CONTROL_CONNECTION,
+                        "Goodbye.",
+                        CloseReason::Quit,
+                    );
                 }
             }
             Command::Noop => self.reply(ReplyCode::COMMAND_OKAY, "NOOP ok."),
@@ -1053,8 +1288,10 @@ impl Session {
         // by a man in the middle: it is dropped, never run under TLS (the STARTTLS
         // command injection class). `process_input` drops it once this command is done.
         self.drop_pipelined_input = true;
-        self.pending = Some(Pending::ControlTlsHandshake);
-        self.events.push_back(Event::StartControlTls);
+        self.pending = Some(Pending::ControlTlsHandshake {
+            until: self.now + self.config.control_tls_timeout,
+        });
+        self.push(Output::Action(Action::StartControlTls));
     }
 
     fn protection(&mut self, level: ProtectionLevel) {
@@ -1106,16 +1343,27 @@ impl Session {
             );
         }
         self.close_data();
-        self.pending = Some(Pending::PassiveListener { extended });
-        self.events.push_back(Event::ListenPassive { family });
+        let channel = ChannelId::new(self.next_number());
+        self.pending = Some(Pending::PassiveListener { channel, extended });
+        self.data = DataChannel::Passive {
+            channel,
+            connected: false,
+        };
+        self.push(Output::Action(Action::ListenPassive { channel, family }));
     }
 
-    fn passive_listening(&mut self, address: SocketAddr) {
-        let Some(Pending::PassiveListener { extended }) = self.pending else {
+    fn passive_listening(&mut self, channel: ChannelId, address: SocketAddr) {
+        let Some(Pending::PassiveListener {
+            channel: awaited,
+            extended,
+        }) = self.pending
+        else {
             return;
         };
+        if awaited != channel {
+            return;
+        }
         self.pending = None;
-        self.data = DataChannel::Passive { connected: false };
         if extended {
             self.reply(
                 ReplyCode::ENTERING_EXTENDED_PASSIVE_MODE,
@@ -1167,46 +1415,51 @@ impl Session {
             );
         }
         self.close_data();
-        self.data = DataChannel::Active {
-            address,
-            connected: false,
-        };
+        self.data = DataChannel::Active { address };
         self.reply(ReplyCode::COMMAND_OKAY, "PORT command successful.");
     }
 
-    fn data_connected(&mut self, peer: SocketAddr) {
-        match &mut self.data {
-            DataChannel::Passive { connected } => {
-                if !self.config.allow_foreign_passive_peer
-                    && canonical_ip(peer.ip()) != canonical_ip(self.control_peer.ip())
-                {
-                    // Data-port stealing: someone else raced the client to our port.
-                    self.close_data();
-                    if let Some(transfer) = self.transfer.take() {
-                        self.events
-                            .push_back(Event::AbortTransfer { id: transfer.id });
-                        self.reply(
-                            ReplyCode::CANNOT_OPEN_DATA_CONNECTION,
-                            "Data connection from a foreign address refused.",
-                        );
-                        self.after_transfer();
-                    }
-                    return;
-                }
-                *connected = true;
-            }
-            DataChannel::Active { connected, .. } => *connected = true,
-            DataChannel::None => return,
+    fn data_accepted(&mut self, channel: ChannelId, peer: SocketAddr) {
+        let DataChannel::Passive {
+            channel: open,
+            connected: false,
+        } = self.data
+        else {
+            return;
+        };
+        if open != channel || matches!(self.pending, Some(Pending::PassiveListener { .. })) {
+            return;
         }
-        if let Some(transfer) = &mut self.transfer {
-            transfer.connect_deadline = None;
+        if !self.config.allow_foreign_passive_peer
+            && canonical_ip(peer.ip()) != canonical_ip(self.control_peer.ip())
+        {
+            // Data-port stealing: someone else raced the client to our port.
+            self.close_data();
+            if self.transfer.is_some() {
+                self.fail_transfer(
+                    ReplyCode::CANNOT_OPEN_DATA_CONNECTION,
+                    "Data connection from a foreign address refused.",
+                );
+            }
+            return;
+        }
+        self.data = DataChannel::Passive {
+            channel,
+            connected: true,
+        };
+        if self
+            .transfer
+            .as_ref()
+            .is_some_and(|t| t.stage == Stage::Connecting)
+        {
+            self.data_ready();
         }
     }
 
     fn close_data(&mut self) {
         if self.data != DataChannel::None {
             self.data = DataChannel::None;
-            self.events.push_back(Event::CloseData);
+            self.push(Output::Action(Action::CloseData));
         }
     }
 
@@ -1309,18 +1562,15 @@ impl Session {
     ) {
         let connected = match self.data {
             DataChannel::None => {
+                // A file or listing was opened for nothing: the adapter lets it go.
+                self.push(Output::Action(Action::AbortTransfer { id }));
                 return self.reply(
                     ReplyCode::CANNOT_OPEN_DATA_CONNECTION,
                     "Use PORT, EPRT, PASV or EPSV first.",
                 );
             }
-            DataChannel::Passive { connected } => connected,
-            DataChannel::Active { address, connected } => {
-                if !connected {
-                    self.events.push_back(Event::ConnectActive { address });
-                }
-                connected
-            }
+            DataChannel::Passive { connected, .. } => connected,
+            DataChannel::Active { .. } => false,
         };
         let code = if connected {
             ReplyCode::DATA_CONNECTION_ALREADY_OPEN
@@ -1339,7 +1589,7 @@ impl Session {
                 self.reply(code, format!("FILE: {name}"));
                 return self.begin_transfer(id, direction, content, connected);
             }
-            (TransferContentKind::Listing(_), _) => "Here comes the directory listing.".to_owned(),
+            (TransferContentKind::Listing(_), _) => "Here comes the directory listing".to_owned(),
             _ => format!(
                 "Opening {} mode data connection",
                 if self.ascii { "ASCII" } else { "BINARY" }
@@ -1353,7 +1603,8 @@ impl Session {
         self.begin_transfer(id, direction, content, connected);
     }
 
-    /// Hands the transfer to the adapter once its 1yz reply is out.
+    /// Readies the transfer once its 1yz reply is out: it starts when its data
+    /// connection is up (at once for a passive connection made already).
     fn begin_transfer(
         &mut self,
         id: RequestId,
@@ -1366,26 +1617,97 @@ impl Session {
             // Listings are written with CRLF already.
             TransferContentKind::Listing(format) => (TransferContent::Listing(format), false),
         };
-        self.events.push_back(Event::StartTransfer(Transfer {
-            id,
-            direction,
-            content,
-            ascii,
-            tls: self.protect_data,
-        }));
-        self.transfer = Some(RunningTransfer {
+        self.transfer = Some(Box::new(RunningTransfer {
             id,
             bytes: 0,
-            connect_deadline: (!connected).then(|| self.now + self.config.data_connection_timeout),
-        });
+            stage: Stage::Connecting,
+            deadline: self.now + self.config.data_connection_timeout,
+            sample_at: self.now,
+            start: Some(Transfer {
+                id,
+                direction,
+                content,
+                ascii,
+                tls: self.protect_data,
+            }),
+        }));
+        if connected {
+            self.data_ready();
+        } else if let DataChannel::Active { address } = self.data {
+            // Connected only now that the transfer is ready, so that the connection
+            // never waits on the storage.
+            self.push(Output::Action(Action::ConnectActive { id, address }));
+        }
+    }
+
+    /// Whether the transfer `id` is the current one, at this stage.
+    fn transfer_in(&self, id: RequestId, stage: Stage) -> bool {
+        self.transfer
+            .as_ref()
+            .is_some_and(|t| t.id == id && t.stage == stage)
+    }
+
+    /// The data connection of the current transfer is up and checked: secure it under
+    /// PROT P, or start the transfer.
+    fn data_ready(&mut self) {
+        let protect = self.protect_data;
+        let tls_timeout = self.config.data_tls_timeout;
+        let now = self.now;
+        let Some(transfer) = self.transfer.as_mut() else {
+            return;
+        };
+        if protect {
+            transfer.stage = Stage::Securing;
+            transfer.deadline = now + tls_timeout;
+            let id = transfer.id;
+            self.push(Output::Action(Action::SecureData { id }));
+        } else {
+            self.launch_transfer();
+        }
+    }
+
+    /// Hands the current transfer to the adapter: its data connection is ready.
+    fn launch_transfer(&mut self) {
+        let now = self.now;
+        let data_timeout = self.config.data_timeout;
+        let Some(transfer) = self.transfer.as_mut() else {
+            return;
+        };
+        let Some(start) = transfer.start.take() else {
+            return;
+        };
+        transfer.stage = Stage::Running;
+        transfer.deadline = now + data_timeout;
+        transfer.sample_at = now + sample_interval(data_timeout);
+        self.push(Output::Action(Action::StartTransfer(start)));
+    }
+
+    /// Ends the current transfer with this reply, telling the adapter to let go of it.
+    fn fail_transfer(&mut self, code: ReplyCode, text: &str) {
+        let Some(transfer) = self.transfer.take() else {
+            return;
+        };
+        self.push(Output::Action(Action::AbortTransfer { id: transfer.id }));
+        self.close_data();
+        self.push(Output::Event(Event::TransferEnded {
+            id: transfer.id,
+            bytes: transfer.bytes,
+            completed: false,
+        }));
+        self.reply(code, text);
+        self.after_transfer();
     }
 
     fn abort(&mut self) {
         match self.transfer.take() {
             Some(transfer) => {
-                self.events
-                    .push_back(Event::AbortTransfer { id: transfer.id });
+                self.push(Output::Action(Action::AbortTransfer { id: transfer.id }));
                 self.close_data();
+                self.push(Output::Event(Event::TransferEnded {
+                    id: transfer.id,
+                    bytes: transfer.bytes,
+                    completed: false,
+                }));
                 self.reply(
                     ReplyCode::CONNECTION_CLOSED_TRANSFER_ABORTED,
                     "Transfer aborted.",
@@ -1401,7 +1723,7 @@ impl Session {
     }
 
     /// Forgets the running transfer and its data connection (stream mode closes the data
-    /// connection after every transfer).
+    /// connection after every transfer; the adapter's copy closed it).
     fn end_transfer(&mut self) {
         self.transfer = None;
         self.data = DataChannel::None;
@@ -1413,24 +1735,57 @@ impl Session {
 
     fn after_transfer(&mut self) {
         self.restart_idle_timer();
-        if let Some((code, text)) = self.close_after_transfer.take() {
-            self.close_with(code, text);
+        if let Some((code, text, reason)) = self.close_after_transfer.take() {
+            self.close_with(code, text, reason);
         }
     }
 
     // -- requests and their answers -----------------------------------------------------------
 
-    fn request(&mut self, request: Request, purpose: Purpose) {
-        let id = RequestId(self.next_id);
+    fn next_number(&mut self) -> u64 {
+        let number = self.next_id;
         self.next_id += 1;
-        self.pending = Some(Pending::Request { id, purpose });
-        self.events.push_back(Event::Request { id, request });
+        number
+    }
+
+    fn request(&mut self, request: Request, purpose: Purpose) {
+        let id = RequestId::new(self.next_number());
+        self.pending = Some(Pending::Request {
+            id,
+            purpose,
+            deadline: self.now + self.config.storage_timeout,
+        });
+        self.push(Output::Request { id, request });
+    }
+
+    /// Drops the request being waited for, telling the adapter.
+    fn cancel_request(&mut self) {
+        if let Some(Pending::Request { id, .. }) = self.pending.take() {
+            self.push(Output::Action(Action::CancelRequest { id }));
+        }
+    }
+
+    /// The application did not answer in time: the command fails (a login as a failed
+    /// login), and a late answer is ignored.
+    fn storage_timed_out(&mut self) {
+        let Some(Pending::Request { id, purpose, .. }) = self.pending.take() else {
+            return;
+        };
+        self.push(Output::Action(Action::CancelRequest { id }));
+        self.restart_idle_timer();
+        match purpose {
+            Purpose::Login { user } => self.login_failed(user),
+            _ => self.reply(
+                ReplyCode::LOCAL_ERROR,
+                "The storage did not answer in time.",
+            ),
+        }
     }
 
     fn answer(&mut self, id: RequestId, purpose: Purpose, response: Response) {
         if let Response::Failed(error) = &response {
-            if let Purpose::Login { .. } = purpose {
-                return self.login_failed();
+            if let Purpose::Login { user } = purpose {
+                return self.login_failed(user);
             }
             let code = error.reply_code();
             let text = format!("{error}.");
@@ -1440,10 +1795,10 @@ impl Session {
             (Purpose::Login { user }, Response::LoggedIn { writable }) => {
                 self.login = Login::LoggedIn { writable };
                 self.login_deadline = None;
-                self.events.push_back(Event::LoggedIn { user });
+                self.push(Output::Event(Event::LoggedIn { user }));
                 self.reply(ReplyCode::LOGGED_IN, "Login successful.");
             }
-            (Purpose::Login { .. }, _) => self.login_failed(),
+            (Purpose::Login { user }, _) => self.login_failed(user),
             (Purpose::Host, Response::Done) => {
                 self.reply(ReplyCode::SERVICE_READY, "Host accepted.")
             }
@@ -1569,7 +1924,8 @@ impl Session {
         }
     }
 
-    fn login_failed(&mut self) {
+    fn login_failed(&mut self, user: Text<'static>) {
+        self.push(Output::Event(Event::LoginFailed { user }));
         self.failed_logins += 1;
         // The delay doubles with each failure of this session (capped), so that guessing
         // is slow even on one connection.
@@ -1615,14 +1971,52 @@ impl Session {
         );
     }
 
-    fn close_with(&mut self, code: ReplyCode, text: &str) {
+    fn close_with(&mut self, code: ReplyCode, text: &str, reason: CloseReason) {
         self.reply(code, text);
+        self.close_silently(reason);
+    }
+
+    /// Ends the session without a last reply: lets go of a transfer and a request,
+    /// says why, and closes.
+    fn close_silently(&mut self, reason: CloseReason) {
         if let Some(transfer) = self.transfer.take() {
-            self.events
-                .push_back(Event::AbortTransfer { id: transfer.id });
+            self.push(Output::Action(Action::AbortTransfer { id: transfer.id }));
         }
+        self.cancel_request();
         self.closed = true;
-        self.events.push_back(Event::Close);
+        self.push(Output::Event(Event::Closed { reason }));
+        self.push(Output::Action(Action::Close));
+    }
+
+    /// Queues an output after the replies written so far.
+    fn push(&mut self, output: Output) {
+        if !self.output.is_empty() {
+            let bytes = self.cut_output();
+            self.queued_bytes += bytes.len();
+            self.outputs.push_back(Output::Transmit(bytes));
+        }
+        self.outputs.push_back(output);
+    }
+
+    /// The reply bytes written so far, as one transmit.
+    fn cut_output(&mut self) -> bytes::Bytes {
+        let bytes = self.output.split().freeze();
+        // The rest of the buffer would keep the whole allocation alive (it is shared
+        // with `bytes`) for as long as the session idles: start afresh instead.
+        self.output = BytesMut::new();
+        bytes
+    }
+
+    /// Output that piled up may have held commands back: run them now that some left.
+    fn resume_after_output(&mut self) {
+        if !self.closed && !self.input.is_empty() {
+            self.process_input();
+        }
+    }
+
+    /// Reply bytes not yet taken by the adapter.
+    fn pending_output(&self) -> usize {
+        self.output.len() + self.queued_bytes
     }
 
     fn reply<'t>(&mut self, code: ReplyCode, text: impl Into<Text<'t>>) {
@@ -1685,6 +2079,12 @@ fn allowed_before_login(command: &Command<'_>) -> bool {
             | Command::Stat(None)
             | Command::Unknown { .. }
     )
+}
+
+/// How often a running transfer's progress is sampled: an eighth of the stall
+/// deadline, so that a stall is noticed at most that late (and never in a busy loop).
+fn sample_interval(data_timeout: std::time::Duration) -> std::time::Duration {
+    (data_timeout / 8).max(std::time::Duration::from_millis(1))
 }
 
 /// A storage error during a transfer: a full disk or quota keeps its code, anything

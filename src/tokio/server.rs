@@ -11,7 +11,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
@@ -28,8 +28,9 @@ use super::stream::MaybeTls;
 use crate::ascii::{FromNetwork, ToNetwork};
 use crate::server::limits::{Admissions, Limits, Lockouts, Refusal};
 use crate::server::{
-    self, AddressFamily, DataEvent, DataFailure, Direction, Event, ListingFormat, MoreEntries,
-    Request, RequestId, Response, Session, StorageError, Transfer, TransferContent, format_entry,
+    self, Action, AddressFamily, ChannelId, DataEvent, DataFailure, Direction, Event,
+    ListingFormat, MoreEntries, Output, Request, RequestId, Response, Session, StorageError,
+    Transfer, TransferContent, format_entry,
 };
 
 /// Settings of the tokio server beyond the protocol session's.
@@ -47,21 +48,6 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// On shutdown, how long running transfers may take to finish. Default 30 s.
     pub shutdown_grace: Duration,
-    /// How long a running transfer's data connection may go without moving a byte
-    /// before the transfer is aborted (426). The idle timeout does not run during a
-    /// transfer, so without this a client that stops reading a download, or stops
-    /// sending an upload without closing, would hold its session and file open for
-    /// good. Default 300 s (as vsftpd's `data_connection_timeout`).
-    pub data_timeout: Duration,
-    /// How long one answer of the storage back end or the authenticator may take. One
-    /// that takes longer fails its command (451, or 530 for a login) and the session
-    /// goes on, so a hung back end cannot hold a session (and its connection slot) for
-    /// good. Default 120 s.
-    pub storage_timeout: Duration,
-    /// How long the client may leave our replies unread (a send that cannot make
-    /// progress) before the session is closed. The session's own deadlines (login,
-    /// idle) fire during a blocked send too. Default 60 s.
-    pub send_timeout: Duration,
     /// The size of the data-copy buffer for uploads and converted downloads (an upload
     /// starts with 64 KiB and grows to it while reads fill the buffer). Default 256 KiB:
     /// every running upload holds one, and at 1 MiB 32 uploads at once took the
@@ -73,11 +59,6 @@ pub struct ServerConfig {
     /// `session.enable_tls` on. [`Server::new`] refuses one without the other.
     #[cfg(feature = "tls")]
     pub tls: Option<Arc<rustls::ServerConfig>>,
-    /// Refuse (522) a protected data connection whose TLS handshake does not resume the
-    /// control connection's session, as vsftpd's `require_ssl_reuse` does. Off by
-    /// default: Python's ftplib, among others, does not resume.
-    #[cfg(feature = "tls")]
-    pub require_tls_session_reuse: bool,
 }
 
 impl Default for ServerConfig {
@@ -88,14 +69,9 @@ impl Default for ServerConfig {
             public_address: None,
             limits: Limits::default(),
             shutdown_grace: Duration::from_secs(30),
-            data_timeout: Duration::from_secs(300),
-            storage_timeout: Duration::from_secs(120),
-            send_timeout: Duration::from_secs(60),
             buffer_size: 256 * 1024,
             #[cfg(feature = "tls")]
             tls: None,
-            #[cfg(feature = "tls")]
-            require_tls_session_reuse: false,
         }
     }
 }
@@ -362,6 +338,22 @@ async fn refuse(mut stream: TcpStream, peer: SocketAddr, refusal: Refusal) {
 /// dropping it (ABOR, a new PORT, the session's end) closes its socket at once.
 type Connecting = Pin<Box<dyn std::future::Future<Output = io::Result<TcpStream>> + Send>>;
 
+/// A data connection's TLS handshake in flight, polled like a connect.
+type Securing = Pin<Box<dyn std::future::Future<Output = io::Result<MaybeTls>> + Send>>;
+
+/// The application's answer to a request in flight, polled by the connection's loop
+/// (never awaited inline), so that a slow or hung back end cannot freeze the session:
+/// control input is read and answered meanwhile, and the session's deadline drops it.
+type Answering<S> = Pin<Box<dyn std::future::Future<Output = Answer<S>> + Send>>;
+
+/// What an answer brings besides the response: what it opened or logged in.
+struct Answer<S: Storage> {
+    id: RequestId,
+    response: Response,
+    opened: Option<Opened<S>>,
+    account: Option<Account<S>>,
+}
+
 thread_local! {
     /// Where plain control connections read into: one buffer per worker thread instead
     /// of one per session, so that an idle session holds no read buffer (4 KiB each
@@ -384,7 +376,7 @@ struct Waits {
 }
 
 /// Why a connection's loop woke up.
-enum Wake {
+enum Wake<S: Storage> {
     /// A plain control stream is readable: read it now (`Connection::read_control_input`).
     ControlReadable,
     /// A TLS control stream gave this many bytes, in `Waits::tls_input`.
@@ -392,10 +384,14 @@ enum Wake {
     ControlBuffered(usize),
     /// End of the control stream, or an error on it.
     ControlClosed,
-    /// The passive listener accepted a connection.
-    Accepted(TcpStream, SocketAddr),
+    /// The application answered.
+    Answered(Box<Answer<S>>),
+    /// The passive listener with this id accepted a connection.
+    Accepted(ChannelId, TcpStream, SocketAddr),
     /// The active connect for this transfer ended.
-    Connected(RequestId, io::Result<TcpStream>, SocketAddr),
+    Connected(RequestId, io::Result<TcpStream>),
+    /// The data TLS handshake for this transfer ended.
+    Secured(RequestId, io::Result<MaybeTls>),
     /// A transfer ended.
     Transfer(DataEvent),
     /// The session's deadline passed.
@@ -423,12 +419,20 @@ impl Waits {
         &mut self,
         cx: &mut Context<'_>,
         stream: &mut MaybeTls,
+        answering: &mut Option<Answering<S>>,
         data: &mut Option<&mut DataPlane<S>>,
-    ) -> Poll<Wake> {
+        read_control: bool,
+    ) -> Poll<Wake<S>> {
         if let Some(stop) = &mut self.stop {
             if stop.as_mut().poll(cx).is_ready() {
                 self.stop = None;
                 return Poll::Ready(Wake::Stop);
+            }
+        }
+        if let Some(future) = answering {
+            if let Poll::Ready(answer) = future.as_mut().poll(cx) {
+                *answering = None;
+                return Poll::Ready(Wake::Answered(Box::new(answer)));
             }
         }
         if let Some(data) = data {
@@ -440,11 +444,14 @@ impl Waits {
                     data.accept_retry = None;
                 }
             }
-            if let (Some(listener), None) = (&data.listener, &data.accept_retry) {
+            if let (Some((channel, listener)), None) = (&data.listener, &data.accept_retry) {
                 match listener.poll_accept(cx) {
                     Poll::Ready(Ok((stream, peer))) => {
+                        let channel = *channel;
+                        // One connection per listener: the session asks for a new
+                        // listener for the next transfer.
                         data.listener = None;
-                        return Poll::Ready(Wake::Accepted(stream, peer));
+                        return Poll::Ready(Wake::Accepted(channel, stream, peer));
                     }
                     // A failed accept (out of descriptors, most likely) leaves the
                     // connection queued: try again shortly, not in a busy loop and not
@@ -458,15 +465,24 @@ impl Waits {
                     Poll::Pending => {}
                 }
             }
-            if let Some((id, address, connecting)) = &mut data.connecting {
+            if let Some((id, connecting)) = &mut data.connecting {
                 if let Poll::Ready(result) = connecting.as_mut().poll(cx) {
-                    let (id, address) = (*id, *address);
+                    let id = *id;
                     data.connecting = None;
-                    return Poll::Ready(Wake::Connected(id, result, address));
+                    return Poll::Ready(Wake::Connected(id, result));
+                }
+            }
+            if let Some((id, securing)) = &mut data.securing {
+                if let Poll::Ready(result) = securing.as_mut().poll(cx) {
+                    let id = *id;
+                    data.securing = None;
+                    return Poll::Ready(Wake::Secured(id, result));
                 }
             }
         }
         match stream {
+            // The session has enough input waiting: leave the rest in the socket.
+            _ if !read_control => {}
             MaybeTls::Plain(tcp) => match tcp.poll_read_ready(cx) {
                 Poll::Ready(Ok(())) => return Poll::Ready(Wake::ControlReadable),
                 Poll::Ready(Err(_)) => return Poll::Ready(Wake::ControlClosed),
@@ -499,25 +515,39 @@ impl Waits {
     }
 }
 
-/// A connection's data connections and transfers. It holds at most one data connection
-/// in the making (a passive listener or an active connect) and one made: a new PASV,
-/// PORT or ABOR drops the old ones before anything else happens, so a session can
-/// never pile up sockets.
+/// A connection's data connections and transfers, as the session's actions left them:
+/// this holds no protocol state, only what the actions made (a listener, a connect or
+/// a handshake in flight, a data connection, an opened file, a running copy), each
+/// under the id the session gave it.
 struct DataPlane<S: Storage> {
     /// Transfer results from this connection's transfer task.
     sender: mpsc::Sender<DataEvent>,
     receiver: mpsc::Receiver<DataEvent>,
     /// The passive listener, until it accepts one connection.
-    listener: Option<TcpListener>,
+    listener: Option<(ChannelId, TcpListener)>,
     /// When an accept failed, the pause before the next try.
     accept_retry: Option<Pin<Box<::tokio::time::Sleep>>>,
-    /// The active connect in flight, for the transfer with this id, to this address.
-    connecting: Option<(RequestId, SocketAddr, Connecting)>,
-    stream: Option<TcpStream>,
+    /// The active connect in flight, for the transfer with this id.
+    connecting: Option<(RequestId, Connecting)>,
+    /// The data TLS handshake in flight, for the transfer with this id.
+    securing: Option<(RequestId, Securing)>,
+    /// The data connection made, not yet handed to a transfer.
+    stream: Option<MaybeTls>,
     /// Boxed: a reader or an upload is large, and a session between transfers has none.
     opened: Option<Box<(RequestId, Opened<S>)>>,
-    waiting_transfer: Option<Transfer>,
-    running_transfer: Option<(RequestId, JoinHandle<()>)>,
+    running: Option<Running>,
+}
+
+/// A transfer's copy task and its byte counter.
+struct Running {
+    id: RequestId,
+    task: JoinHandle<()>,
+    /// Bumped by the copy loop (a relaxed add per read or write, no message).
+    moved: Arc<AtomicU64>,
+    /// The figure last reported to the session.
+    reported: u64,
+    /// An upload waits on this for the session's `CommitUpload`.
+    commit: Option<::tokio::sync::oneshot::Sender<()>>,
 }
 
 impl<S: Storage> DataPlane<S> {
@@ -529,10 +559,10 @@ impl<S: Storage> DataPlane<S> {
             listener: None,
             accept_retry: None,
             connecting: None,
+            securing: None,
             stream: None,
             opened: None,
-            waiting_transfer: None,
-            running_transfer: None,
+            running: None,
         }
     }
 
@@ -542,6 +572,7 @@ impl<S: Storage> DataPlane<S> {
         self.listener = None;
         self.accept_retry = None;
         self.connecting = None;
+        self.securing = None;
         self.stream = None;
     }
 }
@@ -559,6 +590,8 @@ struct Connection<A: Authenticator> {
     number: u64,
     session: Session,
     account: Option<Account<A::Storage>>,
+    /// The application's answer in flight, if any.
+    answering: Option<Answering<A::Storage>>,
     /// Data connections and transfers, made on first use: most idle sessions never open
     /// a data connection, and an idle session's size is what 10,000 of them cost.
     data: Option<Box<DataPlane<A::Storage>>>,
@@ -592,6 +625,7 @@ impl<A: Authenticator> Connection<A> {
             number,
             session,
             account: None,
+            answering: None,
             data: None,
             started: Instant::now(),
             upgrade_control: false,
@@ -620,7 +654,8 @@ impl<A: Authenticator> Connection<A> {
     }
 
     /// Prepares the control stream: this connection's TLS configuration, and the TLS
-    /// handshake itself for implicit FTPS.
+    /// handshake itself for implicit FTPS (bounded by the session's
+    /// `control_tls_timeout`: the session has not started yet).
     async fn open_control(&mut self, stream: TcpStream) -> io::Result<MaybeTls> {
         #[cfg(feature = "tls")]
         if let Some(base) = &self.shared.config.tls {
@@ -631,7 +666,8 @@ impl<A: Authenticator> Connection<A> {
                 // rustls connection) would sit in every session's task for its whole
                 // life, TLS or not.
                 let handshake = super::tls::accept(&config, stream);
-                return Box::pin(::tokio::time::timeout(Duration::from_secs(30), handshake))
+                let limit = self.shared.session_config.control_tls_timeout;
+                return Box::pin(::tokio::time::timeout(limit, handshake))
                     .await
                     .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()));
             }
@@ -639,20 +675,36 @@ impl<A: Authenticator> Connection<A> {
         Ok(MaybeTls::Plain(stream))
     }
 
-    /// Runs the TLS handshake the session asked for with AUTH TLS.
+    /// Runs the TLS handshake the session asked for with AUTH TLS, until it ends or the
+    /// session's deadline (the handshake's own, or the login's) closes the session.
     async fn upgrade_control_stream(&mut self, stream: MaybeTls) -> Option<MaybeTls> {
         #[cfg(feature = "tls")]
         if let (Some((config, _)), MaybeTls::Plain(tcp)) = (&self.tls, stream) {
-            let handshake = super::tls::accept(config, tcp);
-            let upgraded =
-                Box::pin(::tokio::time::timeout(Duration::from_secs(30), handshake)).await;
-            let upgraded = upgraded.ok().and_then(Result::ok);
-            self.session.handle_control_tls(upgraded.is_some());
-            return upgraded;
+            let mut handshake = Box::pin(super::tls::accept(config, tcp));
+            loop {
+                // The handshake's own deadline is always set: `None` means closed.
+                let deadline = self.session.poll_timeout()?;
+                match ::tokio::time::timeout_at(deadline.into(), &mut handshake).await {
+                    Ok(Ok(upgraded)) => {
+                        self.session.handle_control_tls_established(Instant::now());
+                        return Some(upgraded);
+                    }
+                    Ok(Err(_)) => {
+                        self.session.handle_control_tls_failed(Instant::now());
+                        return None;
+                    }
+                    Err(_) => {
+                        self.session.handle_timeout(Instant::now());
+                        if self.session.is_closed() {
+                            return None;
+                        }
+                    }
+                }
+            }
         }
         #[cfg(not(feature = "tls"))]
         drop(stream);
-        self.session.handle_control_tls(false);
+        self.session.handle_control_tls_failed(Instant::now());
         None
     }
 
@@ -664,43 +716,77 @@ impl<A: Authenticator> Connection<A> {
             stop: Some(Box::pin(stop.cancelled_owned())),
         };
         let result = loop {
-            // Boxed: inline, the drain's state (a send, a storage request) would be
-            // part of every idle session's task; one allocation a wake-up costs less.
+            // Boxed: inline, the drain's state (a send, a bind) would be part of every
+            // idle session's task; one allocation a wake-up costs less.
             if let Err(error) = Box::pin(self.drain(&mut stream)).await {
                 break Err(error);
             }
             if std::mem::take(&mut self.upgrade_control) {
-                match self.upgrade_control_stream(stream).await {
+                match Box::pin(self.upgrade_control_stream(stream)).await {
                     Some(upgraded) => stream = upgraded,
+                    // The session's last outputs (its Close) need no carrying out; the
+                    // stream is gone with the failed handshake.
                     None => return Ok(()),
                 }
                 continue;
             }
-            self.start_transfer_if_ready();
             if self.session.is_closed() {
                 break Ok(());
             }
             waits.set_deadline(self.session.poll_timeout());
+            let read_control = self.session.wants_control_input();
+            let answering = &mut self.answering;
             let mut data = self.data.as_deref_mut();
-            let woken = std::future::poll_fn(|cx| waits.poll(cx, &mut stream, &mut data));
-            match woken.await {
+            let woken = std::future::poll_fn(|cx| {
+                waits.poll(cx, &mut stream, answering, &mut data, read_control)
+            });
+            let woken = woken.await;
+            // Progress first: the session judges stalls and answers STAT by it.
+            self.report_progress();
+            let now = Instant::now();
+            match woken {
                 Wake::ControlReadable => self.read_control_input(&mut stream),
                 Wake::ControlBuffered(read) => self
                     .session
-                    .handle_control_input(&waits.tls_input[..read], Instant::now()),
-                Wake::ControlClosed => self.session.handle_control_closed(),
-                Wake::Accepted(data, peer) => self.data_accepted(data, peer),
-                Wake::Connected(id, result, address) => self.data_connected(id, result, address),
+                    .handle_control_input(&waits.tls_input[..read], now),
+                Wake::ControlClosed => self.session.handle_control_closed(now),
+                Wake::Answered(answer) => self.answered(*answer),
+                Wake::Accepted(channel, data, peer) => {
+                    let _ = data.set_nodelay(true);
+                    self.data().stream = Some(MaybeTls::Plain(data));
+                    self.session
+                        .handle_data_event(DataEvent::Accepted { channel, peer }, now);
+                }
+                Wake::Connected(id, Ok(data)) => {
+                    let _ = data.set_nodelay(true);
+                    self.data().stream = Some(MaybeTls::Plain(data));
+                    self.session
+                        .handle_data_event(DataEvent::Connected { id }, now);
+                }
+                Wake::Connected(id, Err(_)) => self
+                    .session
+                    .handle_data_event(DataEvent::ConnectFailed { id }, now),
+                Wake::Secured(id, Ok(data)) => {
+                    let resumed = data.resumed();
+                    self.data().stream = Some(data);
+                    self.session
+                        .handle_data_event(DataEvent::TlsEstablished { id, resumed }, now);
+                }
+                Wake::Secured(id, Err(_)) => self
+                    .session
+                    .handle_data_event(DataEvent::TlsFailed { id }, now),
                 Wake::Transfer(event) => self.transfer_ended(event),
-                Wake::Deadline => self.session.handle_timeout(Instant::now()),
+                Wake::Deadline => self.session.handle_timeout(now),
                 // The session now closes on its own schedule.
                 Wake::Stop => self.session.handle_shutdown(),
             }
         };
+        self.answering = None;
         if let Some(data) = &mut self.data {
             data.close();
-            if let Some((_, task)) = data.running_transfer.take() {
-                task.abort();
+            data.opened = None;
+            if let Some(running) = data.running.take() {
+                running.task.abort();
             }
         }
         // Bounded, and boxed (it runs once): a TLS close_notify cannot be written to a
@@ -714,6 +800,21 @@ impl<A: Authenticator> Connection<A> {
         result
     }
 
+    /// Tells the session how far the running transfer got, if that grew: cheap (one
+    /// atomic load), and done before every other input.
+    fn report_progress(&mut self) {
+        let Some(running) = self.data.as_mut().and_then(|data| data.running.as_mut()) else {
+            return;
+        };
+        let moved = running.moved.load(Ordering::Relaxed);
+        if moved > running.reported {
+            running.reported = moved;
+            let id = running.id;
+            self.session
+                .handle_data_event(DataEvent::Progress { id, bytes: moved }, Instant::now());
+        }
+    }
+
     /// Reads what a plain control stream has ready into the worker thread's scratch
     /// buffer and hands it to the session.
     fn read_control_input(&mut self, stream: &mut MaybeTls) {
@@ -721,12 +822,12 @@ impl<A: Authenticator> Connection<A> {
             return;
         };
         CONTROL_SCRATCH.with_borrow_mut(|scratch| match tcp.try_read(scratch) {
-            Ok(0) => self.session.handle_control_closed(),
+            Ok(0) => self.session.handle_control_closed(Instant::now()),
             Ok(read) => self
                 .session
                 .handle_control_input(&scratch[..read], Instant::now()),
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
-            Err(_) => self.session.handle_control_closed(),
+            Err(_) => self.session.handle_control_closed(Instant::now()),
         });
     }
 
@@ -735,62 +836,58 @@ impl<A: Authenticator> Connection<A> {
         self.data.get_or_insert_with(|| Box::new(DataPlane::new()))
     }
 
-    /// Sends every pending reply and carries out every pending event, until the session
-    /// is quiet.
+    /// Carries out the session's outputs in order, until it is quiet.
     async fn drain(&mut self, writer: &mut (impl AsyncWrite + Unpin)) -> io::Result<()> {
-        loop {
-            let mut progressed = false;
-            while let Some(mut bytes) = self.session.poll_transmit() {
-                // Most replies go out at once; only a send that has to wait runs the
-                // bounded loop, boxed, so that its state (a timer among it) is not part
-                // of every idle session's task.
-                write_at_once(writer, &mut bytes).await?;
-                if !bytes.is_empty() {
-                    Box::pin(self.send(writer, bytes)).await?;
+        while let Some(output) = self.session.poll_output() {
+            match output {
+                Output::Transmit(mut bytes) => {
+                    // Most replies go out at once; only a send that has to wait runs the
+                    // bounded loop, boxed, so that its state (a timer among it) is not
+                    // part of every idle session's task.
+                    write_at_once(writer, &mut bytes).await?;
+                    if !bytes.is_empty() {
+                        Box::pin(self.send(writer, bytes)).await?;
+                    }
                 }
-                progressed = true;
-            }
-            while let Some(event) = self.session.poll_event() {
-                progressed = true;
-                Box::pin(self.handle_event(event)).await;
-            }
-            if !progressed {
-                return Ok(());
+                Output::Action(action) => Box::pin(self.act(action)).await,
+                Output::Request { id, request } => self.ask(id, request),
+                Output::Event(event) => self.log_event(event),
             }
         }
+        Ok(())
     }
 
     /// Sends `bytes` to a client that may have stopped reading: the session's deadlines
-    /// (login, idle) keep running while the send waits, and a send that makes no
-    /// progress for `send_timeout` ends the connection. Without this a client that
-    /// pipelines commands and never reads its replies would hold its session, and its
-    /// place in the connection limits, for good.
+    /// (login, idle, and the send timeout it owns) keep running while the send waits.
+    /// Without this a client that pipelines commands and never reads its replies would
+    /// hold its session, and its place in the connection limits, for good.
     async fn send(
         &mut self,
         writer: &mut (impl AsyncWrite + Unpin),
         mut bytes: bytes::Bytes,
     ) -> io::Result<()> {
         let stalled = || io::Error::new(io::ErrorKind::TimedOut, "the client stopped reading");
-        let mut give_up = Instant::now() + self.shared.config.send_timeout;
+        self.session.handle_send_blocked(Instant::now());
         while !bytes.is_empty() {
-            let deadline = self
-                .session
-                .poll_timeout()
-                .filter(|&deadline| deadline > Instant::now())
-                .map_or(give_up, |deadline| deadline.min(give_up));
-            match ::tokio::time::timeout_at(deadline.into(), writer.write(&bytes)).await {
+            let write = writer.write(&bytes);
+            let written = match self.session.poll_timeout() {
+                Some(deadline) => ::tokio::time::timeout_at(deadline.into(), write).await,
+                None => Ok(write.await),
+            };
+            match written {
                 Ok(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(Ok(written)) => {
                     bytes::Buf::advance(&mut bytes, written);
-                    give_up = Instant::now() + self.shared.config.send_timeout;
+                    let now = Instant::now();
+                    self.session.handle_send_progress(now);
+                    if !bytes.is_empty() {
+                        self.session.handle_send_blocked(now);
+                    }
                 }
                 Ok(Err(error)) => return Err(error),
                 Err(_) => {
-                    let now = Instant::now();
-                    if now >= give_up {
-                        return Err(stalled());
-                    }
-                    self.session.handle_timeout(now);
+                    self.report_progress();
+                    self.session.handle_timeout(Instant::now());
                     if self.session.is_closed() {
                         // Its last words cannot reach a client that does not read.
                         return Err(stalled());
@@ -798,94 +895,109 @@ impl<A: Authenticator> Connection<A> {
                 }
             }
         }
+        self.session.handle_send_progress(Instant::now());
         Ok(())
     }
 
-    async fn handle_event(&mut self, event: Event) {
-        match event {
-            Event::Request { id, request } => {
-                let response = match ::tokio::time::timeout(
-                    self.shared.config.storage_timeout,
-                    self.answer(id, request),
-                )
-                .await
-                {
-                    Ok(response) => response,
-                    Err(_) => {
-                        tracing::warn!(peer = %self.peer(), "the storage back end did not answer in time");
-                        Response::Failed(StorageError::Other(
-                            "The storage did not answer in time".into(),
-                        ))
+    async fn act(&mut self, action: Action) {
+        match action {
+            Action::ListenPassive { channel, family } => self.listen_passive(channel, family).await,
+            Action::ConnectActive { id, address } => {
+                let data = self.data();
+                data.close();
+                // No timer here: the session owns the connect deadline and aborts the
+                // transfer (dropping this) when it passes.
+                data.connecting = Some((id, Box::pin(TcpStream::connect(address))));
+            }
+            Action::SecureData { id } => self.secure_data(id),
+            Action::CommitUpload { id } => {
+                let running = self.data.as_mut().and_then(|data| data.running.as_mut());
+                if let Some(running) = running.filter(|running| running.id == id) {
+                    if let Some(commit) = running.commit.take() {
+                        let _ = commit.send(());
                     }
-                };
-                self.session.handle_response(id, response, Instant::now());
+                }
             }
-            Event::ListenPassive { family } => self.listen_passive(family).await,
-            Event::ConnectActive { address } => self.connect_active(address),
-            Event::StartTransfer(transfer) => {
-                self.data().waiting_transfer = Some(transfer);
-                self.start_transfer_if_ready();
-            }
-            Event::AbortTransfer { id } => {
+            Action::StartTransfer(transfer) => self.start_transfer(transfer),
+            Action::AbortTransfer { id } => {
                 let Some(data) = &mut self.data else { return };
-                if let Some((running, task)) = data.running_transfer.take() {
-                    if running == id {
-                        task.abort();
+                if let Some(running) = data.running.take() {
+                    if running.id == id {
+                        running.task.abort();
                     } else {
-                        data.running_transfer = Some((running, task));
+                        data.running = Some(running);
                     }
                 }
-                if data.waiting_transfer.as_ref().is_some_and(|t| t.id == id) {
-                    data.waiting_transfer = None;
-                }
-                // The connect made for it goes too: thousands of PORT, RETR, ABOR rounds
-                // must not leave thousands of sockets connecting.
-                if data.connecting.as_ref().is_some_and(|(c, ..)| *c == id) {
+                // The connect or handshake made for it goes too: thousands of PORT,
+                // RETR, ABOR rounds must not leave thousands of sockets connecting.
+                if data.connecting.as_ref().is_some_and(|(c, _)| *c == id) {
                     data.connecting = None;
                 }
-                data.opened = None;
+                if data.securing.as_ref().is_some_and(|(s, _)| *s == id) {
+                    data.securing = None;
+                }
+                if data.opened.as_ref().is_some_and(|opened| opened.0 == id) {
+                    data.opened = None;
+                }
             }
-            Event::CloseData => self.close_data(),
+            Action::CloseData => {
+                if let Some(data) = &mut self.data {
+                    data.close();
+                }
+            }
             // The 234 reply is already out; the handshake runs once the drain is done.
-            Event::StartControlTls => self.upgrade_control = true,
+            Action::StartControlTls => self.upgrade_control = true,
+            Action::CancelRequest { id } => {
+                tracing::warn!(peer = %self.peer(), id = id.as_u64(), "a request to the storage back end or authenticator was dropped unanswered");
+                self.answering = None;
+            }
+            Action::Close => {}
+        }
+    }
+
+    fn log_event(&mut self, event: Event) {
+        match event {
             Event::LoggedIn { user } => {
                 self.shared.logged_in(self.number);
                 tracing::info!(peer = %self.peer(), user = %Escaped(user.as_bytes()), "logged in")
             }
-            Event::Close => {}
-        }
-    }
-
-    fn data_accepted(&mut self, stream: TcpStream, peer: SocketAddr) {
-        let _ = stream.set_nodelay(true);
-        self.data().stream = Some(stream);
-        self.session
-            .handle_data_event(DataEvent::Connected { peer }, Instant::now());
-        // A data connection that arrived for a waiting transfer starts it after the next
-        // drain, so that a CloseData for a refused peer is carried out first.
-    }
-
-    fn data_connected(
-        &mut self,
-        id: RequestId,
-        result: io::Result<TcpStream>,
-        address: SocketAddr,
-    ) {
-        match result {
-            Ok(stream) => {
-                let _ = stream.set_nodelay(true);
-                self.data().stream = Some(stream);
-                self.session
-                    .handle_data_event(DataEvent::Connected { peer: address }, Instant::now());
+            Event::LoginFailed { user } => {
+                tracing::info!(peer = %self.peer(), user = %Escaped(user.as_bytes()), "login refused")
             }
-            Err(_) => self.session.handle_data_event(
-                DataEvent::Failed {
-                    id,
-                    reason: DataFailure::ConnectFailed,
-                },
-                Instant::now(),
-            ),
+            Event::TransferEnded {
+                bytes, completed, ..
+            } => tracing::debug!(bytes, completed, "transfer ended"),
+            Event::Closed { reason } => tracing::debug!(?reason, "session closing"),
         }
+    }
+
+    /// Hands the request to the storage or the authenticator, as a future the
+    /// connection's loop polls.
+    fn ask(&mut self, id: RequestId, request: Request) {
+        let shared = Arc::clone(&self.shared);
+        let peer = self.peer();
+        let storage = self
+            .account
+            .as_ref()
+            .map(|account| Arc::clone(&account.storage));
+        self.answering = Some(Box::pin(answer::<A>(shared, peer, storage, id, request)));
+    }
+
+    /// The application answered: keep what it opened, then tell the session.
+    fn answered(&mut self, answer: Answer<A::Storage>) {
+        let Answer {
+            id,
+            response,
+            opened,
+            account,
+        } = answer;
+        if let Some(account) = account {
+            self.account = Some(account);
+        }
+        if let Some(opened) = opened {
+            self.data().opened = Some(Box::new((id, opened)));
+        }
+        self.session.handle_response(id, response, Instant::now());
     }
 
     fn transfer_ended(&mut self, event: DataEvent) {
@@ -893,23 +1005,17 @@ impl<A: Authenticator> Connection<A> {
             (&mut self.data, &event)
         {
             if data
-                .running_transfer
+                .running
                 .as_ref()
-                .is_some_and(|(running, _)| running == id)
+                .is_some_and(|running| running.id == *id)
             {
-                data.running_transfer = None;
+                data.running = None;
             }
         }
         self.session.handle_data_event(event, Instant::now());
     }
 
-    fn close_data(&mut self) {
-        if let Some(data) = &mut self.data {
-            data.close();
-        }
-    }
-
-    async fn listen_passive(&mut self, family: AddressFamily) {
+    async fn listen_passive(&mut self, channel: ChannelId, family: AddressFamily) {
         let ip = self.session.local_address().ip();
         let family_matches = matches!(
             (family, ip),
@@ -930,201 +1036,210 @@ impl<A: Authenticator> Connection<A> {
         } else {
             None
         };
-        let Some(listener) = listener else {
+        let bound =
+            listener.and_then(|listener| listener.local_addr().ok().map(|bound| (listener, bound)));
+        let Some((listener, bound)) = bound else {
             self.session
-                .handle_data_event(DataEvent::ListenFailed, Instant::now());
-            return;
-        };
-        let Ok(bound) = listener.local_addr() else {
-            self.session
-                .handle_data_event(DataEvent::ListenFailed, Instant::now());
+                .handle_data_event(DataEvent::ListenFailed { channel }, Instant::now());
             return;
         };
         let advertised = SocketAddr::new(
             self.shared.config.public_address.unwrap_or(ip),
             bound.port(),
         );
-        self.data().listener = Some(listener);
+        self.data().listener = Some((channel, listener));
         self.session.handle_data_event(
             DataEvent::Listening {
+                channel,
                 address: advertised,
             },
             Instant::now(),
         );
     }
 
-    fn connect_active(&mut self, address: SocketAddr) {
+    /// Starts the data connection's TLS handshake for transfer `id`.
+    fn secure_data(&mut self, id: RequestId) {
+        #[cfg(feature = "tls")]
+        let config = self.tls.as_ref().map(|(_, data)| Arc::clone(data));
         let data = self.data();
-        let id = data
-            .opened
-            .as_ref()
-            .map_or(RequestId(u64::MAX), |opened| opened.0);
-        let connect = ::tokio::time::timeout(Duration::from_secs(30), TcpStream::connect(address));
-        data.close();
-        data.connecting = Some((
-            id,
-            address,
-            Box::pin(async move {
-                connect
-                    .await
-                    .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
-            }),
-        ));
-    }
-
-    fn start_transfer_if_ready(&mut self) {
-        let data_tls = match &self.data {
-            Some(data) if data.running_transfer.is_none() && data.stream.is_some() => data
-                .waiting_transfer
-                .as_ref()
-                .map(|transfer| self.data_tls(transfer.tls)),
-            _ => None,
-        };
-        let Some(data_tls) = data_tls else { return };
-        let Some(data) = &mut self.data else { return };
-        let Some(transfer) = data.waiting_transfer.take() else {
-            return;
-        };
-        let Some(opened) = data.opened.take() else {
-            return;
-        };
-        let (opened_id, opened) = *opened;
-        if opened_id != transfer.id {
+        let stream = data.stream.take();
+        #[cfg(feature = "tls")]
+        if let (Some(config), Some(MaybeTls::Plain(tcp))) = (config, stream) {
+            // No timer here either: the session owns the handshake's deadline.
+            let handshake = async move { super::tls::accept(&config, tcp).await };
+            data.securing = Some((id, Box::pin(handshake)));
             return;
         }
-        let Some(stream) = data.stream.take() else {
+        #[cfg(not(feature = "tls"))]
+        drop(stream);
+        self.session
+            .handle_data_event(DataEvent::TlsFailed { id }, Instant::now());
+    }
+
+    /// Runs the transfer the session started, on the data connection it said is ready.
+    fn start_transfer(&mut self, transfer: Transfer) {
+        let id = transfer.id;
+        let buffer_size = self.shared.config.buffer_size;
+        let data = self.data();
+        let opened = data.opened.take().filter(|opened| opened.0 == id);
+        let (Some(opened), Some(stream)) = (opened, data.stream.take()) else {
+            // Only a session driven against its contract gets here.
+            let failed = DataEvent::Failed {
+                id,
+                reason: DataFailure::Storage(StorageError::Other(
+                    "the transfer's file or data connection is missing".into(),
+                )),
+            };
+            self.session.handle_data_event(failed, Instant::now());
             return;
         };
+        let (_, opened) = *opened;
         let sender = data.sender.clone();
-        let buffer_size = self.shared.config.buffer_size;
-        let stall = StallLimit(self.shared.config.data_timeout);
-        let id = transfer.id;
+        let moved = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&moved);
+        let (commit, committed) = ::tokio::sync::oneshot::channel();
         let task = ::tokio::spawn(tracing::Instrument::in_current_span(async move {
-            let event = match protect(stream, data_tls).await {
-                Ok(stream) => {
-                    run_transfer::<A::Storage>(transfer, opened, stream, buffer_size, stall).await
-                }
-                Err(reason) => DataEvent::Failed { id, reason },
+            let upload_end = UploadEnd {
+                events: &sender,
+                commit: committed,
             };
+            let event = run_transfer::<A::Storage>(
+                transfer,
+                opened,
+                stream,
+                buffer_size,
+                &counter,
+                upload_end,
+            )
+            .await;
             let _ = sender.send(event).await;
         }));
-        data.running_transfer = Some((id, task));
+        data.running = Some(Running {
+            id,
+            task,
+            moved,
+            reported: 0,
+            commit: Some(commit),
+        });
     }
+}
 
-    /// What TLS a data connection needs: `None` for a clear one.
-    fn data_tls(&self, protected: bool) -> Option<DataTls> {
-        if !protected {
-            return None;
+/// Answers one request of the session: the authenticator for a login, the storage for
+/// the rest. Owns everything it needs, so that the connection can poll it while it goes
+/// on reading the control connection.
+async fn answer<A: Authenticator>(
+    shared: Arc<Shared<A>>,
+    peer: SocketAddr,
+    storage: Option<Arc<A::Storage>>,
+    id: RequestId,
+    request: Request,
+) -> Answer<A::Storage> {
+    let mut answer = Answer {
+        id,
+        response: Response::Done,
+        opened: None,
+        account: None,
+    };
+    if let Request::Authenticate { user, password } = &request {
+        let ip = peer.ip();
+        if let Some(response) = shared.lockouts().screen_login(ip, Instant::now()) {
+            tracing::info!(%peer, user = %Escaped(user.as_bytes()), "login refused: address locked out");
+            answer.response = response;
+            return answer;
         }
-        Some(DataTls {
-            #[cfg(feature = "tls")]
-            config: self.tls.as_ref().map(|(_, data)| Arc::clone(data)),
-            #[cfg(feature = "tls")]
-            require_reuse: self.shared.config.require_tls_session_reuse,
-        })
-    }
-
-    async fn answer(&mut self, id: RequestId, request: Request) -> Response {
-        if let Request::Authenticate { user, password } = &request {
-            let ip = self.peer().ip();
-            if let Some(response) = self.shared.lockouts().screen_login(ip, Instant::now()) {
-                tracing::info!(peer = %self.peer(), user = %Escaped(user.as_bytes()), "login refused: address locked out");
-                return response;
+        answer.response = match shared.authenticator.authenticate(user, password).await {
+            Some(account) => {
+                let writable = account.writable;
+                answer.account = Some(account);
+                Response::LoggedIn { writable }
             }
-            let response = match self.shared.authenticator.authenticate(user, password).await {
-                Some(account) => {
-                    let writable = account.writable;
-                    self.account = Some(account);
-                    Response::LoggedIn { writable }
-                }
-                None => {
-                    tracing::info!(peer = %self.peer(), user = %Escaped(user.as_bytes()), "login refused");
-                    Response::LoginDenied
-                }
-            };
-            if self
-                .shared
-                .lockouts()
-                .record_login(ip, &response, Instant::now())
-            {
-                tracing::warn!(
-                    peer = %self.peer(),
-                    seconds = self.shared.config.limits.lockout_duration.as_secs_f64(),
-                    "too many failed logins: address locked out"
-                );
+            None => {
+                tracing::info!(%peer, user = %Escaped(user.as_bytes()), "login refused");
+                Response::LoginDenied
             }
-            return response;
-        }
-        // SITE reaches here only with `enable_site`, and the storage has no SITE
-        // commands: it falls to `Unsupported` below, which the session answers 502.
-        if let Request::SelectHost { .. } = request {
-            return Response::Done;
-        }
-        let Some(account) = &self.account else {
-            return Response::Failed(StorageError::PermissionDenied);
         };
-        let storage = Arc::clone(&account.storage);
-        let result =
-            match request {
-                Request::Metadata { path } => storage.metadata(&path).await.map(Response::Metadata),
-                Request::ListEntries { path, limit } => {
-                    list_all(&*storage, &path, limit)
-                        .await
-                        .map(|(entries, more)| Response::Entries {
-                            entries,
-                            now: SystemTime::now(),
-                            more,
-                        })
-                }
-                Request::OpenListing { path, .. } => storage.list(&path).await.map(|lister| {
-                    self.data().opened = Some(Box::new((id, Opened::Listing(lister))));
+        if shared
+            .lockouts()
+            .record_login(ip, &answer.response, Instant::now())
+        {
+            tracing::warn!(
+                %peer,
+                seconds = shared.config.limits.lockout_duration.as_secs_f64(),
+                "too many failed logins: address locked out"
+            );
+        }
+        return answer;
+    }
+    // SITE reaches here only with `enable_site`, and the storage has no SITE commands:
+    // it falls to `Unsupported` below, which the session answers 502.
+    if let Request::SelectHost { .. } = request {
+        return answer;
+    }
+    let Some(storage) = storage else {
+        answer.response = Response::Failed(StorageError::PermissionDenied);
+        return answer;
+    };
+    let result = match request {
+        Request::Metadata { path } => storage.metadata(&path).await.map(Response::Metadata),
+        Request::ListEntries { path, limit } => {
+            list_all(&*storage, &path, limit)
+                .await
+                .map(|(entries, more)| Response::Entries {
+                    entries,
+                    now: SystemTime::now(),
+                    more,
+                })
+        }
+        Request::OpenListing { path, .. } => storage.list(&path).await.map(|lister| {
+            answer.opened = Some(Opened::Listing(lister));
+            Response::Opened {
+                size: None,
+                unique_name: None,
+            }
+        }),
+        Request::OpenRead { path, offset } => {
+            storage
+                .open_read(&path, offset)
+                .await
+                .map(|(reader, size)| {
+                    tracing::info!(%peer, path = %Escaped(path.as_bytes()), offset, "download");
+                    answer.opened = Some(Opened::Reader(reader));
                     Response::Opened {
-                        size: None,
+                        size,
                         unique_name: None,
                     }
-                }),
-                Request::OpenRead { path, offset } => {
-                    storage
-                        .open_read(&path, offset)
-                        .await
-                        .map(|(reader, size)| {
-                            tracing::info!(peer = %self.peer(), path = %Escaped(path.as_bytes()), offset, "download");
-                            self.data().opened = Some(Box::new((id, Opened::Reader(reader))));
-                            Response::Opened {
-                                size,
-                                unique_name: None,
-                            }
-                        })
-                }
-                Request::OpenWrite { path, mode } => storage.open_write(&path, mode).await.map(
-                    |(upload, final_path)| {
-                        tracing::info!(peer = %self.peer(), path = %Escaped(final_path.as_bytes()), ?mode, "upload");
-                        self.data().opened = Some(Box::new((id, Opened::Upload(upload))));
-                        Response::Opened {
-                            size: None,
-                            unique_name: Some(final_path),
-                        }
-                    },
-                ),
-                Request::Delete { path } => storage.delete(&path).await.map(|()| Response::Done),
-                Request::MakeDirectory { path } => {
-                    storage.make_directory(&path).await.map(|()| Response::Done)
-                }
-                Request::RemoveDirectory { path } => storage
-                    .remove_directory(&path)
-                    .await
-                    .map(|()| Response::Done),
-                Request::Rename { from, to } => {
-                    storage.rename(&from, &to).await.map(|()| Response::Done)
-                }
-                Request::SetModified { path, modified } => storage
-                    .set_modified(&path, modified)
-                    .await
-                    .map(|()| Response::Done),
-                _ => Err(StorageError::Unsupported),
-            };
-        result.unwrap_or_else(Response::Failed)
-    }
+                })
+        }
+        Request::OpenWrite { path, mode } => {
+            storage
+                .open_write(&path, mode)
+                .await
+                .map(|(upload, final_path)| {
+                    tracing::info!(%peer, path = %Escaped(final_path.as_bytes()), ?mode, "upload");
+                    answer.opened = Some(Opened::Upload(upload));
+                    Response::Opened {
+                        size: None,
+                        unique_name: Some(final_path),
+                    }
+                })
+        }
+        Request::Delete { path } => storage.delete(&path).await.map(|()| Response::Done),
+        Request::MakeDirectory { path } => {
+            storage.make_directory(&path).await.map(|()| Response::Done)
+        }
+        Request::RemoveDirectory { path } => storage
+            .remove_directory(&path)
+            .await
+            .map(|()| Response::Done),
+        Request::Rename { from, to } => storage.rename(&from, &to).await.map(|()| Response::Done),
+        Request::SetModified { path, modified } => storage
+            .set_modified(&path, modified)
+            .await
+            .map(|()| Response::Done),
+        _ => Err(StorageError::Unsupported),
+    };
+    answer.response = result.unwrap_or_else(Response::Failed);
+    answer
 }
 
 impl<A: Authenticator> Drop for Connection<A> {
@@ -1196,70 +1311,10 @@ async fn list_all<S: Storage>(
     Ok((entries, MoreEntries::None))
 }
 
-/// The TLS a protected data connection runs.
-struct DataTls {
-    #[cfg(feature = "tls")]
-    config: Option<Arc<rustls::ServerConfig>>,
-    #[cfg(feature = "tls")]
-    require_reuse: bool,
-}
-
-/// Runs the data connection's TLS handshake when the transfer is protected (PROT P).
-async fn protect(stream: TcpStream, tls: Option<DataTls>) -> Result<MaybeTls, DataFailure> {
-    let Some(tls) = tls else {
-        return Ok(MaybeTls::Plain(stream));
-    };
-    #[cfg(feature = "tls")]
-    if let Some(config) = &tls.config {
-        let handshake = super::tls::accept(config, stream);
-        let protected = ::tokio::time::timeout(Duration::from_secs(30), handshake)
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .ok_or(DataFailure::TlsRefused)?;
-        if tls.require_reuse && !protected.resumed() {
-            return Err(DataFailure::TlsSessionNotResumed);
-        }
-        return Ok(protected);
-    }
-    drop((stream, tls));
-    Err(DataFailure::TlsRefused)
-}
-
-/// How long one step of a data connection's I/O may take without moving a byte.
-#[derive(Clone, Copy, Debug)]
-struct StallLimit(Duration);
-
-impl StallLimit {
-    /// Runs one read, write or shutdown; one that does not complete within the limit
-    /// fails with `TimedOut`.
-    async fn step<T>(self, io: impl std::future::Future<Output = io::Result<T>>) -> io::Result<T> {
-        ::tokio::time::timeout(self.0, io)
-            .await
-            .unwrap_or_else(|_| {
-                Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "the data connection stalled",
-                ))
-            })
-    }
-
-    /// Writes all of `bytes`, each write within the limit: a slow reader that keeps
-    /// reading is never cut off, one that stops is.
-    async fn write_all(
-        self,
-        stream: &mut (impl AsyncWrite + Unpin),
-        mut bytes: &[u8],
-    ) -> io::Result<()> {
-        while !bytes.is_empty() {
-            let written = self.step(stream.write(bytes)).await?;
-            if written == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-            bytes = &bytes[written..];
-        }
-        Ok(())
-    }
+/// How an upload asks the session whether it is complete before committing it.
+struct UploadEnd<'a> {
+    events: &'a mpsc::Sender<DataEvent>,
+    commit: ::tokio::sync::oneshot::Receiver<()>,
 }
 
 /// Runs one transfer to its end and says how it ended.
@@ -1268,7 +1323,8 @@ async fn run_transfer<S: Storage>(
     opened: Opened<S>,
     mut stream: MaybeTls,
     buffer_size: usize,
-    stall: StallLimit,
+    moved: &AtomicU64,
+    upload_end: UploadEnd<'_>,
 ) -> DataEvent {
     let id = transfer.id;
     let started = Instant::now();
@@ -1276,15 +1332,21 @@ async fn run_transfer<S: Storage>(
         (Direction::Send, Opened::Reader(reader), TransferContent::File) => {
             let sendfile = S::sendfile_source(&reader).filter(|_| !transfer.ascii);
             match (sendfile, stream.as_plain_mut()) {
-                (Some(source), Some(tcp)) => send_with_sendfile(source, tcp, stall).await,
-                _ => send_file(reader, &mut stream, transfer.ascii, buffer_size, stall).await,
+                (Some(source), Some(tcp)) => send_with_sendfile(source, tcp, moved).await,
+                _ => send_file(reader, &mut stream, transfer.ascii, buffer_size, moved).await,
             }
         }
         (Direction::Send, Opened::Listing(lister), TransferContent::Listing(format)) => {
-            send_listing(lister, &mut stream, format, stall).await
+            send_listing(lister, &mut stream, format, moved).await
         }
         (Direction::Receive, Opened::Upload(upload), TransferContent::File) => {
-            receive_file(upload, &mut stream, transfer.ascii, buffer_size, stall).await
+            let receive = Receive {
+                id,
+                ascii: transfer.ascii,
+                buffer_size,
+                moved,
+            };
+            receive_file(upload, &mut stream, receive, upload_end).await
         }
         _ => Err(DataFailure::Storage(StorageError::Other(
             "transfer mismatch".into(),
@@ -1307,10 +1369,14 @@ async fn run_transfer<S: Storage>(
 }
 
 fn connection_lost(error: io::Error) -> DataFailure {
-    if error.kind() == io::ErrorKind::TimedOut {
-        tracing::info!("data connection stalled: transfer aborted");
-    }
+    tracing::debug!(%error, "data connection lost");
     DataFailure::ConnectionLost
+}
+
+/// Counts bytes moved, for the session's stall deadline and STAT: a relaxed add, read by
+/// the connection's loop only when it wakes up for something else.
+fn count(moved: &AtomicU64, bytes: usize) {
+    moved.fetch_add(bytes as u64, Ordering::Relaxed);
 }
 
 /// A read or write of the storage failed mid-transfer: the core's mapping says how.
@@ -1323,7 +1389,7 @@ async fn send_file(
     stream: &mut MaybeTls,
     ascii: bool,
     buffer_size: usize,
-    stall: StallLimit,
+    moved: &AtomicU64,
 ) -> Result<u64, DataFailure> {
     let mut buffer = vec![0u8; buffer_size];
     let mut converted = Vec::new();
@@ -1341,17 +1407,31 @@ async fn send_file(
         } else {
             &buffer[..read]
         };
-        stall
-            .write_all(stream, chunk)
+        write_counted(stream, chunk, moved)
             .await
             .map_err(connection_lost)?;
         total += chunk.len() as u64;
     }
-    stall
-        .step(stream.shutdown())
-        .await
-        .map_err(connection_lost)?;
+    stream.shutdown().await.map_err(connection_lost)?;
     Ok(total)
+}
+
+/// Writes all of `bytes`, counting each write: a slow reader that keeps reading shows
+/// progress, one that stops does not (and the session aborts the transfer).
+async fn write_counted(
+    stream: &mut (impl AsyncWrite + Unpin),
+    mut bytes: &[u8],
+    moved: &AtomicU64,
+) -> io::Result<()> {
+    while !bytes.is_empty() {
+        let written = stream.write(bytes).await?;
+        if written == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        count(moved, written);
+        bytes = &bytes[written..];
+    }
+    Ok(())
 }
 
 /// Sends a file with `sendfile(2)`: the kernel copies from the page cache to the
@@ -1359,7 +1439,7 @@ async fn send_file(
 async fn send_with_sendfile(
     source: std::os::fd::BorrowedFd<'_>,
     stream: &mut TcpStream,
-    stall: StallLimit,
+    moved: &AtomicU64,
 ) -> Result<u64, DataFailure> {
     // Small chunks keep the receiver reading while the kernel refills the socket:
     // measured on loopback, 32 KiB beat 64 KiB, 128 KiB and 1 MiB (BENCHMARKS.md).
@@ -1367,14 +1447,17 @@ async fn send_with_sendfile(
     let mut total = 0u64;
     loop {
         let socket: &TcpStream = stream;
-        let sent = stall
-            .step(socket.async_io(::tokio::io::Interest::WRITABLE, || {
+        let sent = socket
+            .async_io(::tokio::io::Interest::WRITABLE, || {
                 rustix::fs::sendfile(socket, source, None, CHUNK).map_err(io::Error::from)
-            }))
+            })
             .await;
         match sent {
             Ok(0) => break,
-            Ok(sent) => total += sent as u64,
+            Ok(sent) => {
+                count(moved, sent);
+                total += sent as u64
+            }
             // A read error is the storage's; anything else is the connection's.
             Err(error)
                 if rustix::io::Errno::from_io_error(&error) == Some(rustix::io::Errno::IO) =>
@@ -1384,10 +1467,7 @@ async fn send_with_sendfile(
             Err(error) => return Err(connection_lost(error)),
         }
     }
-    stall
-        .step(stream.shutdown())
-        .await
-        .map_err(connection_lost)?;
+    stream.shutdown().await.map_err(connection_lost)?;
     Ok(total)
 }
 
@@ -1395,7 +1475,7 @@ async fn send_listing(
     mut lister: impl Lister,
     stream: &mut MaybeTls,
     format: &ListingFormat,
-    stall: StallLimit,
+    moved: &AtomicU64,
 ) -> Result<u64, DataFailure> {
     let now = SystemTime::now();
     let mut buffer = Vec::with_capacity(64 * 1024);
@@ -1403,54 +1483,77 @@ async fn send_listing(
     while let Some((name, metadata)) = lister.next_entry().await.map_err(DataFailure::Storage)? {
         format_entry(format, name.as_bytes(), &metadata, now, &mut buffer);
         if buffer.len() >= 60 * 1024 {
-            stall
-                .write_all(stream, &buffer)
+            write_counted(stream, &buffer, moved)
                 .await
                 .map_err(connection_lost)?;
             total += buffer.len() as u64;
             buffer.clear();
         }
     }
-    stall
-        .write_all(stream, &buffer)
+    write_counted(stream, &buffer, moved)
         .await
         .map_err(connection_lost)?;
     total += buffer.len() as u64;
-    stall
-        .step(stream.shutdown())
-        .await
-        .map_err(connection_lost)?;
+    stream.shutdown().await.map_err(connection_lost)?;
     Ok(total)
+}
+
+/// What an upload's copy needs to know.
+struct Receive<'a> {
+    id: RequestId,
+    ascii: bool,
+    buffer_size: usize,
+    moved: &'a AtomicU64,
 }
 
 async fn receive_file(
     mut upload: impl Upload,
     stream: &mut MaybeTls,
-    ascii: bool,
-    buffer_size: usize,
-    stall: StallLimit,
+    receive: Receive<'_>,
+    end: UploadEnd<'_>,
 ) -> Result<u64, DataFailure> {
-    let total = match copy_upload(&mut upload, stream, ascii, buffer_size, stall).await {
-        Ok(total) => total,
+    let copied = copy_upload(
+        &mut upload,
+        stream,
+        receive.ascii,
+        receive.buffer_size,
+        receive.moved,
+    )
+    .await;
+    let (total, clean) = match copied {
+        Ok(copied) => copied,
         Err(failure) => {
             upload.abort().await;
             return Err(failure);
         }
     };
+    // Whether an upload that ended this way is complete is the session's decision.
+    let received = DataEvent::Received {
+        id: receive.id,
+        bytes: total,
+        clean,
+    };
+    if end.events.send(received).await.is_err() || end.commit.await.is_err() {
+        upload.abort().await;
+        return Err(DataFailure::ConnectionLost);
+    }
     upload.commit().await.map_err(DataFailure::Storage)?;
     // Our close_notify (with TLS) and FIN: clients that wait for them see a clean end.
-    let _ = stall.step(stream.shutdown()).await;
+    // Bounded: the upload is stored and its reply due; a client that does not read
+    // the close cannot hold it back.
+    let _ = ::tokio::time::timeout(Duration::from_secs(5), stream.shutdown()).await;
     Ok(total)
 }
 
-/// Copies the data connection into the upload, up to the client's end of data.
+/// Copies the data connection into the upload, up to the client's end of data; says
+/// how many bytes, and whether the end was clean (false: TLS without close_notify).
 async fn copy_upload(
     upload: &mut impl Upload,
     stream: &mut MaybeTls,
     ascii: bool,
     buffer_size: usize,
-    stall: StallLimit,
-) -> Result<u64, DataFailure> {
+    moved: &AtomicU64,
+) -> Result<(u64, bool), DataFailure> {
     // The buffer starts small and doubles while reads fill it: a small file never pays
     // for zeroing (and faulting in) the whole `buffer_size`, a big one soon reads in
     // `buffer_size` steps.
@@ -1458,18 +1561,23 @@ async fn copy_upload(
     let mut converted = Vec::new();
     let mut converter = FromNetwork::new();
     let mut total = 0u64;
+    let mut clean = true;
     loop {
-        let read = match stall.step(stream.read(&mut buffer)).await {
+        let read = match stream.read(&mut buffer).await {
             Ok(0) => break,
             Ok(read) => {
+                count(moved, read);
                 if read == buffer.len() && buffer.len() < buffer_size {
                     buffer.resize((buffer.len() * 2).min(buffer_size), 0);
                 }
                 read
             }
-            // A TLS client that closes without close_notify: taken as the end of the
-            // data, as vsftpd does by default (see `tls`).
-            Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => break,
+            // A TLS client that closes without close_notify: the end of the data, not
+            // clean; the session decides whether that completes the upload.
+            Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => {
+                clean = false;
+                break;
+            }
             Err(error) => return Err(connection_lost(error)),
         };
         total += read as u64;
@@ -1489,7 +1597,7 @@ async fn copy_upload(
         converter.finish(&mut converted);
         upload.write_all(&converted).await.map_err(storage_failed)?;
     }
-    Ok(total)
+    Ok((total, clean))
 }
 
 #[cfg(test)]

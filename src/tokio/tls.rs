@@ -26,7 +26,7 @@
 //! # Session reuse
 //!
 //! Servers such as vsftpd (`require_ssl_reuse=YES`) and ours
-//! ([`ServerConfig::require_tls_session_reuse`](crate::tokio::ServerConfig::require_tls_session_reuse))
+//! ([`server::Config::require_tls_session_reuse`](crate::server::Config::require_tls_session_reuse))
 //! refuse a protected data connection whose handshake does not resume the control
 //! connection's TLS session. The client gives each control connection its own session
 //! store and offers its session on every data connection. With TLS 1.3 each resumption

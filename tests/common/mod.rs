@@ -17,8 +17,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ftp_proto::server::{
-    Config, DataEvent, Direction, Event, FileKind, Metadata, MoreEntries, Request, RequestId,
-    Response, Session, StorageError, Transfer, VirtualPath, WriteMode,
+    Action, ChannelId, Config, DataEvent, Direction, Event, FileKind, Metadata, MoreEntries,
+    Output, Request, RequestId, Response, Session, StorageError, Transfer, VirtualPath, WriteMode,
 };
 use ftp_proto::{Reply, ReplyCode, ReplyParser, Text};
 
@@ -231,7 +231,8 @@ impl MemoryFs {
 /// How the driver answers data-side actions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DataMode {
-    /// Listeners open at once, transfers connect and finish at once.
+    /// Listeners open at once; a client connects to one once a transfer waits for it;
+    /// active connects succeed at once; transfers finish at once.
     Automatic,
     /// Data-side actions are only recorded; the test reports events itself.
     Manual,
@@ -247,8 +248,14 @@ pub struct ServerDriver {
     replies: VecDeque<Reply<'static>>,
     wire: Vec<u8>,
     parser: ReplyParser,
-    /// Every event other than requests, in order.
-    pub actions: Vec<Event>,
+    /// Every action, in order.
+    pub actions: Vec<Action>,
+    /// Every event, in order.
+    pub events: Vec<Event>,
+    /// The last passive listener asked for.
+    pub channel: Option<ChannelId>,
+    /// Automatic mode: a file or listing was opened, so the client connects.
+    awaiting_connection: bool,
     /// Requests seen, in order (answered automatically unless `hold_requests`).
     pub requests: Vec<Request>,
     pub hold_requests: bool,
@@ -279,6 +286,9 @@ impl ServerDriver {
             wire: Vec::new(),
             parser: ReplyParser::new(),
             actions: Vec::new(),
+            events: Vec::new(),
+            channel: None,
+            awaiting_connection: false,
             requests: Vec::new(),
             hold_requests: false,
             held: VecDeque::new(),
@@ -333,25 +343,62 @@ impl ServerDriver {
     }
 
     pub fn respond(&mut self, id: RequestId, response: Response) {
+        if matches!(response, Response::Opened { .. }) {
+            self.awaiting_connection = true;
+        }
         self.session.handle_response(id, response, self.now);
         self.drain();
+    }
+
+    /// Reports the last listener asked for as open at 127.0.0.1:50000.
+    pub fn listening(&mut self) {
+        let channel = self.channel.expect("no listener was asked for");
+        let address = "127.0.0.1:50000".parse().unwrap();
+        self.data_event(DataEvent::Listening { channel, address });
+    }
+
+    /// Reports a connection from `peer` accepted on the last listener asked for.
+    pub fn accept(&mut self, peer: &str) {
+        let channel = self.channel.expect("no listener was asked for");
+        let peer = peer.parse().unwrap();
+        self.data_event(DataEvent::Accepted { channel, peer });
+    }
+
+    /// The id of the last transfer the session named in an action.
+    pub fn transfer_id(&self) -> Option<RequestId> {
+        self.actions.iter().rev().find_map(|action| match action {
+            Action::StartTransfer(transfer) => Some(transfer.id),
+            Action::ConnectActive { id, .. } | Action::SecureData { id } => Some(*id),
+            _ => None,
+        })
+    }
+
+    /// The transfer the session started last.
+    pub fn started_transfer(&self) -> Option<Transfer> {
+        self.actions.iter().rev().find_map(|action| match action {
+            Action::StartTransfer(transfer) => Some(transfer.clone()),
+            _ => None,
+        })
     }
 
     /// Drains every output until the session is quiet, answering as configured.
     pub fn drain(&mut self) {
         loop {
-            let mut progressed = false;
-            while let Some(bytes) = self.session.poll_transmit() {
-                self.wire.extend_from_slice(&bytes);
-                progressed = true;
+            while let Some(output) = self.session.poll_output() {
+                self.handle_output(output);
             }
-            while let Some(event) = self.session.poll_event() {
-                progressed = true;
-                self.handle_event(event);
+            // Automatic mode: the client connects to the listener once a transfer
+            // waits for it (so that the reply is 150, as with a real client).
+            if self.data_mode == DataMode::Automatic && self.awaiting_connection {
+                self.awaiting_connection = false;
+                if let Some(channel) = self.channel.take() {
+                    let peer = CLIENT.parse().unwrap();
+                    self.session
+                        .handle_data_event(DataEvent::Accepted { channel, peer }, self.now);
+                    continue;
+                }
             }
-            if !progressed {
-                break;
-            }
+            break;
         }
         loop {
             let parsed = self.parser.parse(&self.wire);
@@ -365,53 +412,69 @@ impl ServerDriver {
         }
     }
 
-    fn handle_event(&mut self, event: Event) {
-        match event {
-            Event::Request { id, request } => {
+    fn handle_output(&mut self, output: Output) {
+        match output {
+            Output::Transmit(bytes) => self.wire.extend_from_slice(&bytes),
+            Output::Request { id, request } => {
                 self.requests.push(request.clone());
                 if self.hold_requests {
                     self.held.push_back((id, request));
                 } else {
                     let response = self.fs.answer(&request);
+                    if matches!(response, Response::Opened { .. }) {
+                        self.awaiting_connection = true;
+                    }
                     self.session.handle_response(id, response, self.now);
                 }
             }
-            other => {
+            Output::Event(event) => self.events.push(event),
+            Output::Action(action) => {
                 let automatic = self.data_mode == DataMode::Automatic;
-                match &other {
-                    Event::ListenPassive { .. } if automatic => {
-                        let address: SocketAddr =
-                            format!("127.0.0.1:{}", self.passive_port).parse().unwrap();
-                        self.session
-                            .handle_data_event(DataEvent::Listening { address }, self.now);
+                match &action {
+                    Action::ListenPassive { channel, .. } => {
+                        self.channel = Some(*channel);
+                        if automatic {
+                            let address: SocketAddr =
+                                format!("127.0.0.1:{}", self.passive_port).parse().unwrap();
+                            let channel = *channel;
+                            self.session.handle_data_event(
+                                DataEvent::Listening { channel, address },
+                                self.now,
+                            );
+                        }
                     }
-                    Event::StartTransfer(transfer) if automatic => self.run_transfer(transfer),
+                    Action::ConnectActive { id, .. } if automatic => {
+                        self.session
+                            .handle_data_event(DataEvent::Connected { id: *id }, self.now);
+                    }
+                    Action::StartTransfer(transfer) if automatic => self.run_transfer(transfer),
+                    Action::CommitUpload { id } if automatic => {
+                        let bytes = self.upload.len() as u64;
+                        self.session
+                            .handle_data_event(DataEvent::Finished { id: *id, bytes }, self.now);
+                    }
                     _ => {}
                 }
-                self.actions.push(other);
+                self.actions.push(action);
             }
         }
     }
 
     fn run_transfer(&mut self, transfer: &Transfer) {
-        self.session.handle_data_event(
-            DataEvent::Connected {
-                peer: CLIENT.parse().unwrap(),
-            },
-            self.now,
-        );
         // Only uploads move bytes the test chose; a download's size is not checked here.
-        let bytes = match transfer.direction {
-            Direction::Receive => self.upload.len() as u64,
-            Direction::Send => 0,
-        };
-        self.session.handle_data_event(
-            DataEvent::Finished {
+        // An upload asks the session before it commits (`CommitUpload`, above).
+        let event = match transfer.direction {
+            Direction::Receive => DataEvent::Received {
                 id: transfer.id,
-                bytes,
+                bytes: self.upload.len() as u64,
+                clean: true,
             },
-            self.now,
-        );
+            Direction::Send => DataEvent::Finished {
+                id: transfer.id,
+                bytes: 0,
+            },
+        };
+        self.session.handle_data_event(event, self.now);
     }
 
     /// Replies received since the last call.

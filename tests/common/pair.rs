@@ -65,14 +65,13 @@ struct Job {
 /// The fake data connection, as both adapters see it.
 #[derive(Debug, Default)]
 struct DataLink {
-    /// Passive: the address the server's listener was given.
-    server_listener: Option<SocketAddr>,
+    /// Passive: the server's listener and the address it was given (it accepts one
+    /// connection).
+    server_listener: Option<(server::ChannelId, SocketAddr)>,
     /// Active: the client's listener, for which operation.
     client_listener: Option<(OperationId, SocketAddr, TransferKind)>,
     /// The client's operation the open data connection belongs to.
     client_op: Option<(OperationId, TransferKind)>,
-    /// Active: the server failed to reach the client; told at the next StartTransfer.
-    active_connect_failed: bool,
     /// The transfer the server asked for, when it cannot or must not run yet.
     job: Option<Job>,
 }
@@ -141,7 +140,9 @@ pub struct Pair {
     pub server_sent: Vec<u8>,
     /// Every client action, in order.
     pub client_actions: Vec<Action>,
-    /// Every server event other than requests, in order.
+    /// Every server action, in order.
+    pub server_actions: Vec<server::Action>,
+    /// Every server event, in order.
     pub server_events: Vec<server::Event>,
     /// Every server request, in order.
     pub requests: Vec<Request>,
@@ -222,6 +223,7 @@ impl Pair {
             client_sent: Vec::new(),
             server_sent: Vec::new(),
             client_actions: Vec::new(),
+            server_actions: Vec::new(),
             server_events: Vec::new(),
             requests: Vec::new(),
         };
@@ -479,14 +481,9 @@ impl Pair {
         let mut progressed = false;
         loop {
             let mut any = false;
-            while let Some(bytes) = self.server.poll_transmit() {
+            while let Some(output) = self.server.poll_output() {
                 any = true;
-                self.server_sent.extend_from_slice(&bytes);
-                self.to_client.extend_from_slice(&bytes);
-            }
-            while let Some(event) = self.server.poll_event() {
-                any = true;
-                self.on_server_event(event);
+                self.on_server_output(output);
             }
             if !any {
                 return progressed;
@@ -543,16 +540,20 @@ impl Pair {
         match action {
             Action::ConnectData { id, address, kind } => {
                 let listening = self.data.server_listener;
-                if self.refuse_data_connections || listening.is_none_or(|l| l != address) {
+                let Some((channel, _)) = listening.filter(|(_, listening)| {
+                    *listening == address && !self.refuse_data_connections
+                }) else {
                     self.client
                         .handle_data_failed(id, io::ErrorKind::ConnectionRefused, self.now);
                     return;
-                }
+                };
+                // A listener takes one connection.
+                self.data.server_listener = None;
                 self.data.client_op = Some((id, kind));
                 self.client.handle_data_connected(id, self.now);
                 let peer = SocketAddr::new(self.client_addr.ip(), self.port());
                 self.server
-                    .handle_data_event(DataEvent::Connected { peer }, self.now);
+                    .handle_data_event(DataEvent::Accepted { channel, peer }, self.now);
                 self.run_job_if_ready();
             }
             Action::ListenForData { id, kind } => {
@@ -587,7 +588,7 @@ impl Pair {
             Action::CloseControl => {
                 self.client_closed_control = true;
                 if !self.server_closed {
-                    self.server.handle_control_closed();
+                    self.server.handle_control_closed(self.now);
                 }
             }
             Action::StartControlTls => panic!("the pair does not simulate TLS"),
@@ -600,9 +601,13 @@ impl Pair {
         }
     }
 
-    fn on_server_event(&mut self, event: server::Event) {
-        match event {
-            server::Event::Request { id, request } => {
+    fn on_server_output(&mut self, output: server::Output) {
+        match output {
+            server::Output::Transmit(bytes) => {
+                self.server_sent.extend_from_slice(&bytes);
+                self.to_client.extend_from_slice(&bytes);
+            }
+            server::Output::Request { id, request } => {
                 self.requests.push(request.clone());
                 if self.hold_requests {
                     self.held.push_back((id, request));
@@ -610,81 +615,74 @@ impl Pair {
                     self.answer(id, &request);
                 }
             }
-            other => {
-                self.server_events.push(other.clone());
-                match other {
-                    server::Event::ListenPassive { .. } => {
-                        let address = SocketAddr::new(self.server_addr.ip(), self.port());
-                        self.data.server_listener = Some(address);
-                        self.server
-                            .handle_data_event(DataEvent::Listening { address }, self.now);
-                    }
-                    server::Event::ConnectActive { address } => {
-                        match self.data.client_listener.take() {
-                            Some((id, listening, kind))
-                                if listening == address && !self.refuse_data_connections =>
-                            {
-                                self.data.client_op = Some((id, kind));
-                                self.server.handle_data_event(
-                                    DataEvent::Connected { peer: address },
-                                    self.now,
-                                );
-                                self.client.handle_data_connected(id, self.now);
-                            }
-                            other => {
-                                self.data.client_listener = other;
-                                self.data.active_connect_failed = true;
-                            }
-                        }
-                    }
-                    server::Event::StartTransfer(transfer) => {
-                        let (request, unique_name) = self
-                            .opened
-                            .remove(&transfer.id)
-                            .expect("a transfer the storage never opened");
-                        if std::mem::take(&mut self.data.active_connect_failed) {
-                            self.server.handle_data_event(
-                                DataEvent::Failed {
-                                    id: transfer.id,
-                                    reason: DataFailure::ConnectFailed,
-                                },
-                                self.now,
-                            );
-                            return;
-                        }
-                        self.data.job = Some(Job {
-                            transfer,
-                            request,
-                            unique_name,
-                        });
-                        self.run_job_if_ready();
-                    }
-                    server::Event::AbortTransfer { id } => {
-                        if self
-                            .data
-                            .job
-                            .as_ref()
-                            .is_some_and(|job| job.transfer.id == id)
-                        {
-                            self.data.job = None;
-                        }
-                        // The server closed its end: the client sees it break.
-                        if let Some((op, _)) = self.data.client_op.take() {
-                            self.client.handle_data_failed(
-                                op,
-                                io::ErrorKind::ConnectionAborted,
-                                self.now,
-                            );
-                        }
-                    }
-                    server::Event::CloseData => {
-                        self.data.server_listener = None;
-                    }
-                    server::Event::Close => self.server_closed = true,
-                    server::Event::LoggedIn { .. } => {}
-                    server::Event::StartControlTls => panic!("the pair does not simulate TLS"),
-                    other => panic!("unknown server event {other:?}"),
+            server::Output::Event(event) => self.server_events.push(event),
+            server::Output::Action(action) => {
+                self.server_actions.push(action.clone());
+                self.on_server_action(action);
+            }
+        }
+    }
+
+    fn on_server_action(&mut self, action: server::Action) {
+        match action {
+            server::Action::ListenPassive { channel, .. } => {
+                let address = SocketAddr::new(self.server_addr.ip(), self.port());
+                self.data.server_listener = Some((channel, address));
+                self.server
+                    .handle_data_event(DataEvent::Listening { channel, address }, self.now);
+            }
+            server::Action::ConnectActive { id, address } => match self.data.client_listener.take()
+            {
+                Some((op, listening, kind))
+                    if listening == address && !self.refuse_data_connections =>
+                {
+                    self.data.client_op = Some((op, kind));
+                    self.server
+                        .handle_data_event(DataEvent::Connected { id }, self.now);
+                    self.client.handle_data_connected(op, self.now);
                 }
+                other => {
+                    self.data.client_listener = other;
+                    self.server
+                        .handle_data_event(DataEvent::ConnectFailed { id }, self.now);
+                }
+            },
+            server::Action::StartTransfer(transfer) => {
+                let (request, unique_name) = self
+                    .opened
+                    .remove(&transfer.id)
+                    .expect("a transfer the storage never opened");
+                self.data.job = Some(Job {
+                    transfer,
+                    request,
+                    unique_name,
+                });
+                self.run_job_if_ready();
+            }
+            server::Action::AbortTransfer { id } => {
+                self.opened.remove(&id);
+                if self
+                    .data
+                    .job
+                    .as_ref()
+                    .is_some_and(|job| job.transfer.id == id)
+                {
+                    self.data.job = None;
+                }
+                // The server closed its end: the client sees it break.
+                if let Some((op, _)) = self.data.client_op.take() {
+                    self.client
+                        .handle_data_failed(op, io::ErrorKind::ConnectionAborted, self.now);
+                }
+            }
+            server::Action::CloseData => {
+                self.data.server_listener = None;
+            }
+            // The pair's storage is synchronous: an upload is committed with its end.
+            server::Action::CommitUpload { .. } | server::Action::CancelRequest { .. } => {}
+            server::Action::Close => self.server_closed = true,
+            server::Action::SecureData { .. } | server::Action::StartControlTls => {
+                panic!("the pair does not simulate TLS")
             }
         }
     }
@@ -905,6 +903,18 @@ impl Pair {
             return;
         }
         let bytes = moved as u64;
+        if job.transfer.direction == Direction::Receive {
+            // The client's end of data was clean; the session asks for the commit, and
+            // the pair's storage has the bytes already.
+            self.server.handle_data_event(
+                DataEvent::Received {
+                    id,
+                    bytes,
+                    clean: true,
+                },
+                self.now,
+            );
+        }
         match self.order {
             FinalOrder::DataEndFirst => {
                 self.client.handle_data_end(op, self.now);
