@@ -226,6 +226,8 @@ enum Input {
     Accepted(ChannelId, TcpStream, SocketAddr),
     Connected(RequestId, io::Result<TcpStream>),
     Ended(DataEvent),
+    /// An upload's bytes are all written, not yet committed.
+    Received(RequestId, u64, Upload),
 }
 
 /// What a storage answer opened for the transfer that follows.
@@ -257,6 +259,7 @@ struct Connection<'a> {
     stream: Option<TcpStream>,
     opened: Option<(RequestId, Opened)>,
     running: Option<Running>,
+    received: Option<(RequestId, u64, Upload)>,
 }
 
 fn connection(shared: &Shared, number: u64, control: TcpStream) -> io::Result<()> {
@@ -314,6 +317,7 @@ fn run(shared: &Shared, number: u64, peer: SocketAddr, control: TcpStream) -> io
         stream: None,
         opened: None,
         running: None,
+        received: None,
     };
     let result = connection.run(number);
     connection.close_data();
@@ -412,6 +416,23 @@ impl Connection<'_> {
                         self.connecting = None;
                     }
                     self.session.handle_data_event(event, now);
+                }
+                Input::Received(id, bytes, upload) => {
+                    if self
+                        .running
+                        .as_ref()
+                        .is_some_and(|running| running.id == id)
+                    {
+                        self.running = None;
+                        self.received = Some((id, bytes, upload));
+                    }
+                    // The session decides whether the upload is complete.
+                    let received = DataEvent::Received {
+                        id,
+                        bytes,
+                        clean: true,
+                    };
+                    self.session.handle_data_event(received, now);
                 }
                 Input::Ended(event) => {
                     if let DataEvent::Finished { id, .. } | DataEvent::Failed { id, .. } = &event {
@@ -563,6 +584,10 @@ impl Connection<'_> {
                 {
                     self.opened = None;
                 }
+                // Dropping an upload not committed removes its staging file.
+                if self.received.as_ref().is_some_and(|(r, ..)| *r == id) {
+                    self.received = None;
+                }
                 if self
                     .running
                     .as_ref()
@@ -574,6 +599,24 @@ impl Connection<'_> {
                     }
                 }
                 self.stream = None;
+            }
+            Action::CommitUpload { id } => {
+                let Some((_, bytes, upload)) = self.received.take().filter(|(r, ..)| *r == id)
+                else {
+                    return;
+                };
+                let sender = self.sender.clone();
+                // A rename may be slow too: off the session's thread.
+                std::thread::spawn(move || {
+                    let event = match upload.commit() {
+                        Ok(()) => DataEvent::Finished { id, bytes },
+                        Err(error) => DataEvent::Failed {
+                            id,
+                            reason: DataFailure::Storage(StorageError::from_io(&error)),
+                        },
+                    };
+                    let _ = sender.send(Input::Ended(event));
+                });
             }
             Action::CloseData => self.close_data(),
             Action::StartControlTls => self.session.handle_control_tls_failed(now),
@@ -611,11 +654,12 @@ impl Connection<'_> {
         let counter = Arc::clone(&moved);
         let sender = self.sender.clone();
         std::thread::spawn(move || {
-            let event = match copy(&transfer, opened, stream, &counter) {
-                Ok(bytes) => DataEvent::Finished { id, bytes },
-                Err(reason) => DataEvent::Failed { id, reason },
+            let input = match copy(&transfer, opened, stream, &counter) {
+                Ok((bytes, Some(upload))) => Input::Received(id, bytes, upload),
+                Ok((bytes, None)) => Input::Ended(DataEvent::Finished { id, bytes }),
+                Err(reason) => Input::Ended(DataEvent::Failed { id, reason }),
             };
-            let _ = sender.send(Input::Ended(event));
+            let _ = sender.send(input);
         });
         self.running = Some(Running {
             id,
@@ -733,7 +777,7 @@ fn copy(
     opened: Opened,
     mut stream: TcpStream,
     moved: &AtomicU64,
-) -> Result<u64, DataFailure> {
+) -> Result<(u64, Option<Upload>), DataFailure> {
     let lost = |_| DataFailure::ConnectionLost;
     let storage = |error: io::Error| DataFailure::Storage(StorageError::from_io(&error));
     let mut buffer = vec![0; 256 * 1024];
@@ -790,7 +834,7 @@ fn copy(
                 ascii.finish(&mut converted);
                 upload.file.write_all(&converted).map_err(storage)?;
             }
-            upload.commit().map_err(storage)?;
+            return Ok((moved.load(Ordering::Relaxed), Some(upload)));
         }
         _ => {
             return Err(DataFailure::Storage(StorageError::Other(
@@ -798,7 +842,7 @@ fn copy(
             )));
         }
     }
-    Ok(moved.load(Ordering::Relaxed))
+    Ok((moved.load(Ordering::Relaxed), None))
 }
 
 // ----- The file system, confined to the root -----

@@ -176,6 +176,16 @@ fn parity_root() -> TempDir {
     root
 }
 
+/// Gives every entry of `root` the same modification time, so that two roots made at
+/// different times list alike (the size of a listing is in its 226 reply).
+fn same_times(root: &Path) {
+    let time = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    for entry in std::fs::read_dir(root).unwrap() {
+        let file = std::fs::File::open(entry.unwrap().path()).unwrap();
+        file.set_modified(time).unwrap();
+    }
+}
+
 /// A reply with what differs between runs masked: the ports of 229 and 227 replies.
 fn normalized(reply: String) -> String {
     match code(&reply) {
@@ -234,17 +244,21 @@ impl Script {
         self.note(reply)
     }
 
-    /// EPSV and the data connection to its port.
-    async fn data(&mut self) -> tokio::net::TcpStream {
+    /// EPSV, then `line` and its reply, then the data connection to the port. Made
+    /// after the reply, so that the reply is always 150: a connection made earlier
+    /// races the storage's answer, and the reply is 125 when the connection wins.
+    async fn transfer(&mut self, line: &str) -> (u16, tokio::net::TcpStream) {
         let reply = self.raw.command("EPSV").await;
         let port = ftp_proto::parse_reply(reply.as_bytes())
             .ok()
             .and_then(|reply| reply.extended_passive_port().ok())
             .unwrap_or_else(|| panic!("no port in {reply}"));
         self.note(reply);
-        connect_from(LOCALHOST, SocketAddr::new(self.address.ip(), port))
+        let started = self.command(line).await;
+        let data = connect_from(LOCALHOST, SocketAddr::new(self.address.ip(), port))
             .await
-            .expect("data connection")
+            .expect("data connection");
+        (started, data)
     }
 
     async fn login(&mut self) {
@@ -264,26 +278,20 @@ async fn transfer_script(address: SocketAddr, root: &Path) -> Transcript {
     script.command("SIZE notes.txt").await;
     script.command("SIZE missing.txt").await;
 
-    let mut data = script.data().await;
-    assert_eq!(script.command("MLSD").await, 150);
+    let (started, mut data) = script.transfer("MLSD").await;
+    assert_eq!(started, 150);
     let listing = read_all(&mut data, REPLY_LIMIT).await;
     assert_eq!(script.reply().await, 226);
-    // The two roots were written at different times: the modify facts differ.
     let mut lines: Vec<String> = String::from_utf8_lossy(&listing)
         .lines()
-        .map(|line| {
-            line.split(';')
-                .filter(|fact| !fact.starts_with("modify="))
-                .collect::<Vec<_>>()
-                .join(";")
-        })
+        .map(str::to_owned)
         .collect();
     lines.sort();
     script.transcript.listing = lines;
 
     assert_eq!(script.command("REST 1000").await, 350);
-    let mut data = script.data().await;
-    assert_eq!(script.command(&format!("RETR {PROBE}")).await, 150);
+    let (started, mut data) = script.transfer(&format!("RETR {PROBE}")).await;
+    assert_eq!(started, 150);
     let resumed = read_all(&mut data, REPLY_LIMIT).await;
     assert_eq!(script.reply().await, 226);
     assert!(
@@ -293,16 +301,16 @@ async fn transfer_script(address: SocketAddr, root: &Path) -> Transcript {
     );
 
     let upload = pattern(200_000, 5);
-    let mut data = script.data().await;
-    assert_eq!(script.command("STOR stored.bin").await, 150);
+    let (started, mut data) = script.transfer("STOR stored.bin").await;
+    assert_eq!(started, 150);
     raw_write(&mut data, &upload).await;
     drop(data);
     assert_eq!(script.reply().await, 226);
     assert!(std::fs::read(root.join("stored.bin")).unwrap() == upload);
 
     // ABOR while a download runs (the client reads a little, then stops reading).
-    let mut data = script.data().await;
-    assert_eq!(script.command(&format!("RETR {BIG}")).await, 150);
+    let (started, mut data) = script.transfer(&format!("RETR {BIG}")).await;
+    assert_eq!(started, 150);
     let mut first = [0; 1024];
     tokio::io::AsyncReadExt::read_exact(&mut data, &mut first)
         .await
@@ -315,8 +323,8 @@ async fn transfer_script(address: SocketAddr, root: &Path) -> Transcript {
     assert_eq!(script.command("NOOP").await, 200);
 
     // A stalled data connection: the client never reads, the data timeout ends it.
-    let data = script.data().await;
-    assert_eq!(script.command(&format!("RETR {BIG}")).await, 150);
+    let (started, data) = script.transfer(&format!("RETR {BIG}")).await;
+    assert_eq!(started, 150);
     script.reply().await;
     drop(data);
     assert_eq!(script.command("NOOP").await, 200);
@@ -364,9 +372,11 @@ async fn the_tokio_server_and_the_blocking_example_answer_a_script_alike() {
     let flags = ["--data-timeout", DATA_TIMEOUT];
     let tokio_root = parity_root();
     let tokio_server = ExampleServer::start(tokio_root.path(), &flags);
+    same_times(tokio_root.path());
     let tokio_transcript = transfer_script(tokio_server.address, tokio_root.path()).await;
     let blocking_root = parity_root();
     let blocking = blocking_server(blocking_root.path(), &flags);
+    same_times(blocking_root.path());
     let blocking_transcript = transfer_script(blocking.address, blocking_root.path()).await;
     assert_same(&tokio_transcript, &blocking_transcript);
     // What the script saw, so that a change of the core shows here (both sides move
