@@ -107,10 +107,21 @@ impl ExampleServer {
     /// The same, with extra environment variables (S3 credentials, say; `RUST_LOG` here
     /// overrides the default).
     pub fn start_with_env(root: &Path, flags: &[&str], env: &[(&str, &str)]) -> ExampleServer {
+        Self::start_example("server", root, flags, env)
+    }
+
+    /// The same for another server example that takes the same flags
+    /// (`blocking_server`).
+    pub fn start_example(
+        name: &'static str,
+        root: &Path,
+        flags: &[&str],
+        env: &[(&str, &str)],
+    ) -> ExampleServer {
         std::fs::write(root.join(PROBE), probe_bytes()).unwrap();
         let logs = TempDir::new("example-logs");
         let log = std::fs::File::create(logs.join("stderr.log")).unwrap();
-        let mut child = Command::new(example_server_binary())
+        let mut child = Command::new(example_binary(name))
             .args(["--listen", "127.0.0.1:0", "--root"])
             .arg(root)
             .args(["--user", "alice:secret", "--anonymous"])
